@@ -1,0 +1,43 @@
+"""Crash-safe file replacement: after a SIGKILL at any instant the old or the new file remains."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from damtui.errors import DamtuiError
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write temp file + fsync + rename; on failure remove the temp file and keep the old one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise DamtuiError(
+            f"could not write {path} ({err.strerror or err}); the previous version is intact:"
+            " free disk space or choose a writable folder"
+        ) from None
+    _fsync_dir(path.parent)

@@ -1,0 +1,383 @@
+"""Headless commands. `damtui` alone opens the TUI; everything else runs without Textual.
+
+Heavy modules (torch, libauc, textual) are imported inside the commands so `damtui --help`
+answers at once. Every DamtuiError becomes one line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from damtui.errors import DamtuiError
+
+EXIT_FAILED, EXIT_CANCELLED = 1, 130
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs-dir", help="runs folder (default: $DAMTUI_RUNS or ./runs)")
+    p.add_argument("--data-root", help="MedMNIST folder (default: $DAMTUI_DATA or ~/.medmnist)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="damtui",
+        description="Deep AUC Maximization on MedMNIST. Without a command: open the terminal app.",
+    )
+    _common(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train one stage headless (pretrain or finetune)")
+    t.add_argument("dataset", nargs="?", help="dataset flag, e.g. breastmnist or synthetic2d")
+    t.add_argument("--stage", choices=["pretrain", "finetune"], default="pretrain")
+    t.add_argument("--preset", help="preset name or short name (report, demo, tuned) or a .toml file")
+    t.add_argument("--from", dest="from_run", metavar="RUN",
+                   help="pretrain run to fine-tune from (folder, name, short id, or 'latest')")
+    t.add_argument("--resume", metavar="RUN", help="continue a crashed, cancelled or finished run")
+    t.add_argument("--epochs", type=int, help="number of epochs (total, also when resuming)")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset value, validated like the preset (repeatable)")
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    t.add_argument("--seed", type=int, help="random seed (same as --set seed=S)")
+    _common(t)
+
+    r = sub.add_parser("runs", help="list, show, compare and export saved runs")
+    r.add_argument("action", nargs="?", default="list", choices=["list", "show", "compare", "export"])
+    r.add_argument("refs", nargs="*", metavar="RUN")
+    r.add_argument("--csv", help="export: write the comparison as CSV here")
+    r.add_argument("--md", help="export: write the comparison as Markdown here")
+    _common(r)
+
+    p = sub.add_parser("presets", help="list, show and validate presets")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "show", "validate"])
+    p.add_argument("names", nargs="*", metavar="NAME_OR_FILE")
+    p.add_argument("--dataset", help="list: only presets usable for this dataset")
+    p.add_argument("--stage", choices=["pretrain", "finetune"], help="list: only this stage")
+
+    d = sub.add_parser("datasets", help="list datasets and their state; fetch one")
+    d.add_argument("action", nargs="?", default="list", choices=["list", "fetch"])
+    d.add_argument("flags", nargs="*", metavar="FLAG")
+    _common(d)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    commands: dict[str | None, Callable[[argparse.Namespace], int]] = {
+        None: cmd_tui, "train": cmd_train, "runs": cmd_runs, "presets": cmd_presets, "datasets": cmd_datasets,
+    }
+    try:
+        return commands[args.command](args)
+    except DamtuiError as err:
+        print(f"damtui: error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("damtui: interrupted", file=sys.stderr)
+        return EXIT_CANCELLED
+    except BrokenPipeError:
+        return 0
+
+
+# ----------------------------------------------------------------------------- tui
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from damtui import runs
+    from damtui.tui.app import run_app
+
+    run_app(runs_dir=runs.runs_dir(args.runs_dir), data_root=args.data_root)
+    return 0
+
+
+# ----------------------------------------------------------------------------- train
+
+
+def _resolve_from(ref: str, root: Path, dataset: str) -> Path:
+    from damtui import runs
+
+    return runs.latest_run(root, dataset, "pretrain") if ref == "latest" else runs.resolve_run(root, ref)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from damtui import config as cfg
+    from damtui import engine, runs
+
+    root = runs.runs_dir(args.runs_dir)
+    overrides = cfg.parse_overrides(args.overrides)
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    resume = from_run = None
+    if args.resume:
+        resume = runs.resolve_run(root, args.resume)
+        if overrides or args.preset or args.from_run:
+            raise DamtuiError("--resume continues the run's own config: only --epochs may be given")
+        config = engine.resume_config(resume, args.epochs)
+        if args.dataset and args.dataset != config.dataset:
+            raise DamtuiError(f"{resume.name} is a {config.dataset} run, not {args.dataset}")
+    else:
+        if not args.dataset:
+            raise DamtuiError("name a dataset, e.g. `damtui train synthetic2d`, or give --resume RUN")
+        from damtui import datasets
+
+        dataset = datasets.spec(args.dataset).flag
+        preset = args.preset or cfg.default_preset_name(dataset)
+        config = cfg.find_preset(preset, dataset, args.stage)
+        if args.epochs is not None:
+            overrides["epochs"] = args.epochs
+        config = cfg.apply_overrides(config, overrides)
+        if args.from_run:
+            from_run = _resolve_from(args.from_run, root, dataset)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\ndamtui: stopping after this batch (again to abort)", file=sys.stderr)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    printer = make_printer(sys.stdout.isatty())
+    try:
+        summary = engine.train(config, printer, stop, runs_dir=root, data_root=args.data_root,
+                               device=args.device, from_run=from_run, resume=resume)
+    finally:
+        printer.close()
+    status = summary.get("status")
+    return 0 if status == runs.FINISHED else EXIT_CANCELLED if status == runs.CANCELLED else EXIT_FAILED
+
+
+def fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+EPOCH_COLUMNS = [("epoch", "ep"), ("train_loss", "loss"), ("train_auc", "trAUC"), ("val_auc", "vAUC"),
+                 ("val_acc", "vACC"), ("test_auc", "tAUC"), ("test_acc", "tACC"), ("test_acc_thr", "tACC@thr"),
+                 ("lr", "lr"), ("epoch_s", "s"), ("images_per_s", "img/s")]
+
+
+def epoch_line(row: dict[str, Any], best: bool) -> str:
+    cells = []
+    for key, head in EPOCH_COLUMNS:
+        v = row.get(key)
+        text = f"{v:.2g}" if key == "lr" and v else f"{v:.0f}" if key == "images_per_s" and v else fmt(v, 4 if key != "epoch_s" else 1)
+        cells.append(text.rjust(max(len(head), 6)))
+    return " ".join(cells) + ("  *best" if best else "")
+
+
+def epoch_header() -> str:
+    return " ".join(head.rjust(max(len(head), 6)) for _, head in EPOCH_COLUMNS)
+
+
+class PlainPrinter:
+    """One line per event worth logging: made for nohup and log files."""
+
+    def __call__(self, ev: Any) -> None:
+        from damtui import events as E
+
+        if isinstance(ev, E.RunStarted):
+            self._print(f"run {ev.run_id} -> {ev.run_dir}")
+            self._print(f"device {ev.device}; sizes {ev.sizes}; epochs {ev.start_epoch + 1}..{ev.epochs}")
+            self._print(epoch_header())
+        elif isinstance(ev, E.EpochMetrics):
+            self._print(epoch_line(ev.metrics, ev.is_best))
+        elif isinstance(ev, (E.RunFinished, E.RunCancelled)):
+            self._print(summary_line(ev.summary))
+        elif isinstance(ev, E.RunFailed):
+            print(f"damtui: error: {ev.message}", file=sys.stderr, flush=True)
+
+    def _print(self, text: str) -> None:
+        print(text, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class RichPrinter(PlainPrinter):
+    """On a terminal: the same lines plus a live progress bar over the epoch's batches."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = Console()
+        self.progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[rate]:.0f} img/s  loss {task.fields[loss]:.4f}"),
+                                 TimeRemainingColumn(), console=self.console, transient=True)
+        self.task = None
+        self.progress.start()
+
+    def __call__(self, ev: Any) -> None:
+        from damtui import events as E
+
+        if isinstance(ev, E.BatchProgress):
+            if self.task is None:
+                self.task = self.progress.add_task("train", total=ev.batches, epoch=ev.epoch, rate=0.0, loss=0.0)
+            self.progress.update(self.task, completed=ev.batch, total=ev.batches, epoch=ev.epoch,
+                                 rate=ev.images_per_s, loss=ev.loss)
+            return
+        super().__call__(ev)
+
+    def _print(self, text: str) -> None:
+        self.console.print(text, highlight=False, markup=False)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def make_printer(tty: bool) -> PlainPrinter:
+    return RichPrinter() if tty else PlainPrinter()
+
+
+def summary_line(s: dict[str, Any]) -> str:
+    a = s.get("answer") or {}
+    text = (f"{s.get('status')}: best val AUC {fmt(s.get('best_val_auc'))} at epoch {fmt(s.get('best_epoch'))};"
+            f" test AUC {fmt(s.get('best_test_auc'))}, ACC {fmt(s.get('best_test_acc'))},"
+            f" ACC@val-threshold {fmt(s.get('best_test_acc_thr'))}")
+    if a and a.get("stage") != s.get("stage"):
+        text += f"; two-stage answer is the pretrain epoch {a.get('best_epoch')} (val AUC {fmt(a.get('best_val_auc'))})"
+    return text
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from damtui import compare, runs
+
+    root = runs.runs_dir(args.runs_dir)
+    if args.action == "list":
+        infos, ignored = runs.list_runs(root)
+        _print_table(
+            ["run", "status", "epochs", "best val AUC", "test AUC", "test ACC", "ACC@thr"],
+            [[r.run_id, r.status, f"{r.epochs_done}/{r.epochs_planned}", fmt(r.best_val_auc),
+              fmt(r.test_auc), fmt(r.test_acc), fmt(r.test_acc_thr)] for r in infos],
+            title=f"{len(infos)} runs in {root}",
+        )
+        if ignored:
+            print(f"ignored (not runs): {', '.join(ignored)}")
+        return 0
+    if not args.refs:
+        raise DamtuiError(f"`damtui runs {args.action}` needs at least one RUN")
+    records = [runs.load_run(runs.resolve_run(root, ref)) for ref in args.refs]
+    if args.action == "show":
+        for rec in records:
+            i = rec.info
+            print(f"{i.run_id}  {i.dataset} {i.stage} preset={i.preset} status={i.status} "
+                  f"epochs={i.epochs_done}/{i.epochs_planned} from={i.from_run or '-'}")
+            if i.message:
+                print(f"message: {i.message}")
+            print(epoch_header())
+            best = i.best_epoch
+            for row in rec.metrics:
+                print(epoch_line(row, row.get("epoch") == best))
+            print(f"best val AUC {fmt(i.best_val_auc)} at epoch {fmt(best)}: test AUC {fmt(i.test_auc)}"
+                  f" ACC {fmt(i.test_acc)} ACC@thr {fmt(i.test_acc_thr)}")
+        return 0
+    if args.action == "compare":
+        print(compare.to_markdown(records))
+        return 0
+    if not (args.csv or args.md):
+        raise DamtuiError("`damtui runs export` needs --csv FILE and/or --md FILE")
+    if args.csv:
+        runs.write_text_file(Path(args.csv), compare.to_csv(records))
+        print(f"wrote {args.csv}")
+    if args.md:
+        runs.write_text_file(Path(args.md), compare.to_markdown(records))
+        print(f"wrote {args.md}")
+    return 0
+
+
+def _print_table(headers: list[str], rows: list[list[str]], title: str = "") -> None:
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*headers, title=title)
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+        return
+    if title:
+        print(title)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+
+
+# ----------------------------------------------------------------------------- presets
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from damtui import config as cfg
+
+    if args.action == "validate":
+        paths = [Path(n) for n in args.names] or [p.path for p in cfg.list_presets().values()]
+        for path in paths:
+            cfg.load_preset_file(path)
+            print(f"ok  {path}")
+        return 0
+    presets = cfg.list_presets()
+    if args.action == "show":
+        if not args.names:
+            raise DamtuiError("`damtui presets show NAME` needs a preset name")
+        for name in args.names:
+            if name not in presets:
+                raise DamtuiError(f"no preset {name!r}; `damtui presets list` shows them")
+            p = presets[name]
+            print(f"# {p.path}{' (user)' if p.user else ''}")
+            for key, value in p.config.as_dict().items():
+                print(f"{key} = {value!r}")
+        return 0
+    rows = []
+    for p in presets.values():
+        c = p.config
+        if args.dataset and c.dataset not in (args.dataset, cfg.ANY_DATASET):
+            continue
+        if args.stage and c.stage != args.stage:
+            continue
+        rows.append([p.name, c.dataset, c.stage, str(c.epochs), str(c.batch_size), f"{c.lr:g}",
+                     c.source + (" (user)" if p.user else "")])
+    _print_table(["preset", "dataset", "stage", "epochs", "batch", "lr", "source"], rows)
+    return 0
+
+
+# ----------------------------------------------------------------------------- datasets
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from damtui import datasets
+
+    if args.action == "fetch":
+        if not args.flags:
+            raise DamtuiError("`damtui datasets fetch FLAG` needs a dataset flag")
+        for flag in args.flags:
+            path = datasets.fetch(flag, args.data_root)
+            print(f"{flag}: {path} (MD5 ok)")
+        return 0
+    rows = []
+    for flag in args.flags or datasets.all_flags():
+        s = datasets.status(flag, args.data_root)
+        sizes = "/".join(str(s.sizes[k]) for k in datasets.SPLITS)
+        share = "-" if s.positive_share is None else f"{s.positive_share:.3f}"
+        kind = ("3D" if s.is_3d else "2D") + (" multi-label" if s.multilabel else "")
+        rows.append([s.flag, s.state, s.md5, sizes, share, kind, s.error or str(s.path)])
+    print(f"data root: {datasets.data_root(args.data_root)}")
+    _print_table(["dataset", "state", "MD5", "train/val/test", "label-1 share", "kind", "file / problem"], rows)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Preset schema, strict validation and `--set key=value` overrides.
+
+Presets are TOML data. Every preset is checked by one pydantic model so an unknown key, a wrong
+type or an impossible value is an error naming the file and the key, whether it comes from a
+shipped preset, a user preset, a `--set` override or a field edited in the TUI.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from damtui.errors import DamtuiError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SHIPPED_PRESETS = Path(__file__).parent / "presets"
+ANY_DATASET = "*"
+
+
+class Config(BaseModel):
+    """One training stage, fully specified. Saved with every run so it can be re-run exactly."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    preset: str = ""
+    dataset: str
+    stage: Literal["pretrain", "finetune"]
+    source: str = Field(description="where these values come from (report table, tuning run)")
+    description: str = ""
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    eval_batch_size: int = Field(default=1024, gt=0)
+    lr: float = Field(gt=0)
+    optimizer: Literal["sgd", "adam", "pesg"]
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    loss: Literal["ce", "aucm"]
+    class_weighting: bool = False
+    milestones: list[float] | None = Field(
+        default=None,
+        description="fractions of the epochs at which lr is divided by decay_factor "
+        "(finetune: PESG's update_regularizer); default none for pretrain, [0.5, 0.75] finetune",
+    )
+    decay_factor: float = Field(default=10.0, ge=1)
+    margin: float = Field(default=1.0, gt=0)
+    epoch_decay: float = Field(default=0.0, ge=0)
+    dual_sampler: bool = False
+    sampling_rate: float = Field(default=0.5, gt=0, lt=1)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    width: int = Field(default=64, gt=0, description="channels of the first ResNet stage")
+    augment: bool = True
+    pipeline: Literal["fast", "reference"] = "fast"
+    head_transplant: bool = True
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _stage_matches_loss(self) -> Config:
+        if self.stage == "pretrain" and (self.loss != "ce" or self.optimizer == "pesg"):
+            raise ValueError("stage 'pretrain' needs loss = 'ce' and optimizer 'sgd' or 'adam'")
+        if self.stage == "finetune" and (self.loss != "aucm" or self.optimizer != "pesg"):
+            raise ValueError("stage 'finetune' needs loss = 'aucm' and optimizer = 'pesg'")
+        for m in self.milestones or []:
+            if not 0 < m < 1:
+                raise ValueError(f"milestones are fractions of the epochs in (0, 1), got {m}")
+        return self
+
+    def resolved_milestones(self) -> list[int]:
+        """Epoch indices (0-based, > 0) at which the lr drops; never before the first step."""
+        fracs = self.milestones
+        if fracs is None:
+            fracs = [0.5, 0.75] if self.stage == "finetune" else []
+        return sorted({max(1, int(f * self.epochs)) for f in fracs if int(f * self.epochs) > 0})
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+def _explain(err: ValidationError, where: str) -> DamtuiError:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(preset)"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key; `damtui presets show NAME` lists the valid keys"
+    elif first["type"] == "missing":
+        msg = "missing key"
+    more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return DamtuiError(f"{where}: key '{key}': {msg}{more}")
+
+
+def validate(data: dict[str, Any], where: str) -> Config:
+    """Build a Config or raise a one-line DamtuiError naming `where` and the key."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise _explain(err, where) from None
+
+
+def parse_value(text: str) -> Any:
+    """Read a `--set` value as a TOML literal (1e-3, true, [0.5, 0.75]); else keep the string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise DamtuiError(f"--set {pair!r}: write it as key=value, for example --set lr=0.01")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def apply_overrides(config: Config, overrides: dict[str, Any], where: str = "--set") -> Config:
+    """Return a new Config with overrides applied, validated by the same schema as files."""
+    if not overrides:
+        return config
+    return validate({**config.as_dict(), **overrides}, where)
+
+
+# ----------------------------------------------------------------------------- preset files
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    path: Path
+    config: Config
+    user: bool
+
+
+def user_preset_dir() -> Path:
+    if env := os.environ.get("DAMTUI_PRESETS"):
+        return Path(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "damtui" / "presets"
+
+
+def load_preset_file(path: Path) -> Config:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DamtuiError(f"{path}: no such preset file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise DamtuiError(f"{path}: not valid TOML ({err})") from None
+    data["preset"] = Path(path).stem
+    if "dataset" not in data:
+        raise DamtuiError(f"{path}: key 'dataset': missing key")
+    return validate(data, str(path))
+
+
+def list_presets() -> dict[str, Preset]:
+    """Shipped presets, then user presets adding to or shadowing them by name."""
+    found: dict[str, Preset] = {}
+    for folder, user in ((SHIPPED_PRESETS, False), (user_preset_dir(), True)):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.toml")):
+            found[path.stem] = Preset(path.stem, path, load_preset_file(path), user)
+    return found
+
+
+def find_preset(name: str, dataset: str, stage: str) -> Config:
+    """Resolve NAME or its short form (`report` -> `<dataset>-<stage>-report`) for a dataset."""
+    presets = list_presets()
+    candidates = [name, f"{dataset}-{stage}-{name}", f"any-{stage}-{name}"]
+    if Path(name).suffix == ".toml" and Path(name).is_file():
+        config = load_preset_file(Path(name))
+    else:
+        hit = next((presets[c] for c in candidates if c in presets), None)
+        if hit is None:
+            names = sorted(
+                p.name for p in presets.values()
+                if p.config.dataset in (dataset, ANY_DATASET) and p.config.stage == stage
+            )
+            raise DamtuiError(
+                f"no preset {name!r} for {dataset} {stage}; choose one of: {', '.join(names)}"
+                " (`damtui presets list`)"
+            )
+        config = hit.config
+    if config.stage != stage:
+        raise DamtuiError(f"preset {config.preset!r} is a {config.stage} preset, not {stage}")
+    if config.dataset not in (dataset, ANY_DATASET):
+        raise DamtuiError(
+            f"preset {config.preset!r} is for {config.dataset}, not {dataset};"
+            f" `damtui presets list --dataset {dataset}` shows its presets"
+        )
+    return config.model_copy(update={"dataset": dataset})
+
+
+def default_preset_name(dataset: str) -> str:
+    return "demo" if dataset.startswith("synthetic") else "report"

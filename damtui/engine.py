@@ -1,0 +1,367 @@
+"""train(config, emit, stop_event) -> summary: one training stage, front-end agnostic.
+
+The engine reports only through `emit(event)` (damtui.events) and stops within one batch when
+`stop_event` is set. It imports no Textual. Randomness is derived from (seed, epoch) at the start
+of every epoch, so a run resumed from `last.pt` repeats exactly what the uninterrupted run did.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import random
+import socket
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from damtui import datasets, metrics, runs
+from damtui.config import Config, validate
+from damtui.devices import resolve_device
+from damtui.errors import DamtuiError
+from damtui.events import (
+    BatchProgress, CheckpointSaved, EpochMetrics, Event, RunCancelled, RunFailed, RunFinished, RunStarted,
+)
+from damtui.pipeline import DataPipeline, epoch_order
+from damtui.stages import Stage, finetune_model_from, make_model, num_outputs
+
+Emit = Callable[[Event], None]
+PROGRESS_EVERY_S = 0.1  # batch-progress events are throttled; each costs a device sync
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("damtui", "torch", "torchvision", "libauc", "medmnist", "torchio", "numpy"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "-"
+    return out
+
+
+def _seed_epoch(seed: int, epoch: int) -> None:
+    s = (seed * 1_000_003 + epoch * 7919) % (2**31)
+    random.seed(s)
+    np.random.seed(s)
+    torch.manual_seed(s)  # also seeds every CUDA device
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+@dataclass
+class _Source:
+    """The pretrain run a fine-tune starts from."""
+
+    path: Path
+    state: dict[str, torch.Tensor]
+    config: dict[str, Any]
+    summary: dict[str, Any]
+
+
+def _load_source(from_run: Path | None, config: Config) -> _Source | None:
+    if config.stage != "finetune":
+        if from_run is not None:
+            raise DamtuiError("--from is only for --stage finetune")
+        return None
+    if from_run is None:
+        raise DamtuiError(
+            "a finetune starts from a pretrain run: add --from RUN (`damtui runs list` shows them)"
+        )
+    rec = runs.load_run(from_run)
+    if rec.config.get("dataset") != config.dataset:
+        raise DamtuiError(
+            f"--from {rec.info.run_id} is a {rec.config.get('dataset')} run; the finetune is"
+            f" {config.dataset}: pick a pretrain run of {config.dataset}"
+        )
+    if rec.config.get("stage") != "pretrain":
+        raise DamtuiError(f"--from {rec.info.run_id} is a {rec.config.get('stage')} run; pick a pretrain run")
+    ckpt = runs.load_checkpoint(Path(from_run) / runs.BEST)
+    summary = metrics.summarize(rec.metrics)
+    return _Source(Path(from_run), ckpt["model"], rec.config, summary)
+
+
+def _check_resume(resume: Path, config: Config) -> tuple[dict[str, Any], runs.RunRecord]:
+    rec = runs.load_run(resume)
+    if rec.info.status == runs.RUNNING:
+        raise DamtuiError(
+            f"{rec.info.run_id} is still running (pid {rec.info.pid}); stop it first or follow it in `damtui`"
+        )
+    saved = dict(rec.config)
+    if {**saved, "epochs": config.epochs} != config.as_dict():
+        raise DamtuiError("--resume continues the run's own config; only --epochs may change")
+    ckpt = runs.load_checkpoint(Path(resume) / runs.LAST)
+    if ckpt["epoch"] >= config.epochs:
+        raise DamtuiError(
+            f"{rec.info.run_id} already has {ckpt['epoch']} epochs; pass --epochs N with N larger to extend it"
+        )
+    return ckpt, rec
+
+
+def resume_config(resume: Path, epochs: int | None = None) -> Config:
+    """The config a resumed run continues with: its own, with an optional new epoch count."""
+    rec = runs.load_run(resume)
+    data = dict(rec.config)
+    if epochs is not None:
+        data["epochs"] = epochs
+    return validate(data, f"{resume}/{runs.CONFIG}")
+
+
+def train(
+    config: Config,
+    emit: Emit,
+    stop_event: threading.Event,
+    *,
+    runs_dir: Path,
+    data_root: Path | None = None,
+    device: str = "auto",
+    from_run: Path | None = None,
+    resume: Path | None = None,
+    runtime_extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train one stage. Bad input found before the run starts raises DamtuiError; anything that
+    goes wrong afterwards marks the run failed, emits RunFailed and is returned in the summary."""
+    dev = resolve_device(device)
+    splits = datasets.load(config.dataset, data_root)
+    spec = splits.spec
+    if config.dual_sampler and spec.multilabel:
+        raise DamtuiError("dual_sampler works for binary datasets only; use --set dual_sampler=false")
+
+    ckpt: dict[str, Any] | None = None
+    source: _Source | None = None
+    if resume is not None:
+        ckpt, rec = _check_resume(Path(resume), config)
+        from_run_id = rec.runtime.get("from_run")
+        source_summary = rec.runtime.get("from_run_summary")
+    else:
+        source = _load_source(Path(from_run) if from_run else None, config)
+        if source is not None:
+            config = config.model_copy(update={"width": int(source.config.get("width", config.width))})
+        from_run_id = source.path.name if source else None
+        source_summary = source.summary if source else None
+
+    _seed_epoch(config.seed, -1)
+    if source is not None:
+        model = finetune_model_from(config, spec, source.state)
+    else:
+        model = make_model(config, spec, num_outputs(spec, config.stage))
+    model = model.to(dev)
+    if dev.type == "cuda":
+        model = model.to(memory_format=torch.channels_last_3d if spec.is_3d else torch.channels_last)
+        torch.backends.cudnn.benchmark = True
+    pipeline = DataPipeline(splits, config, dev, workers=0 if dev.type == "cpu" else 4)
+    stage = Stage(config, model, spec, splits.positive_share("train"), dev)
+
+    start_epoch, best_epoch, best_val = 0, 0, -math.inf
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        stage.load_state_dict(ckpt["stage"])
+        start_epoch, best_epoch, best_val = int(ckpt["epoch"]), int(ckpt["best_epoch"]), float(ckpt["best_val"])
+        writer = runs.RunWriter.reopen(Path(resume), config.epochs, start_epoch)
+    else:
+        runtime = {
+            "versions": library_versions(),
+            "device": _device_name(dev),
+            "host": socket.gethostname(),
+            "data_root": str(datasets.data_root(data_root)),
+            "data_md5": datasets.file_md5(datasets.dataset_path(spec.flag, datasets.data_root(data_root))),
+            "from_run": from_run_id,
+            "from_run_summary": source_summary,
+            "argv": sys.argv,
+            **(runtime_extra or {}),
+        }
+        writer = runs.RunWriter.create(Path(runs_dir), config.as_dict(), runtime)
+
+    loop = _Loop(config, spec, model, stage, pipeline, writer, emit, stop_event, dev)
+    emit(RunStarted(writer.run_id, str(writer.path), config.as_dict(), pipeline.sizes(),
+                    _device_name(dev), start_epoch, config.epochs))
+    return loop.run(start_epoch, best_epoch, best_val, source_summary)
+
+
+class _Loop:
+    """The epoch loop and its bookkeeping, split out of train() to keep each piece readable."""
+
+    def __init__(self, config: Config, spec: datasets.DatasetSpec, model: torch.nn.Module, stage: Stage,
+                 pipeline: DataPipeline, writer: runs.RunWriter, emit: Emit, stop: threading.Event,
+                 device: torch.device) -> None:
+        self.c, self.spec, self.model, self.stage = config, spec, model, stage
+        self.pipeline, self.writer, self.emit, self.stop, self.device = pipeline, writer, emit, stop, device
+        self.autocast = device.type == "cuda"
+        self.rows: list[dict[str, Any]] = []
+
+    def run(self, start: int, best_epoch: int, best_val: float, source_summary: dict | None) -> dict[str, Any]:
+        c, epoch = self.c, start
+        self.rows, _ = runs.read_metrics(self.writer.path)
+        try:
+            for epoch in range(start, c.epochs):
+                row = self._epoch(epoch)
+                if row is None:
+                    return self._end(runs.CANCELLED, epoch, "cancelled", source_summary)
+                is_best = row["val_auc"] is not None and row["val_auc"] > best_val
+                if is_best:
+                    best_epoch, best_val = epoch + 1, row["val_auc"]
+                    self._save_best(epoch + 1, row)
+                self.writer.append_metrics(row)
+                self.rows.append(row)
+                self._save_last(epoch + 1, best_epoch, best_val)
+                self.writer.write_status(runs.RUNNING, epoch + 1, c.epochs)
+                self.emit(EpochMetrics(epoch + 1, row, best_epoch, is_best))
+            return self._end(runs.FINISHED, c.epochs, "", source_summary)
+        except DamtuiError as err:
+            return self._fail(str(err), source_summary)
+        except torch.cuda.OutOfMemoryError:
+            return self._fail(
+                f"CUDA out of memory at batch size {c.batch_size}; try --set batch_size={max(1, c.batch_size // 2)}",
+                source_summary,
+            )
+        except Exception as err:  # keep the run folder honest and the front end alive
+            self.writer.write_error(traceback.format_exc())
+            return self._fail(f"{type(err).__name__}: {err} (traceback in {self.writer.path}/error.log)",
+                              source_summary)
+
+    # -- one epoch
+
+    def _epoch(self, epoch: int) -> dict[str, Any] | None:
+        c, model, stage = self.c, self.model, self.stage
+        _seed_epoch(c.seed, epoch)
+        stage.start_epoch(epoch)
+        order = epoch_order(self.pipeline.np_labels["train"], c, epoch)
+        n_batches = self.pipeline.num_train_batches(order)
+        model.train()
+        t0 = last_emit = time.perf_counter()
+        loss_sum = torch.zeros((), device=self.device)
+        seen, scores, labels = 0, [], []
+        for i, (x, y) in enumerate(self.pipeline.train_batches(order)):
+            if self.stop.is_set():
+                return None
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last_3d if self.spec.is_3d else torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                out = model(x)
+            loss = stage.loss(out, y)
+            stage.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            stage.optimizer.step()
+            loss_sum += loss.detach().reshape(()) * len(y)
+            seen += len(y)
+            scores.append(stage.scores(out.detach()))
+            labels.append(y)
+            now = time.perf_counter()
+            if now - last_emit >= PROGRESS_EVERY_S or i + 1 == n_batches:
+                last_emit = now
+                rate = seen / max(now - t0, 1e-9)
+                left = (n_batches - i - 1) * (now - t0) / (i + 1)
+                self.emit(BatchProgress(epoch + 1, i + 1, n_batches, float(loss.detach()), rate, left))
+                self.writer.heartbeat()
+        train_s = time.perf_counter() - t0
+        train_loss = float(loss_sum) / max(seen, 1)
+        if not math.isfinite(train_loss):
+            raise DamtuiError(
+                f"loss became {train_loss} in epoch {epoch + 1}; best.pt is kept."
+                f" Lower the learning rate (now --set lr={c.lr:g})"
+            )
+        t1 = time.perf_counter()
+        train_scores = torch.cat(scores).cpu().numpy()
+        train_y = torch.cat(labels).cpu().numpy()
+        val_s, val_y = self._predict("val")
+        test_s, test_y = self._predict("test")
+        thr = metrics.choose_threshold(val_y, val_s)
+        row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss}
+        for split, (s, y) in {"train": (train_scores, train_y), "val": (val_s, val_y), "test": (test_s, test_y)}.items():
+            for k, v in metrics.split_metrics(y, s, thr).items():
+                row[f"{split}_{k}"] = v
+        row.update({
+            "threshold": thr, "lr": stage.lr, "epoch_s": time.perf_counter() - t0,
+            "train_s": train_s, "eval_s": time.perf_counter() - t1, "images_per_s": seen / max(train_s, 1e-9),
+        })
+        if math.isnan(row["val_auc"]):
+            row["val_auc"] = None
+        return row
+
+    @torch.inference_mode()
+    def _predict(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        self.model.eval()
+        out_s, out_y = [], []
+        for x, y in self.pipeline.eval_batches(split):
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last_3d if self.spec.is_3d else torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                out = self.model(x)
+            out_s.append(self.stage.scores(out))
+            out_y.append(y)
+        return torch.cat(out_s).cpu().numpy(), torch.cat(out_y).cpu().numpy()
+
+    # -- checkpoints and endings
+
+    def _save_best(self, epoch: int, row: dict[str, Any]) -> None:
+        self.writer.save_checkpoint(runs.BEST, _to_cpu({
+            "epoch": epoch, "model": self.model.state_dict(), "config": self.c.as_dict(),
+            "num_outputs": self.model.fc.out_features, "val_auc": row["val_auc"],
+        }), on_done=lambda path: self.emit(CheckpointSaved(epoch, str(path), "best")))
+
+    def _save_last(self, epoch: int, best_epoch: int, best_val: float) -> None:
+        self.writer.save_checkpoint(runs.LAST, _to_cpu({
+            "epoch": epoch, "model": self.model.state_dict(), "stage": self.stage.state_dict(),
+            "best_epoch": best_epoch, "best_val": best_val, "config": self.c.as_dict(),
+        }), on_done=lambda path: self.emit(CheckpointSaved(epoch, str(path), "last")))
+
+    def _summary(self, state: str, source_summary: dict | None) -> dict[str, Any]:
+        s = {"run_id": self.writer.run_id, "status": state, "dataset": self.c.dataset,
+             "stage": self.c.stage, "preset": self.c.preset, **metrics.summarize(self.rows)}
+        s["answer"] = two_stage_answer(s, source_summary)
+        return s
+
+    def _end(self, state: str, epoch: int, message: str, source_summary: dict | None) -> dict[str, Any]:
+        self.writer.flush()
+        summary = self._summary(state, source_summary)
+        self.writer.write_summary(summary)
+        self.writer.write_status(state, len(self.rows), self.c.epochs, message)
+        self.emit(RunFinished(summary) if state == runs.FINISHED else RunCancelled(len(self.rows), summary))
+        return summary
+
+    def _fail(self, message: str, source_summary: dict | None) -> dict[str, Any]:
+        summary = {**self._summary(runs.FAILED, source_summary), "message": message}
+        for write in (self.writer.flush, lambda: self.writer.write_summary(summary),
+                      lambda: self.writer.write_status(runs.FAILED, len(self.rows), self.c.epochs, message)):
+            try:
+                write()
+            except DamtuiError:
+                pass  # disk full: the status stays 'running' and readers show it as crashed
+        self.emit(RunFailed(message, len(self.rows)))
+        return summary
+
+
+def _to_cpu(obj: Any) -> Any:
+    """A CPU snapshot of a nested checkpoint payload, safe to write while training goes on."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def two_stage_answer(summary: dict[str, Any], source_summary: dict[str, Any] | None) -> dict[str, Any]:
+    """The pipeline's final answer: the best validation epoch across both stages (pretrain and
+    finetune), with test metrics at that epoch. Never below the pretrain stage in val AUC."""
+    keys = ("best_epoch", "best_val_auc", "best_test_auc", "best_test_acc", "best_test_acc_thr")
+    mine = {"stage": summary.get("stage"), **{k: summary.get(k) for k in keys}}
+    if not source_summary or source_summary.get("best_val_auc") is None:
+        return mine
+    theirs = {"stage": "pretrain", **{k: source_summary.get(k) for k in keys}}
+    if mine["best_val_auc"] is None or theirs["best_val_auc"] > mine["best_val_auc"]:
+        return theirs
+    return mine

@@ -1,0 +1,418 @@
+"""The run store: the only module that reads or writes the runs directory.
+
+One folder per run:
+  config.json    resolved config + runtime facts (versions, device, source run); written once
+  status.json    state, pid, host, heartbeat, epoch; replaced atomically
+  metrics.jsonl  one JSON line per finished epoch, appended whole and fsync'd
+  best.pt / last.pt   checkpoints, replaced atomically
+  summary.json   honest summary, written when the run ends
+Every write leaves either the old or the new file after a SIGKILL at any instant; readers skip a
+torn last line, so a folder another process is writing can be followed safely.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import queue
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from damtui.atomic import atomic_write_bytes
+from damtui.errors import DamtuiError
+from damtui.metrics import summarize
+
+CONFIG, STATUS, METRICS, SUMMARY = "config.json", "status.json", "metrics.jsonl", "summary.json"
+BEST, LAST, ERROR_LOG = "best.pt", "last.pt", "error.log"
+CHECKPOINT_FORMAT = "damtui-checkpoint-v1"
+RUNNING, FINISHED, FAILED, CANCELLED, CRASHED = "running", "finished", "failed", "cancelled", "crashed"
+STALE_HEARTBEAT_S = 600.0  # a run on another host with no heartbeat for this long is crashed
+HEARTBEAT_EVERY_S = 10.0
+
+
+def runs_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """--runs-dir, else DAMTUI_RUNS, else ./runs."""
+    return Path(path or os.environ.get("DAMTUI_RUNS") or "runs")
+
+
+# ----------------------------------------------------------------------------- atomic writes
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_json_default) + "\n").encode())
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _clean(obj: Any) -> Any:
+    """NaN/inf are not JSON: store them as null."""
+    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+# ----------------------------------------------------------------------------- writing a run
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+class RunWriter:
+    """Writes one run folder; used by the engine only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.run_id = self.path.name
+        self._status: dict[str, Any] = {}
+        self._last_beat = 0.0
+        self._queue: queue.Queue | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    @classmethod
+    def create(cls, root: Path, config: dict[str, Any], runtime: dict[str, Any]) -> RunWriter:
+        root = Path(root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DamtuiError(f"cannot create runs dir {root} ({err.strerror}); choose --runs-dir") from None
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for _ in range(100):
+            name = f"{stamp}-{config['dataset']}-{config['stage']}-{secrets.token_hex(3)}"
+            try:
+                (root / name).mkdir()  # exclusive: two processes never share a folder
+                break
+            except FileExistsError:
+                continue
+            except OSError as err:
+                raise DamtuiError(f"cannot create a run in {root} ({err.strerror}); choose --runs-dir") from None
+        writer = cls(root / name)
+        atomic_write_json(writer.path / CONFIG, {"config": config, "runtime": runtime})
+        writer.write_status(RUNNING, epoch=0, epochs=config["epochs"])
+        return writer
+
+    @classmethod
+    def reopen(cls, path: Path, epochs: int, done: int) -> RunWriter:
+        """Continue a run folder (resume): keep metrics of the `done` finished epochs only."""
+        writer = cls(path)
+        rows, _ = read_metrics(path)
+        rows = [r for r in rows if r.get("epoch", 0) <= done]
+        text = "".join(json.dumps(_clean(r)) + "\n" for r in rows)
+        atomic_write_bytes(path / METRICS, text.encode())
+        old = {}
+        try:
+            old = read_json(path / STATUS)
+        except (OSError, ValueError):
+            pass
+        writer._status = {"started": old.get("started", time.time())}
+        writer.write_status(RUNNING, epoch=done, epochs=epochs)
+        return writer
+
+    def write_status(self, state: str, epoch: int, epochs: int, message: str = "") -> None:
+        now = time.time()
+        self._status = {
+            "state": state,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": self._status.get("started", now),
+            "updated": now,
+            "epoch": epoch,
+            "epochs": epochs,
+            "message": message,
+        }
+        atomic_write_json(self.path / STATUS, self._status)
+        self._last_beat = now
+
+    def heartbeat(self) -> None:
+        """Refresh `updated` at most every HEARTBEAT_EVERY_S so followers know the run is alive."""
+        if time.time() - self._last_beat >= HEARTBEAT_EVERY_S and self._status:
+            s = self._status
+            self.write_status(s["state"], s["epoch"], s["epochs"], s["message"])
+
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        line = (json.dumps(_clean(row)) + "\n").encode()
+        try:
+            fd = os.open(self.path / METRICS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as err:
+            raise DamtuiError(
+                f"could not append to {self.path / METRICS} ({err.strerror}); free disk space,"
+                " then `damtui train --resume`"
+            ) from None
+
+    def save_checkpoint(self, name: str, payload: dict[str, Any],
+                        on_done: Callable[[Path], None] | None = None) -> None:
+        """Queue an atomic checkpoint write on a background thread.
+
+        A 3D ResNet-18 checkpoint with PESG state is about 0.5 GB; writing it in the training
+        thread would cost as much as a GPU epoch. The payload must already be a CPU copy. At most
+        two writes wait; `flush()` waits for all and re-raises a failed write's error.
+        """
+        if self._queue is None:
+            self._queue = queue.Queue(maxsize=2)
+            self._thread = threading.Thread(target=self._write_loop, name="damtui-checkpoints", daemon=True)
+            self._thread.start()
+        self._raise_pending_error()
+        self._queue.put((name, payload, on_done))
+
+    def _write_loop(self) -> None:
+        import torch
+
+        assert self._queue is not None
+        while True:
+            name, payload, on_done = self._queue.get()
+            try:
+                if self._error is None:
+                    buf = io.BytesIO()
+                    torch.save({"format": CHECKPOINT_FORMAT, **payload}, buf)
+                    atomic_write_bytes(self.path / name, buf.getvalue())
+                    if on_done is not None:
+                        on_done(self.path / name)
+            except BaseException as err:  # surfaced in the training thread by flush()
+                self._error = err
+            finally:
+                self._queue.task_done()
+
+    def _raise_pending_error(self) -> None:
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+
+    def flush(self) -> None:
+        """Wait until every queued checkpoint is on disk."""
+        if self._queue is not None:
+            self._queue.join()
+        self._raise_pending_error()
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        atomic_write_json(self.path / SUMMARY, _clean(summary))
+
+    def write_error(self, text: str) -> None:
+        """Keep the traceback of an unexpected failure beside the run; best effort."""
+        try:
+            atomic_write_bytes(self.path / ERROR_LOG, text.encode())
+        except DamtuiError:
+            pass
+
+
+# ----------------------------------------------------------------------------- reading runs
+
+
+def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Rows appended since byte `offset`, and the offset after the last whole line.
+
+    A torn (unterminated or unparsable) last line is left for the next read.
+    """
+    try:
+        with open(Path(path) / METRICS, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except FileNotFoundError:
+        return [], offset
+    rows: list[dict[str, Any]] = []
+    consumed = 0
+    for line in data.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            break
+        consumed += len(line)
+    return rows, offset + consumed
+
+
+@dataclass
+class RunInfo:
+    """One row of the runs list; derived from the files, never stored."""
+
+    run_id: str
+    path: Path
+    dataset: str
+    stage: str
+    preset: str
+    status: str
+    epochs_done: int
+    epochs_planned: int
+    started: float
+    updated: float
+    best_epoch: int | None = None
+    best_val_auc: float | None = None
+    test_auc: float | None = None
+    test_acc: float | None = None
+    test_acc_thr: float | None = None
+    seed: int = 0
+    from_run: str | None = None
+    message: str = ""
+    pid: int | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, self.updated - self.started)
+
+
+@dataclass
+class RunRecord:
+    info: RunInfo
+    config: dict[str, Any]
+    runtime: dict[str, Any]
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    metrics_offset: int = 0
+
+
+def effective_status(status: dict[str, Any]) -> str:
+    """The stored state, except a 'running' run whose process is gone is 'crashed'."""
+    state = status.get("state", CRASHED)
+    if state != RUNNING:
+        return state
+    if status.get("host") == socket.gethostname():
+        return RUNNING if _pid_alive(int(status.get("pid", -1))) else CRASHED
+    return RUNNING if time.time() - status.get("updated", 0) < STALE_HEARTBEAT_S else CRASHED
+
+
+def is_run_dir(path: Path) -> bool:
+    return (Path(path) / CONFIG).is_file()
+
+
+def _info(path: Path, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> RunInfo:
+    config, runtime = cfg.get("config", {}), cfg.get("runtime", {})
+    try:
+        status = read_json(path / STATUS)
+    except (OSError, ValueError):
+        status = {}
+    summary = summarize(rows)
+    return RunInfo(
+        run_id=path.name,
+        path=path,
+        dataset=str(config.get("dataset", "?")),
+        stage=str(config.get("stage", "?")),
+        preset=str(config.get("preset", "")),
+        status=effective_status(status),
+        epochs_done=len(rows),
+        epochs_planned=int(status.get("epochs", config.get("epochs", 0))),
+        started=float(status.get("started", 0.0)),
+        updated=float(status.get("updated", 0.0)),
+        best_epoch=summary.get("best_epoch"),
+        best_val_auc=summary.get("best_val_auc"),
+        test_auc=summary.get("best_test_auc"),
+        test_acc=summary.get("best_test_acc"),
+        test_acc_thr=summary.get("best_test_acc_thr"),
+        seed=int(config.get("seed", 0)),
+        from_run=runtime.get("from_run"),
+        message=str(status.get("message", "")),
+        pid=status.get("pid"),
+    )
+
+
+def load_run(path: Path) -> RunRecord:
+    path = Path(path)
+    try:
+        cfg = read_json(path / CONFIG)
+    except (OSError, ValueError):
+        raise DamtuiError(f"{path} is not a damtui run (no readable {CONFIG})") from None
+    if not isinstance(cfg, dict) or "config" not in cfg:
+        raise DamtuiError(f"{path} is not a damtui run ({CONFIG} has no 'config')")
+    rows, offset = read_metrics(path)
+    return RunRecord(_info(path, cfg, rows), cfg["config"], cfg.get("runtime", {}), rows, offset)
+
+
+def list_runs(root: Path) -> tuple[list[RunInfo], list[str]]:
+    """All runs under `root`, newest first, and the names of entries that are not runs."""
+    root = Path(root)
+    runs: list[RunInfo] = []
+    ignored: list[str] = []
+    if not root.is_dir():
+        return runs, ignored
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        try:
+            runs.append(load_run(entry).info)
+        except DamtuiError:
+            ignored.append(entry.name)
+    runs.sort(key=lambda r: (r.started, r.run_id), reverse=True)
+    return runs, ignored
+
+
+def resolve_run(root: Path, ref: str) -> Path:
+    """A run from a path, a folder name, or a unique part of one (its short id)."""
+    direct = Path(ref)
+    for cand in (direct, Path(root) / ref):
+        if cand.is_dir():
+            if not is_run_dir(cand):
+                raise DamtuiError(f"{cand} is not a damtui run (no {CONFIG}); `damtui runs` lists runs")
+            return cand
+    names = [p.name for p in Path(root).iterdir() if is_run_dir(p)] if Path(root).is_dir() else []
+    hits = [n for n in names if ref in n]
+    if len(hits) == 1:
+        return Path(root) / hits[0]
+    if not hits:
+        raise DamtuiError(f"no run {ref!r} in {root}; `damtui runs` lists runs")
+    raise DamtuiError(f"{ref!r} matches {len(hits)} runs in {root}; give more of the name")
+
+
+def latest_run(root: Path, dataset: str, stage: str = "pretrain") -> Path:
+    runs, _ = list_runs(root)
+    for r in runs:
+        if r.dataset == dataset and r.stage == stage and r.status == FINISHED:
+            return r.path
+    raise DamtuiError(f"no finished {stage} run of {dataset} in {root}; train one first")
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a damtui checkpoint as data only (weights_only=True): a foreign file cannot run code."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise DamtuiError(f"{path}: no checkpoint there; the run has not finished an epoch")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DamtuiError(f"{path} is not a damtui checkpoint ({first[:120]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise DamtuiError(f"{path} is not a damtui checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
+    return payload
+
+
+def write_text_file(path: Path, text: str) -> None:
+    """Exports (CSV, Markdown) go through here so every file write lives in this module."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, text.encode("utf-8"))

@@ -1,0 +1,139 @@
+"""The two training stages: what loss, optimizer, head and lr schedule each one uses.
+
+pretrain: cross-entropy over 2 logits (binary) or BCE-with-logits (multi-label); SGD or Adam;
+          lr divided by `decay_factor` at the milestones.
+finetune: LibAUC's AUCMLoss v1 (MultiLabelAUCMLoss for multi-label) on sigmoid scores with PESG;
+          at each milestone `update_regularizer(decay_factor)` (never before the first step).
+          The binary single-score head starts as z1 - z0 of the pretrained CE head.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from damtui.config import Config
+from damtui.datasets import DatasetSpec
+from damtui.models import ResNet18, build_model, transplant_binary_head
+
+
+def num_outputs(spec: DatasetSpec, stage: str) -> int:
+    if spec.multilabel:
+        return spec.n_labels
+    return 2 if stage == "pretrain" else 1
+
+
+class Stage:
+    """Loss, optimizer and schedule for one stage; `scores` maps outputs to probabilities (N, L)."""
+
+    def __init__(self, config: Config, model: ResNet18, spec: DatasetSpec, pos_share: np.ndarray,
+                 device: torch.device) -> None:
+        self.config, self.model, self.spec, self.device = config, model, spec, device
+        self.milestones = config.resolved_milestones()
+        self.loss_fn: nn.Module
+        self.optimizer: torch.optim.Optimizer
+        if config.stage == "pretrain":
+            self._build_pretrain(pos_share)
+        else:
+            self._build_finetune(pos_share)
+
+    # -- construction
+
+    def _build_pretrain(self, pos_share: np.ndarray) -> None:
+        c = self.config
+        p = torch.tensor(np.clip(pos_share, 1e-6, 1 - 1e-6), dtype=torch.float32, device=self.device)
+        if self.spec.multilabel:
+            self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=(1 - p) / p if c.class_weighting else None)
+        else:
+            weight = None
+            if c.class_weighting:  # inverse class frequency, normalised to mean 1
+                freq = torch.stack([1 - p[0], p[0]])
+                weight = (1.0 / freq) / (1.0 / freq).mean()
+            self.loss_fn = nn.CrossEntropyLoss(weight=weight)
+        params = self.model.parameters()
+        if c.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+        else:
+            self.optimizer = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+
+    def _build_finetune(self, pos_share: np.ndarray) -> None:
+        from libauc.losses import AUCMLoss, MultiLabelAUCMLoss
+        from libauc.optimizers import PESG
+
+        c = self.config
+        if self.spec.multilabel:
+            self.loss_fn = MultiLabelAUCMLoss(margin=c.margin, num_labels=self.spec.n_labels,
+                                              imratio=[float(v) for v in pos_share], device=self.device)
+        else:
+            self.loss_fn = AUCMLoss(margin=c.margin, imratio=float(pos_share[0]), version="v1",
+                                    device=self.device)
+        self.optimizer = PESG(self.model.parameters(), loss_fn=self.loss_fn, lr=c.lr,
+                              momentum=c.momentum, epoch_decay=c.epoch_decay,
+                              weight_decay=c.weight_decay, device=self.device, verbose=False)
+
+    # -- training step pieces
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out = out.float()
+        if self.config.stage == "finetune":
+            return self.loss_fn(torch.sigmoid(out), y)
+        if self.spec.multilabel:
+            return self.loss_fn(out, y)
+        return self.loss_fn(out, y[:, 0].long())
+
+    def scores(self, out: torch.Tensor) -> torch.Tensor:
+        out = out.float()
+        if self.config.stage == "pretrain" and not self.spec.multilabel:
+            return torch.softmax(out, dim=1)[:, 1:2]
+        return torch.sigmoid(out)
+
+    def start_epoch(self, epoch: int) -> None:
+        """Apply the schedule at the start of 0-based `epoch` (milestones are all > 0)."""
+        if epoch not in self.milestones:
+            return
+        if self.config.stage == "finetune":
+            if self.config.epoch_decay > 0:
+                self.optimizer.update_regularizer(decay_factor=self.config.decay_factor)
+            else:
+                self.optimizer.update_lr(decay_factor=self.config.decay_factor)
+        else:
+            for g in self.optimizer.param_groups:
+                g["lr"] = g["lr"] / self.config.decay_factor
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    # -- checkpoint state
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"optimizer": self.optimizer.state_dict()}
+        if self.config.stage == "finetune":
+            # MultiLabelAUCMLoss keeps a/b/alpha outside its state_dict: save them ourselves.
+            state["loss"] = {k: getattr(self.loss_fn, k).detach().clone() for k in ("a", "b", "alpha")}
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.config.stage == "finetune":
+            for k, v in state["loss"].items():
+                getattr(self.loss_fn, k).data.copy_(v.to(self.device))
+        self.optimizer.load_state_dict(state["optimizer"])  # PESG re-points a/b/alpha itself
+
+
+def make_model(config: Config, spec: DatasetSpec, outputs: int) -> ResNet18:
+    return build_model(spec.n_channels, outputs, spec.is_3d, config.width, config.dropout)
+
+
+def finetune_model_from(config: Config, spec: DatasetSpec, source_state: dict[str, torch.Tensor]) -> ResNet18:
+    """Pretrained weights with the fine-tune head: z1 - z0 (binary) or the same logits (multi-label)."""
+    model = make_model(config, spec, num_outputs(spec, "pretrain"))
+    model.load_state_dict(source_state)
+    if not spec.multilabel:
+        if config.head_transplant:
+            model.fc = transplant_binary_head(model.fc)
+        else:
+            model.fc = nn.Linear(model.fc.in_features, 1)
+    return model

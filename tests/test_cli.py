@@ -1,0 +1,131 @@
+"""The headless CLI as a user runs it: real subprocesses, exit codes, one-line errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from damtui import runs
+
+
+def damtui(*args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "damtui.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def _one_line_error(proc):
+    assert proc.returncode != 0
+    err = proc.stderr.strip()
+    assert err.startswith("damtui: error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_help_is_fast():
+    t = time.perf_counter()
+    proc = damtui("--help")
+    assert proc.returncode == 0 and "train" in proc.stdout
+    assert time.perf_counter() - t < 5  # the budget (0.5 s) is measured in benchmarks, not here
+
+
+def test_demo_pretrain_then_finetune_from_latest(runs_dir):
+    proc = damtui("train", "synthetic2d", "--stage", "pretrain", "--preset", "demo", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert "finished: best val AUC" in proc.stdout
+    proc = damtui("train", "synthetic2d", "--stage", "finetune", "--from", "latest", "--device", "cpu",
+                  "--set", "epochs=1")
+    assert proc.returncode == 0, proc.stderr
+    infos, _ = runs.list_runs(runs_dir)
+    assert [i.stage for i in infos] == ["finetune", "pretrain"]
+    assert infos[0].from_run == infos[1].run_id
+    listing = damtui("runs")
+    assert infos[0].run_id in listing.stdout
+    show = damtui("runs", "show", infos[1].run_id[-6:])
+    assert "best val AUC" in show.stdout
+    out = runs_dir.parent / "cmp.csv"
+    exp = damtui("runs", "export", infos[0].run_id, infos[1].run_id, "--csv", str(out), "--md", str(out.with_suffix(".md")))
+    assert exp.returncode == 0, exp.stderr
+    assert out.read_text().count("\n") >= 3 and out.with_suffix(".md").exists()
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["train", "nosuchmnist"], "unknown dataset"),
+    (["train", "pathmnist"], "multi-class"),
+    (["train", "breastmnist", "--device", "cpu"], "damtui datasets fetch breastmnist"),
+    (["train", "synthetic2d", "--set", "lr=0"], "'lr'"),
+    (["train", "synthetic2d", "--set", "epochs=-1"], "'epochs'"),
+    (["train", "synthetic2d", "--set", "colour=red"], "unknown key"),
+    (["train", "synthetic2d", "--preset", "nope"], "choose one of"),
+    (["train", "synthetic2d", "--stage", "finetune"], "add --from RUN"),
+    (["train", "synthetic2d", "--stage", "finetune", "--from", "nothing-like-this"], "no run"),
+    (["train", "--resume", "nothing-like-this"], "no run"),
+    (["train", "synthetic2d", "--device", "cuda:7"], "cuda"),
+    (["runs", "show"], "needs at least one RUN"),
+    (["presets", "show", "nope"], "no preset"),
+    (["presets", "validate", "/nonexistent.toml"], "no such preset file"),
+])
+def test_bad_input_is_one_line(args, expect):
+    err = _one_line_error(damtui(*args))
+    assert expect in err
+
+
+def test_runs_dir_not_writable(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    err = _one_line_error(damtui("train", "synthetic2d", "--runs-dir", str(blocker / "runs"), "--device", "cpu"))
+    assert "choose --runs-dir" in err
+
+
+def test_presets_and_datasets_commands():
+    proc = damtui("presets", "validate")
+    assert proc.returncode == 0 and proc.stdout.count("ok ") >= 24
+    proc = damtui("presets", "list", "--dataset", "breastmnist", "--stage", "finetune")
+    assert "breastmnist-finetune-report-nodropout" in proc.stdout and "adrenal" not in proc.stdout
+    proc = damtui("datasets")
+    assert proc.returncode == 0
+    lines = {l.split()[0]: l for l in proc.stdout.splitlines()[2:] if l.strip()}
+    assert "synthetic" in lines["synthetic2d"] and "missing" in lines["chestmnist"]
+    assert "multi-label" in lines["chestmnist"] and "3D" in lines["vesselmnist3d"]
+
+
+def test_sigkill_leaves_a_readable_crashed_run(runs_dir):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "damtui.cli", "train", "synthetic2d", "--device", "cpu", "--set", "epochs=50"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while len([l for l in lines if l.strip().split(" ")[0].isdigit()]) < 2:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    (info,), ignored = runs.list_runs(runs_dir)
+    assert info.status == runs.CRASHED and info.epochs_done >= 2 and not ignored
+    rec = runs.load_run(info.path)
+    assert all("val_auc" in r for r in rec.metrics)
+    assert runs.load_checkpoint(info.path / runs.LAST)["epoch"] >= 2
+    json.loads((info.path / runs.STATUS).read_text())
+    resumed = damtui("train", "--resume", info.run_id, "--epochs", str(info.epochs_done + 1), "--device", "cpu")
+    assert resumed.returncode == 0, resumed.stderr
+    assert runs.load_run(info.path).info.status == runs.FINISHED
+
+
+def test_ctrl_c_marks_the_run_cancelled(runs_dir):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "damtui.cli", "train", "synthetic2d", "--device", "cpu", "--set", "epochs=50"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while True:
+        line = proc.stdout.readline()
+        assert line
+        if line.strip().split(" ")[0].isdigit():
+            break
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    (info,), _ = runs.list_runs(runs_dir)
+    assert info.status == runs.CANCELLED

@@ -1,0 +1,202 @@
+import math
+import subprocess
+import sys
+import threading
+
+import pytest
+import torch
+
+from damtui import engine, events as E, runs
+from damtui.errors import DamtuiError
+from conftest import demo_config, run_stage
+
+TIMING = {"epoch_s", "train_s", "eval_s", "images_per_s"}
+
+
+def _rows(events):
+    return [e.metrics for e in events if isinstance(e, E.EpochMetrics)]
+
+
+def _strip(rows):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+
+
+def test_engine_imports_without_textual():
+    code = "import damtui.engine, damtui.cli, sys; assert 'textual' not in sys.modules, 'textual imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_pretrain_events_files_and_checkpoints(pretrain_run):
+    rec = runs.load_run(pretrain_run)
+    assert rec.info.status == runs.FINISHED
+    assert [r["epoch"] for r in rec.metrics] == list(range(1, rec.config["epochs"] + 1))
+    row = rec.metrics[0]
+    for key in ("train_loss", "train_auc", "train_acc", "val_auc", "val_acc", "val_acc_thr", "test_auc",
+                "test_acc", "test_acc_thr", "threshold", "lr", "epoch_s", "images_per_s"):
+        assert key in row
+    assert rec.info.best_val_auc > 0.8  # the synthetic signal is learnable
+    best = runs.load_checkpoint(pretrain_run / runs.BEST)
+    assert best["epoch"] == rec.info.best_epoch
+    last = runs.load_checkpoint(pretrain_run / runs.LAST)
+    assert last["epoch"] == rec.config["epochs"]
+    assert "versions" in rec.runtime and rec.runtime["versions"]["libauc"] == "2.0.1"
+
+
+def test_event_sequence(runs_dir):
+    summary, events = run_stage(demo_config(epochs=2, width=4), runs_dir)
+    assert isinstance(events[0], E.RunStarted) and isinstance(events[-1], E.RunFinished)
+    assert sum(isinstance(e, E.EpochMetrics) for e in events) == 2
+    assert any(isinstance(e, E.BatchProgress) for e in events)
+    assert {e.kind for e in events if isinstance(e, E.CheckpointSaved)} == {"best", "last"}
+    assert events[-1].summary == summary
+
+
+def test_finetune_head_transplant_and_two_stage_gain(runs_dir, pretrain_copy):
+    pre = runs.load_run(pretrain_copy)
+    summary, events = run_stage(demo_config("finetune"), runs_dir, from_run=pretrain_copy)
+    rows = _rows(events)
+    # the fine-tune starts ranking like the pretrained model: its first epoch is close to the best
+    assert abs(rows[0]["val_auc"] - pre.info.best_val_auc) <= 0.02
+    assert summary["answer"]["best_val_auc"] >= pre.info.best_val_auc
+    assert runs.load_run(runs_dir / summary["run_id"]).runtime["from_run"] == pretrain_copy.name
+
+
+def test_finetune_raises_val_auc_of_an_undertrained_pretrain(runs_dir):
+    pre, _ = run_stage(demo_config(epochs=1), runs_dir)
+    fine, _ = run_stage(demo_config("finetune", epochs=4), runs_dir, from_run=runs_dir / pre["run_id"])
+    assert fine["best_val_auc"] > pre["best_val_auc"] + 0.005
+
+
+def test_random_head_variant_is_available(runs_dir, pretrain_copy):
+    summary, _ = run_stage(demo_config("finetune", epochs=1, head_transplant=False), runs_dir, from_run=pretrain_copy)
+    assert summary["status"] == "finished"
+
+
+def test_cancel_stops_within_one_batch(runs_dir, monkeypatch):
+    monkeypatch.setattr(engine, "PROGRESS_EVERY_S", 0.0)
+    stop = threading.Event()
+    seen = []
+
+    def emit(ev):
+        seen.append(ev)
+        if isinstance(ev, E.BatchProgress) and ev.epoch == 2 and ev.batch == 3:
+            stop.set()
+
+    summary = engine.train(demo_config(epochs=3, width=4), emit, stop, runs_dir=runs_dir, device="cpu")
+    after = [e for e in seen[seen.index(next(e for e in seen if isinstance(e, E.BatchProgress) and e.epoch == 2 and e.batch == 3)) + 1:]]
+    assert not any(isinstance(e, E.BatchProgress) for e in after)
+    assert isinstance(seen[-1], E.RunCancelled) and seen[-1].epoch == 1
+    rec = runs.load_run(runs_dir / summary["run_id"])
+    assert rec.info.status == runs.CANCELLED and len(rec.metrics) == 1
+
+
+@pytest.mark.parametrize("stage", ["pretrain", "finetune"])
+def test_resume_equals_uninterrupted_run(runs_dir, pretrain_copy, stage):
+    over = dict(epochs=4, width=4) if stage == "pretrain" else dict(epochs=4, dual_sampler=True)
+    kw = {"from_run": pretrain_copy} if stage == "finetune" else {}
+    config = demo_config(stage, **over)
+    full, full_events = run_stage(config, runs_dir, **kw)
+
+    stop = threading.Event()
+
+    def emit(ev):
+        if isinstance(ev, E.EpochMetrics) and ev.epoch == 2:
+            stop.set()
+
+    part = engine.train(config, emit, stop, runs_dir=runs_dir, device="cpu", **kw)
+    assert part["status"] == "cancelled" and part["epochs_done"] == 2
+    path = runs_dir / part["run_id"]
+    resumed, res_events = run_stage(engine.resume_config(path), runs_dir, resume=path)
+    assert res_events[0].start_epoch == 2
+    rows = runs.load_run(path).metrics
+    assert _strip(rows) == _strip(_rows(full_events))
+    assert resumed["best_val_auc"] == full["best_val_auc"]
+
+
+def test_resume_extends_a_finished_run(runs_dir):
+    done, _ = run_stage(demo_config(epochs=1, width=4), runs_dir)
+    path = runs_dir / done["run_id"]
+    with pytest.raises(DamtuiError, match="already has 1 epochs"):
+        run_stage(engine.resume_config(path), runs_dir, resume=path)
+    more, _ = run_stage(engine.resume_config(path, epochs=2), runs_dir, resume=path)
+    assert more["epochs_done"] == 2 and runs.load_run(path).info.status == runs.FINISHED
+
+
+def test_nan_loss_fails_the_run_and_keeps_best(runs_dir, monkeypatch):
+    from damtui import stages
+
+    real = stages.Stage.loss
+
+    def poisoned(self, out, y):
+        loss = real(self, out, y)
+        return loss * float("nan") if self.optimizer.param_groups[0].get("_poison") else loss
+
+    monkeypatch.setattr(stages.Stage, "loss", poisoned)
+
+    def emit(ev):
+        if isinstance(ev, E.EpochMetrics) and ev.epoch == 1:
+            ev_stage["opt"].param_groups[0]["_poison"] = True
+
+    ev_stage = {}
+    real_init = stages.Stage.__init__
+
+    def spy_init(self, *a, **k):
+        real_init(self, *a, **k)
+        ev_stage["opt"] = self.optimizer
+
+    monkeypatch.setattr(stages.Stage, "__init__", spy_init)
+    summary = engine.train(demo_config(epochs=3, width=4), emit, threading.Event(), runs_dir=runs_dir, device="cpu")
+    assert summary["status"] == "failed" and "loss became nan in epoch 2" in summary["message"]
+    rec = runs.load_run(runs_dir / summary["run_id"])
+    assert rec.info.status == runs.FAILED and len(rec.metrics) == 1
+    assert runs.load_checkpoint(rec.info.path / runs.BEST)["epoch"] == 1
+
+
+def test_bad_from_runs_fail_before_a_folder_is_made(runs_dir, pretrain_copy):
+    before = set(runs_dir.iterdir())
+    with pytest.raises(DamtuiError, match="is a synthetic2d run"):
+        run_stage(demo_config("finetune", flag="synthetic3d"), runs_dir, from_run=pretrain_copy)
+    with pytest.raises(DamtuiError, match="add --from RUN"):
+        run_stage(demo_config("finetune"), runs_dir)
+    fine, _ = run_stage(demo_config("finetune", epochs=1), runs_dir, from_run=pretrain_copy)
+    before = set(runs_dir.iterdir())
+    with pytest.raises(DamtuiError, match="is a finetune run"):
+        run_stage(demo_config("finetune"), runs_dir, from_run=runs_dir / fine["run_id"])
+    (pretrain_copy / runs.BEST).unlink()
+    with pytest.raises(DamtuiError, match="no checkpoint there"):
+        run_stage(demo_config("finetune"), runs_dir, from_run=pretrain_copy)
+    assert set(runs_dir.iterdir()) == before
+
+
+def test_3d_pretrain_then_finetune(runs_dir):
+    pre, _ = run_stage(demo_config(flag="synthetic3d", epochs=1, width=4), runs_dir)
+    assert pre["status"] == "finished" and not math.isnan(pre["best_val_auc"])
+    fine, _ = run_stage(demo_config("finetune", flag="synthetic3d", epochs=1), runs_dir,
+                        from_run=runs_dir / pre["run_id"])
+    assert fine["status"] == "finished"
+    assert runs.load_run(runs_dir / fine["run_id"]).config["width"] == 4  # inherited from the source
+
+
+def test_multilabel_finetune_with_multilabel_aucm(runs_dir, data_root, tmp_path):
+    """A chestmnist-shaped (14 labels) file through both stages, incl. resume of MultiLabelAUCMLoss."""
+    import numpy as np
+
+    from damtui import datasets
+
+    root = tmp_path / "data"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 96), ("val", 48), ("test", 48)):
+        y = (rng.random((n, 14)) < 0.3).astype(np.uint8)
+        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        x[:, :14, :14] += (y[:, :1] * 120).astype(np.uint8)[:, :, None]
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = x, y
+    np.savez(datasets.dataset_path("chestmnist", root), **arrays)
+    pre_c = demo_config(epochs=1, width=4).model_copy(update={"dataset": "chestmnist"})
+    pre, _ = run_stage(pre_c, runs_dir, data_root=root)
+    fine_c = demo_config("finetune", epochs=2).model_copy(update={"dataset": "chestmnist"})
+    fine, _ = run_stage(fine_c, runs_dir, data_root=root, from_run=runs_dir / pre["run_id"])
+    assert fine["status"] == "finished"
+    last = runs.load_checkpoint(runs_dir / fine["run_id"] / runs.LAST)
+    assert last["stage"]["loss"]["a"].shape == (14,)

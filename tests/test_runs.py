@@ -1,0 +1,96 @@
+import json
+import os
+
+import pytest
+import torch
+
+from damtui import runs
+from damtui.errors import DamtuiError
+
+CONFIG = {"dataset": "synthetic2d", "stage": "pretrain", "epochs": 3, "preset": "p", "seed": 1}
+
+
+def test_round_trip(runs_dir):
+    w = runs.RunWriter.create(runs_dir, CONFIG, {"device": "cpu"})
+    for e in (1, 2):
+        w.append_metrics({"epoch": e, "val_auc": 0.5 + e / 10, "test_auc": 0.6, "test_acc": 0.7, "nan": float("nan")})
+    w.save_checkpoint(runs.BEST, {"epoch": 2, "model": {"w": torch.ones(3)}})
+    w.write_summary({"x": 1})
+    w.write_status(runs.FINISHED, 2, 3)
+    rec = runs.load_run(w.path)
+    assert rec.config == CONFIG and rec.runtime == {"device": "cpu"}
+    assert [r["epoch"] for r in rec.metrics] == [1, 2] and rec.metrics[0]["nan"] is None
+    assert rec.info.status == runs.FINISHED and rec.info.best_epoch == 2 and rec.info.epochs_done == 2
+    assert torch.equal(runs.load_checkpoint(w.path / runs.BEST)["model"]["w"], torch.ones(3))
+    assert runs.resolve_run(runs_dir, w.run_id[-6:]) == w.path
+    assert runs.resolve_run(runs_dir, str(w.path)) == w.path
+
+
+def test_unique_folders_even_in_the_same_second(runs_dir):
+    paths = {runs.RunWriter.create(runs_dir, CONFIG, {}).path for _ in range(20)}
+    assert len(paths) == 20
+
+
+def test_torn_last_line_is_skipped_then_read_when_complete(runs_dir):
+    w = runs.RunWriter.create(runs_dir, CONFIG, {})
+    w.append_metrics({"epoch": 1})
+    with open(w.path / runs.METRICS, "ab") as fh:
+        fh.write(b'{"epoch": 2, "val_')
+    rows, offset = runs.read_metrics(w.path)
+    assert [r["epoch"] for r in rows] == [1]
+    with open(w.path / runs.METRICS, "ab") as fh:
+        fh.write(b'auc": 0.9}\n')
+    more, offset2 = runs.read_metrics(w.path, offset)
+    assert more == [{"epoch": 2, "val_auc": 0.9}] and offset2 > offset
+
+
+def test_failed_write_keeps_old_file_and_removes_temp(runs_dir, monkeypatch):
+    w = runs.RunWriter.create(runs_dir, CONFIG, {})
+    w.write_summary({"version": 1})
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(DamtuiError, match="No space left on device.*previous version is intact"):
+        w.write_summary({"version": 2})
+    assert json.loads((w.path / runs.SUMMARY).read_text()) == {"version": 1}
+    assert not [p for p in w.path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_foreign_entries_are_listed_as_ignored(runs_dir):
+    runs.RunWriter.create(runs_dir, CONFIG, {})
+    (runs_dir / "notes.txt").write_text("hi")
+    (runs_dir / "other-folder").mkdir()
+    (runs_dir / "bad-run").mkdir()
+    (runs_dir / "bad-run" / runs.CONFIG).write_text("{not json")
+    infos, ignored = runs.list_runs(runs_dir)
+    assert len(infos) == 1 and sorted(ignored) == ["bad-run", "notes.txt", "other-folder"]
+    with pytest.raises(DamtuiError, match="not a damtui run"):
+        runs.resolve_run(runs_dir, "other-folder")
+
+
+def test_dead_process_shows_as_crashed(runs_dir):
+    w = runs.RunWriter.create(runs_dir, CONFIG, {})
+    status = json.loads((w.path / runs.STATUS).read_text())
+    assert runs.effective_status(status) == runs.RUNNING  # our own pid is alive
+    status["pid"] = 2**22 + 12345  # beyond pid_max: never alive
+    assert runs.effective_status(status) == runs.CRASHED
+    status.update(host="elsewhere", updated=0)
+    assert runs.effective_status(status) == runs.CRASHED
+
+
+def test_foreign_checkpoints_are_refused_without_running_code(tmp_path):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"format": runs.CHECKPOINT_FORMAT, "x": Evil()}))
+    with pytest.raises(DamtuiError, match="not a damtui checkpoint"):
+        runs.load_checkpoint(tmp_path / "evil.pt")
+    assert not (tmp_path / "pwned").exists()
+    torch.save({"model": {}}, tmp_path / "plain.pt")
+    with pytest.raises(DamtuiError, match="no 'damtui-checkpoint-v1' marker"):
+        runs.load_checkpoint(tmp_path / "plain.pt")
