@@ -60,6 +60,10 @@ class Config(BaseModel):
     augment: bool = True
     pipeline: Literal["fast", "reference"] = "fast"
     head_transplant: bool = True
+    amp: bool = Field(default=True, description="bf16 autocast on CUDA (ignored on CPU)")
+    compile: bool = Field(default=False, description="torch.compile the model (CUDA, fast pipeline)")
+    ema: float = Field(default=0.0, ge=0, lt=1, description="EMA decay of the weights per step; 0 = off")
+    tta_flip: bool = Field(default=False, description="average eval scores over a horizontal flip")
     seed: int = 0
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ of every epoch, so a run resumed from `last.pt` repeats exactly what the uninter
 from __future__ import annotations
 
 import math
+import os
 import platform
 import random
 import socket
@@ -89,6 +90,8 @@ def _load_source(from_run: Path | None, config: Config) -> _Source | None:
     if rec.config.get("stage") != "pretrain":
         raise DamtuiError(f"--from {rec.info.run_id} is a {rec.config.get('stage')} run; pick a pretrain run")
     ckpt = runs.load_checkpoint(Path(from_run) / runs.BEST)
+    if not isinstance(ckpt.get("model"), dict):
+        raise DamtuiError(f"{Path(from_run) / runs.BEST} has no model weights; pick another pretrain run")
     summary = metrics.summarize(rec.metrics)
     return _Source(Path(from_run), ckpt["model"], rec.config, summary)
 
@@ -102,7 +105,23 @@ def _check_resume(resume: Path, config: Config) -> tuple[dict[str, Any], runs.Ru
     saved = dict(rec.config)
     if {**saved, "epochs": config.epochs} != config.as_dict():
         raise DamtuiError("--resume continues the run's own config; only --epochs may change")
-    ckpt = runs.load_checkpoint(Path(resume) / runs.LAST)
+    last = Path(resume) / runs.LAST
+    if not last.exists():
+        raise DamtuiError(
+            f"{rec.info.run_id} has no {runs.LAST} (it stopped before its first checkpoint): nothing to"
+            " resume; start a new run with the same settings"
+        )
+    ckpt = runs.load_checkpoint(last)
+    try:
+        ok = (isinstance(ckpt["model"], dict) and isinstance(ckpt["stage"], dict)
+              and {**ckpt["config"], "epochs": 0} == {**saved, "epochs": 0})
+        ckpt["epoch"], ckpt["best_epoch"], ckpt["best_val"] = (
+            int(ckpt["epoch"]), int(ckpt["best_epoch"]), float(ckpt["best_val"]))
+    except (KeyError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise DamtuiError(f"{last} does not belong to this run (fields or config differ); it cannot be resumed:"
+                          " start a new run with the same settings")
     if ckpt["epoch"] >= config.epochs:
         raise DamtuiError(
             f"{rec.info.run_id} already has {ckpt['epoch']} epochs; pass --epochs N with N larger to extend it"
@@ -154,20 +173,30 @@ def train(
 
     _seed_epoch(config.seed, -1)
     if source is not None:
-        model = finetune_model_from(config, spec, source.state)
+        try:
+            model = finetune_model_from(config, spec, source.state)
+        except (RuntimeError, KeyError, TypeError, ValueError):
+            raise DamtuiError(f"the weights in {source.path / runs.BEST} do not fit a {spec.flag} ResNet of"
+                              f" width {config.width}; pick another pretrain run") from None
     else:
         model = make_model(config, spec, num_outputs(spec, config.stage))
     model = model.to(dev)
-    if dev.type == "cuda":
-        model = model.to(memory_format=torch.channels_last_3d if spec.is_3d else torch.channels_last)
+    fast_cuda = dev.type == "cuda" and config.pipeline == "fast"
+    if fast_cuda:
+        model = model.to(memory_format=_memory_format(spec.is_3d))
         torch.backends.cudnn.benchmark = True
-    pipeline = DataPipeline(splits, config, dev, workers=0 if dev.type == "cpu" else 4)
+    workers = 0 if dev.type == "cpu" else min(12 if spec.is_3d else 4, os.cpu_count() or 1)
+    pipeline = DataPipeline(splits, config, dev, workers=workers)
     stage = Stage(config, model, spec, splits.positive_share("train"), dev)
 
+    loop = _Loop(config, spec, model, stage, pipeline, emit, stop_event, dev)
     start_epoch, best_epoch, best_val = 0, 0, -math.inf
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        stage.load_state_dict(ckpt["stage"])
+        try:
+            loop.load_state(ckpt)
+        except (RuntimeError, KeyError, TypeError, ValueError):
+            raise DamtuiError(f"{Path(resume) / runs.LAST} does not fit this run's model or optimizer; it cannot"
+                              " be resumed: start a new run with the same settings") from None
         start_epoch, best_epoch, best_val = int(ckpt["epoch"]), int(ckpt["best_epoch"]), float(ckpt["best_val"])
         writer = runs.RunWriter.reopen(Path(resume), config.epochs, start_epoch)
     else:
@@ -184,7 +213,7 @@ def train(
         }
         writer = runs.RunWriter.create(Path(runs_dir), config.as_dict(), runtime)
 
-    loop = _Loop(config, spec, model, stage, pipeline, writer, emit, stop_event, dev)
+    loop.writer = writer
     emit(RunStarted(writer.run_id, str(writer.path), config.as_dict(), pipeline.sizes(),
                     _device_name(dev), start_epoch, config.epochs))
     return loop.run(start_epoch, best_epoch, best_val, source_summary)
@@ -193,13 +222,32 @@ def train(
 class _Loop:
     """The epoch loop and its bookkeeping, split out of train() to keep each piece readable."""
 
+    writer: runs.RunWriter  # set once the run folder exists
+
     def __init__(self, config: Config, spec: datasets.DatasetSpec, model: torch.nn.Module, stage: Stage,
-                 pipeline: DataPipeline, writer: runs.RunWriter, emit: Emit, stop: threading.Event,
-                 device: torch.device) -> None:
+                 pipeline: DataPipeline, emit: Emit, stop: threading.Event, device: torch.device) -> None:
         self.c, self.spec, self.model, self.stage = config, spec, model, stage
-        self.pipeline, self.writer, self.emit, self.stop, self.device = pipeline, writer, emit, stop, device
-        self.autocast = device.type == "cuda"
+        self.pipeline, self.emit, self.stop, self.device = pipeline, emit, stop, device
+        self.autocast = device.type == "cuda" and config.amp
+        self.memory_format = _memory_format(spec.is_3d) if device.type == "cuda" and config.pipeline == "fast" else None
+        self.ema = None
+        if config.ema > 0:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+        self.forward = torch.compile(model) if config.compile and device.type == "cuda" else model
         self.rows: list[dict[str, Any]] = []
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """The weights that are evaluated and saved as best.pt: the EMA ones when EMA is on."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def load_state(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.stage.load_state_dict(ckpt["stage"])
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt["ema"])
 
     def run(self, start: int, best_epoch: int, best_val: float, source_summary: dict | None) -> dict[str, Any]:
         c, epoch = self.c, start
@@ -246,14 +294,16 @@ class _Loop:
         for i, (x, y) in enumerate(self.pipeline.train_batches(order)):
             if self.stop.is_set():
                 return None
-            if self.device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last_3d if self.spec.is_3d else torch.channels_last)
+            if self.memory_format is not None:
+                x = x.contiguous(memory_format=self.memory_format)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                out = model(x)
+                out = self.forward(x)
             loss = stage.loss(out, y)
             stage.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             stage.optimizer.step()
+            if self.ema is not None:
+                self.ema.update_parameters(model)
             loss_sum += loss.detach().reshape(()) * len(y)
             seen += len(y)
             scores.append(stage.scores(out.detach()))
@@ -263,13 +313,17 @@ class _Loop:
                 last_emit = now
                 rate = seen / max(now - t0, 1e-9)
                 left = (n_batches - i - 1) * (now - t0) / (i + 1)
-                self.emit(BatchProgress(epoch + 1, i + 1, n_batches, float(loss.detach()), rate, left))
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    break  # stop now, not at the end of the epoch: the check below fails the run
+                self.emit(BatchProgress(epoch + 1, i + 1, n_batches, value, rate, left))
                 self.writer.heartbeat()
         train_s = time.perf_counter() - t0
         train_loss = float(loss_sum) / max(seen, 1)
         if not math.isfinite(train_loss):
+            kept = "best.pt is kept" if any(r.get("val_auc") is not None for r in self.rows) else "no checkpoint yet"
             raise DamtuiError(
-                f"loss became {train_loss} in epoch {epoch + 1}; best.pt is kept."
+                f"loss became {train_loss} in epoch {epoch + 1}; {kept}."
                 f" Lower the learning rate (now --set lr={c.lr:g})"
             )
         t1 = time.perf_counter()
@@ -292,14 +346,15 @@ class _Loop:
 
     @torch.inference_mode()
     def _predict(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        self.model.eval()
+        model = self.eval_model.eval()
         out_s, out_y = [], []
         for x, y in self.pipeline.eval_batches(split):
-            if self.device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last_3d if self.spec.is_3d else torch.channels_last)
+            if self.memory_format is not None:
+                x = x.contiguous(memory_format=self.memory_format)
+            views = [x, x.flip(-1)] if self.c.tta_flip else [x]
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                out = self.model(x)
-            out_s.append(self.stage.scores(out))
+                scores = sum(self.stage.scores(model(v)) for v in views) / len(views)
+            out_s.append(scores)
             out_y.append(y)
         return torch.cat(out_s).cpu().numpy(), torch.cat(out_y).cpu().numpy()
 
@@ -307,13 +362,14 @@ class _Loop:
 
     def _save_best(self, epoch: int, row: dict[str, Any]) -> None:
         self.writer.save_checkpoint(runs.BEST, _to_cpu({
-            "epoch": epoch, "model": self.model.state_dict(), "config": self.c.as_dict(),
+            "epoch": epoch, "model": self.eval_model.state_dict(), "config": self.c.as_dict(),
             "num_outputs": self.model.fc.out_features, "val_auc": row["val_auc"],
         }), on_done=lambda path: self.emit(CheckpointSaved(epoch, str(path), "best")))
 
     def _save_last(self, epoch: int, best_epoch: int, best_val: float) -> None:
         self.writer.save_checkpoint(runs.LAST, _to_cpu({
             "epoch": epoch, "model": self.model.state_dict(), "stage": self.stage.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
             "best_epoch": best_epoch, "best_val": best_val, "config": self.c.as_dict(),
         }), on_done=lambda path: self.emit(CheckpointSaved(epoch, str(path), "last")))
 
@@ -341,6 +397,10 @@ class _Loop:
                 pass  # disk full: the status stays 'running' and readers show it as crashed
         self.emit(RunFailed(message, len(self.rows)))
         return summary
+
+
+def _memory_format(is_3d: bool) -> torch.memory_format:
+    return torch.channels_last_3d if is_3d else torch.channels_last
 
 
 def _to_cpu(obj: Any) -> Any:

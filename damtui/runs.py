@@ -123,6 +123,13 @@ class RunWriter:
     def reopen(cls, path: Path, epochs: int, done: int) -> RunWriter:
         """Continue a run folder (resume): keep metrics of the `done` finished epochs only."""
         writer = cls(path)
+        for tmp in path.glob(".*.tmp"):  # left by a writer killed mid-write; the folder is ours now
+            pid = tmp.name.rsplit(".", 2)[-2]
+            if not (pid.isdigit() and _pid_alive(int(pid))):
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass
         rows, _ = read_metrics(path)
         rows = [r for r in rows if r.get("epoch", 0) <= done]
         text = "".join(json.dumps(_clean(r)) + "\n" for r in rows)
@@ -394,6 +401,7 @@ def latest_run(root: Path, dataset: str, stage: str = "pretrain") -> Path:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a damtui checkpoint as data only (weights_only=True): a foreign file cannot run code."""
     import pickle
+    import warnings
 
     import torch
 
@@ -401,12 +409,18 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise DamtuiError(f"{path}: no checkpoint there; the run has not finished an epoch")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DamtuiError(f"{path} is not a damtui checkpoint ({first[:120]})") from None
+        with warnings.catch_warnings():  # a foreign pickle makes torch warn; the error below says it all
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise DamtuiError(f"{path} is not a damtui checkpoint (not a data-only torch file, so it was not"
+                          " loaded); move it away or pick another run") from None
+    except Exception as err:  # torch raises many types for truncated or foreign files
+        raise DamtuiError(f"{path} is not a damtui checkpoint (unreadable: {type(err).__name__}, truncated or"
+                          " foreign); move it away or pick another run") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise DamtuiError(f"{path} is not a damtui checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
+        raise DamtuiError(f"{path} is not a damtui checkpoint (no '{CHECKPOINT_FORMAT}' marker);"
+                          " move it away or pick another run")
     return payload
 
 

@@ -92,7 +92,7 @@ def test_cancel_stops_within_one_batch(runs_dir, monkeypatch):
 
 @pytest.mark.parametrize("stage", ["pretrain", "finetune"])
 def test_resume_equals_uninterrupted_run(runs_dir, pretrain_copy, stage):
-    over = dict(epochs=4, width=4) if stage == "pretrain" else dict(epochs=4, dual_sampler=True)
+    over = dict(epochs=4, width=4) if stage == "pretrain" else dict(epochs=4, dual_sampler=True, ema=0.9, tta_flip=True)
     kw = {"from_run": pretrain_copy} if stage == "finetune" else {}
     config = demo_config(stage, **over)
     full, full_events = run_stage(config, runs_dir, **kw)

@@ -1,0 +1,153 @@
+"""Honest two-stage results: pretrain then finetune, several seeds, selected on validation.
+
+For each dataset whose file is present, for each seed: `damtui train DATASET --preset P` (pretrain)
+then `--stage finetune --from` that run, through the real engine. The figure reported per run is
+the two-stage answer (the best validation epoch across both stages) with test AUC and ACC read
+at that epoch; test labels are never used to choose anything. Writes a Markdown table beside the
+MedMNIST v2 reference columns.
+
+  python benchmarks/quality.py --datasets breastmnist adrenalmnist3d --preset tuned --seeds 0 1 2 \
+      --data-root ../shared/data/medmnist --device cuda --out docs/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import threading
+import time
+from pathlib import Path
+
+from damtui import config as cfg
+from damtui import datasets, engine, runs
+from damtui.errors import DamtuiError
+
+# MedMNIST v2 paper, test AUC / ACC: ResNet-18 (28) or ResNet-18+3D, and the best method there.
+BENCHMARK = {
+    "breastmnist": ((0.901, 0.863), "0.919 AUC (AutoML Vision), 0.863 ACC"),
+    "pneumoniamnist": ((0.944, 0.854), "0.991 / 0.946 (AutoML Vision)"),
+    "chestmnist": ((0.768, 0.947), "0.778 / 0.948 (AutoML Vision)"),
+    "nodulemnist3d": ((0.863, 0.844), "0.914 / 0.874 (auto-sklearn)"),
+    "adrenalmnist3d": ((0.827, 0.721), "0.839 AUC (ResNet-18+ACS), 0.802 ACC (auto-sklearn)"),
+    "vesselmnist3d": ((0.874, 0.877), "0.930 / 0.928 (ResNet-18+ACS)"),
+    "synapsemnist3d": ((0.820, 0.745), "0.851 / 0.795 (ResNet-50+3D)"),
+}
+
+
+def one_seed(flag: str, preset: str, seed: int, args: argparse.Namespace, log) -> dict:
+    runs_dir = Path(args.runs_dir)
+
+    def stage(name: str, from_run: Path | None) -> dict:
+        c = cfg.apply_overrides(cfg.find_preset(preset, flag, name),
+                                {"seed": seed, **cfg.parse_overrides(args.overrides)})
+        t = time.perf_counter()
+        s = engine.train(c, lambda ev: None, threading.Event(), runs_dir=runs_dir, data_root=args.data_root,
+                         device=args.device, from_run=from_run)
+        log(f"{flag} seed {seed} {name}: {s['status']} val {s.get('best_val_auc')} test {s.get('best_test_auc')}"
+            f" / {s.get('best_test_acc_thr')} in {time.perf_counter() - t:.0f}s ({s['run_id']})")
+        if s["status"] != "finished":
+            raise DamtuiError(f"{flag} seed {seed} {name} {s['status']}: {s.get('message', '')}")
+        return s
+
+    pre = stage("pretrain", None)
+    fine = stage("finetune", runs_dir / pre["run_id"])
+    answer = fine["answer"]
+    fine_rows = runs.load_run(runs_dir / fine["run_id"]).metrics
+    return {
+        "seed": seed, "pretrain": pre, "finetune": fine, "answer": answer,
+        "answer_acc_half": _acc_half(answer, pre, fine),
+        "finetune_first_val_auc": fine_rows[0]["val_auc"] if fine_rows else None,
+    }
+
+
+def _acc_half(answer: dict, pre: dict, fine: dict) -> float | None:
+    return (pre if answer["stage"] == "pretrain" else fine).get("best_test_acc")
+
+
+def mean_std(values: list[float]) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", nargs="+", default=list(datasets.REPORT_FLAGS))
+    ap.add_argument("--preset", default="tuned")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--data-root")
+    ap.add_argument("--runs-dir", default=str(runs.runs_dir()))
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--out", help="write the Markdown results here")
+    ap.add_argument("--json", help="write the raw per-seed results here")
+    args = ap.parse_args()
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    results: dict[str, list[dict] | str] = {}
+    for flag in args.datasets:
+        st = datasets.status(flag, args.data_root)
+        if st.state not in ("present", "synthetic") or st.md5 == "mismatch":
+            results[flag] = f"not run: file {st.state}" + (f" (MD5 {st.md5})" if st.md5 != "-" else "")
+            continue
+        done: list[dict] = []
+        try:
+            for seed in args.seeds:
+                done.append(one_seed(flag, args.preset, seed, args, log))
+                results[flag] = done
+                write(results, args)  # after every seed, so a time-limited session keeps what it got
+        except DamtuiError as err:
+            results[flag] = done or f"not run: {err}"
+    print(write(results, args))
+
+
+def write(results: dict, args: argparse.Namespace) -> str:
+    dev = engine.resolve_device(args.device)
+    import torch
+
+    gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    lines = [
+        f"Preset set `{args.preset}`, seeds {args.seeds}, device {gpu}, {time.strftime('%Y-%m-%d')}.",
+        f"Command: `python benchmarks/quality.py {' '.join(__import__('sys').argv[1:])}`",
+        "",
+        "Two-stage answer = the best validation-AUC epoch across pretrain and finetune; test read there.",
+        "ACC@0.5 is the benchmark's rule; ACC@val-thr uses the threshold chosen on validation.",
+        "",
+        "| dataset | pretrain test AUC | two-stage test AUC | ACC@0.5 | ACC@val-thr | answer from | "
+        "ft epoch-1 val AUC vs pretrain best | ResNet-18 (MedMNIST v2) | best in paper |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for flag, res in results.items():
+        ref, best = BENCHMARK.get(flag, ((None, None), "-"))
+        ref_text = f"{ref[0]:.3f} / {ref[1]:.3f}" if ref[0] else "-"
+        if isinstance(res, str):
+            lines.append(f"| {flag} | {res} | | | | | | {ref_text} | {best} |")
+            continue
+        stages = ", ".join(r["answer"]["stage"] for r in res)
+        start = ", ".join(f"{r['finetune_first_val_auc']:.3f} vs {r['pretrain']['best_val_auc']:.3f}" for r in res)
+        lines.append(
+            f"| {flag} | {mean_std([r['pretrain']['best_test_auc'] for r in res])} "
+            f"| {mean_std([r['answer']['best_test_auc'] for r in res])} "
+            f"| {mean_std([r['answer_acc_half'] for r in res])} "
+            f"| {mean_std([r['answer']['best_test_acc_thr'] for r in res])} | {stages} | {start} | {ref_text} | {best} |"
+        )
+    lines += ["", "Run ids (pretrain -> finetune):", ""]
+    for flag, res in results.items():
+        if not isinstance(res, str):
+            for r in res:
+                lines.append(f"- {flag} seed {r['seed']}: `{r['pretrain']['run_id']}` -> `{r['finetune']['run_id']}`")
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    return text
+
+
+if __name__ == "__main__":
+    main()
