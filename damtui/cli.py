@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--from", dest="from_run", metavar="RUN",
                    help="pretrain run to fine-tune from (folder, name, short id, or 'latest')")
     t.add_argument("--resume", metavar="RUN", help="continue a crashed, cancelled or finished run")
+    t.add_argument("--name", help="exact run folder name (default: time-dataset-stage-id)")
     t.add_argument("--epochs", type=int, help="number of epochs (total, also when resuming)")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset value, validated like the preset (repeatable)")
@@ -115,7 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     resume = from_run = None
     if args.resume:
         resume = runs.resolve_run(root, args.resume)
-        if overrides or args.preset or args.from_run:
+        if overrides or args.preset or args.from_run or args.name:
             raise DamtuiError("--resume continues the run's own config: only --epochs may be given")
         config = engine.resume_config(resume, args.epochs)
         if args.dataset and args.dataset != config.dataset:
@@ -147,7 +148,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     printer = make_printer(sys.stdout.isatty())
     try:
         summary = engine.train(config, printer, stop, runs_dir=root, data_root=args.data_root,
-                               device=args.device, from_run=from_run, resume=resume)
+                               device=args.device, from_run=from_run, resume=resume, run_name=args.name)
     finally:
         printer.close()
     status = summary.get("status")

@@ -149,6 +149,7 @@ def train(
     from_run: Path | None = None,
     resume: Path | None = None,
     runtime_extra: dict[str, Any] | None = None,
+    run_name: str | None = None,
 ) -> dict[str, Any]:
     """Train one stage. Bad input found before the run starts raises DamtuiError; anything that
     goes wrong afterwards marks the run failed, emits RunFailed and is returned in the summary."""
@@ -211,7 +212,7 @@ def train(
             "argv": sys.argv,
             **(runtime_extra or {}),
         }
-        writer = runs.RunWriter.create(Path(runs_dir), config.as_dict(), runtime)
+        writer = runs.RunWriter.create(Path(runs_dir), config.as_dict(), runtime, name=run_name)
 
     loop.writer = writer
     emit(RunStarted(writer.run_id, str(writer.path), config.as_dict(), pipeline.sizes(),

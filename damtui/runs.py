@@ -98,22 +98,30 @@ class RunWriter:
         self._error: BaseException | None = None
 
     @classmethod
-    def create(cls, root: Path, config: dict[str, Any], runtime: dict[str, Any]) -> RunWriter:
+    def create(cls, root: Path, config: dict[str, Any], runtime: dict[str, Any],
+               name: str | None = None) -> RunWriter:
+        """Make a new run folder: a readable unique name, or exactly `name` (sweeps use fixed
+        names so a retried job finds its run instead of starting a duplicate)."""
         root = Path(root)
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise DamtuiError(f"cannot create runs dir {root} ({err.strerror}); choose --runs-dir") from None
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        for _ in range(100):
-            name = f"{stamp}-{config['dataset']}-{config['stage']}-{secrets.token_hex(3)}"
-            try:
-                (root / name).mkdir()  # exclusive: two processes never share a folder
-                break
-            except FileExistsError:
-                continue
-            except OSError as err:
-                raise DamtuiError(f"cannot create a run in {root} ({err.strerror}); choose --runs-dir") from None
+        if name is not None:
+            if not name or "/" in name or name.startswith(".") or os.sep in name:
+                raise DamtuiError(f"run name {name!r} is not a plain folder name")
+            _claim_named(root / name)
+        else:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            for _ in range(100):
+                name = f"{stamp}-{config['dataset']}-{config['stage']}-{secrets.token_hex(3)}"
+                try:
+                    (root / name).mkdir()  # exclusive: two processes never share a folder
+                    break
+                except FileExistsError:
+                    continue
+                except OSError as err:
+                    raise DamtuiError(f"cannot create a run in {root} ({err.strerror}); choose --runs-dir") from None
         writer = cls(root / name)
         atomic_write_json(writer.path / CONFIG, {"config": config, "runtime": runtime})
         writer.write_status(RUNNING, epoch=0, epochs=config["epochs"])
@@ -235,6 +243,21 @@ class RunWriter:
 
 
 # ----------------------------------------------------------------------------- reading runs
+
+
+def _claim_named(path: Path) -> None:
+    """Create `path` exclusively; an empty folder left by a creation that died is taken over."""
+    try:
+        path.mkdir()
+        return
+    except FileExistsError:
+        pass
+    except OSError as err:
+        raise DamtuiError(f"cannot create run {path} ({err.strerror}); choose --runs-dir") from None
+    if is_run_dir(path):
+        raise DamtuiError(f"run {path.name} already exists in {path.parent}; continue it with --resume {path.name}")
+    if any(not p.name.startswith(".") for p in path.iterdir()):
+        raise DamtuiError(f"{path} exists and is not a damtui run; choose another name")
 
 
 def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:

@@ -94,3 +94,18 @@ def test_foreign_checkpoints_are_refused_without_running_code(tmp_path):
     torch.save({"model": {}}, tmp_path / "plain.pt")
     with pytest.raises(DamtuiError, match="no 'damtui-checkpoint-v1' marker"):
         runs.load_checkpoint(tmp_path / "plain.pt")
+
+
+def test_named_runs_are_exclusive_and_take_over_an_empty_folder(runs_dir):
+    w = runs.RunWriter.create(runs_dir, CONFIG, {}, name="sweep-a-seed0-pretrain")
+    assert w.path.name == "sweep-a-seed0-pretrain"
+    with pytest.raises(DamtuiError, match="already exists.*--resume sweep-a-seed0-pretrain"):
+        runs.RunWriter.create(runs_dir, CONFIG, {}, name="sweep-a-seed0-pretrain")
+    (runs_dir / "half-made").mkdir()  # a creation killed between mkdir and config.json
+    assert runs.RunWriter.create(runs_dir, CONFIG, {}, name="half-made").path.name == "half-made"
+    (runs_dir / "foreign").mkdir()
+    (runs_dir / "foreign" / "data.txt").write_text("mine")
+    with pytest.raises(DamtuiError, match="not a damtui run"):
+        runs.RunWriter.create(runs_dir, CONFIG, {}, name="foreign")
+    with pytest.raises(DamtuiError, match="plain folder name"):
+        runs.RunWriter.create(runs_dir, CONFIG, {}, name="../escape")
