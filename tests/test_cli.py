@@ -129,3 +129,14 @@ def test_ctrl_c_marks_the_run_cancelled(runs_dir):
     assert proc.wait(timeout=60) == 130
     (info,), _ = runs.list_runs(runs_dir)
     assert info.status == runs.CANCELLED
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "shared/data/medmnist/breastmnist.npz").exists(),
+                    reason="real MedMNIST files not here")
+def test_real_breastmnist_trains_one_epoch(runs_dir):
+    root = Path(__file__).resolve().parents[2] / "shared/data/medmnist"
+    proc = damtui("train", "breastmnist", "--preset", "report", "--epochs", "1", "--set", "width=4",
+                  "--data-root", str(root), "--device", "cpu", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (info,), _ = runs.list_runs(runs_dir)
+    assert info.status == runs.FINISHED and runs.load_run(info.path).runtime["data_md5"] == "750601b1f35ba3300ea97c75c52ff8f6"
