@@ -63,6 +63,19 @@ class _SampleSet(torch.utils.data.Dataset):
         return self.transform(self.images[i]), torch.from_numpy(self.labels[i]).float()
 
 
+class _EpochBatches:
+    """A batch sampler whose batches are replaced every epoch (sampling stays in this process)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
 class DataPipeline:
     def __init__(self, splits: Splits, config: Config, device: torch.device, workers: int = 0) -> None:
         self.spec = splits.spec
@@ -74,8 +87,8 @@ class DataPipeline:
         self.np_images = splits.images
         self.y = {s: torch.from_numpy(splits.labels[s]).float().to(device) for s in SPLITS}
         self.x = {s: _layout(splits.images[s], self.is_3d).to(device) for s in SPLITS}
-        if device.type == "cuda":
-            self.x = {s: t.contiguous() for s, t in self.x.items()}
+        self._epoch_batches = _EpochBatches()
+        self._loader: torch.utils.data.DataLoader | None = None
 
     def sizes(self) -> dict[str, int]:
         return {s: len(self.y[s]) for s in SPLITS}
@@ -101,15 +114,19 @@ class DataPipeline:
             yield x, self.y["train"].index_select(0, idx)
 
     def _reference(self, batches: list[np.ndarray], train: bool):
-        from damtui import augment
+        """The report's DataLoader, created once with persistent workers (as a plain PyTorch
+        script would run it); each epoch only swaps the batch list the sampler hands out."""
+        if self._loader is None:
+            from damtui import augment
 
-        ds = _SampleSet(self.np_images["train"], self.np_labels["train"],
-                        augment.reference_transform(self.is_3d, train=train))
-        loader = torch.utils.data.DataLoader(
-            ds, batch_sampler=[b.tolist() for b in batches], num_workers=self.workers,
-            pin_memory=self.device.type == "cuda", persistent_workers=False,
-        )
-        for x, y in loader:
+            ds = _SampleSet(self.np_images["train"], self.np_labels["train"],
+                            augment.reference_transform(self.is_3d, train=train))
+            self._loader = torch.utils.data.DataLoader(
+                ds, batch_sampler=self._epoch_batches, num_workers=self.workers,
+                pin_memory=self.device.type == "cuda", persistent_workers=self.workers > 0,
+            )
+        self._epoch_batches.batches = [b.tolist() for b in batches]
+        for x, y in self._loader:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
