@@ -7,7 +7,6 @@ answers at once. Every DamtuiError becomes one line on stderr and a non-zero exi
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable

@@ -4,7 +4,6 @@ import sys
 import threading
 
 import pytest
-import torch
 
 from damtui import engine, events as E, runs
 from damtui.errors import DamtuiError
