@@ -42,7 +42,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a preset value, validated like the preset (repeatable)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     t.add_argument("--seed", type=int, help="random seed (same as --set seed=S)")
+    t.add_argument("--sweep", help=argparse.SUPPRESS)  # set by `damtui sweep`: saved in the run's runtime
+    t.add_argument("--sweep-config", help=argparse.SUPPRESS)
     _common(t)
+
+    w = sub.add_parser("sweep", help="run a sweep file (datasets x presets x seeds x grid) on local/ray/slurm")
+    w.add_argument("file", help="sweep TOML file (docs/SWEEPS.md)")
+    w.add_argument("--backend", choices=["local", "ray", "slurm"], default="local",
+                   help="local: processes on this machine, one per GPU; ray: Ray core tasks; slurm: submitit")
+    w.add_argument("--dry-run", action="store_true", help="list the runs it would start, start nothing")
+    w.add_argument("--max-parallel", type=int, metavar="N", help="at most N runs at once")
+    w.add_argument("--device", default="auto", help="auto (one GPU per run if any), cpu, or cuda:N")
+    w.add_argument("--gpus-per-job", type=int, metavar="G",
+                   help="GPUs per run: 0 or 1 (default: 1 when GPUs are there and --device is not cpu)")
+    w.add_argument("--address", help="ray: join this cluster (default: start a local Ray)")
+    w.add_argument("--partition", help="slurm: partition")
+    w.add_argument("--time", type=int, default=24 * 60, metavar="MIN", help="slurm: time limit per run in minutes")
+    w.add_argument("--cpus-per-job", type=int, default=4, metavar="C", help="slurm: CPUs per run")
+    w.add_argument("--mem-gb", type=int, metavar="GB", help="slurm: memory per run")
+    w.add_argument("--slurm-cluster", choices=["slurm", "local", "debug"], default="slurm",
+                   help="slurm: 'local' runs the same submitit jobs on this machine, to try a sweep")
+    _common(w)
 
     r = sub.add_parser("runs", help="list, show, compare and export saved runs")
     r.add_argument("action", nargs="?", default="list", choices=["list", "show", "compare", "export"])
@@ -68,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands: dict[str | None, Callable[[argparse.Namespace], int]] = {
         None: cmd_tui, "train": cmd_train, "runs": cmd_runs, "presets": cmd_presets, "datasets": cmd_datasets,
+        "sweep": cmd_sweep,
     }
     try:
         return commands[args.command](args)
@@ -145,13 +166,53 @@ def cmd_train(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     printer = make_printer(sys.stdout.isatty())
+    extra = None
+    if args.sweep and not resume:
+        import os
+
+        extra = {"sweep": args.sweep, "sweep_config": args.sweep_config,
+                 "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
     try:
         summary = engine.train(config, printer, stop, runs_dir=root, data_root=args.data_root,
-                               device=args.device, from_run=from_run, resume=resume, run_name=args.name)
+                               device=args.device, from_run=from_run, resume=resume, run_name=args.name,
+                               runtime_extra=extra)
     finally:
         printer.close()
     status = summary.get("status")
     return 0 if status == runs.FINISHED else EXIT_CANCELLED if status == runs.CANCELLED else EXIT_FAILED
+
+
+# ----------------------------------------------------------------------------- sweep
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import signal
+
+    from damtui import runs, sweep_backends, sweeps
+
+    if args.max_parallel is not None and args.max_parallel < 1:
+        raise DamtuiError("--max-parallel N needs N >= 1")
+    if args.gpus_per_job not in (None, 0, 1):
+        raise DamtuiError("--gpus-per-job is 0 or 1 (packing runs on one GPU is not implemented yet)")
+    path = Path(args.file)
+    sweep, jobs = sweeps.load_plan_file(path)
+    root = runs.runs_dir(args.runs_dir).resolve()
+    if args.dry_run:
+        print(sweeps.format_plan(jobs, root))
+        return 0
+    sweep_backends.require(args.backend)
+    data_root = str(Path(args.data_root).resolve()) if args.data_root else None
+    ctx = sweeps.JobContext(str(root), data_root, args.device)
+    opts = sweep_backends.Options(
+        max_parallel=args.max_parallel, gpus_per_job=args.gpus_per_job, address=args.address,
+        partition=args.partition, time_min=args.time, cpus_per_job=args.cpus_per_job, mem_gb=args.mem_gb,
+        slurm_cluster=args.slurm_cluster)
+    sweeps.write_plan(root, sweep, jobs, path)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl+C: jobs are asked to stop
+    print(f"sweep {sweep.name}: {len(jobs)} runs in {root} ({args.backend} backend)", flush=True)
+    results = sweep_backends.run(jobs, ctx, args.backend, opts, lambda line: print(line, flush=True))
+    print(sweeps.totals_line(sweep.name or "", results), flush=True)
+    return 0 if all(r["status"] == runs.FINISHED for r in results) else EXIT_FAILED
 
 
 def fmt(v: Any, digits: int = 4) -> str:

@@ -307,6 +307,8 @@ class RunInfo:
     from_run: str | None = None
     message: str = ""
     pid: int | None = None
+    sweep: str | None = None  # set for runs started by `damtui sweep` (from the runtime)
+    sweep_config: str | None = None  # the sweep's configuration key, shared by its seeds
 
     @property
     def duration_s(self) -> float:
@@ -363,6 +365,8 @@ def _info(path: Path, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> RunInf
         from_run=runtime.get("from_run"),
         message=str(status.get("message", "")),
         pid=status.get("pid"),
+        sweep=runtime.get("sweep"),
+        sweep_config=runtime.get("sweep_config"),
     )
 
 
@@ -430,7 +434,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
     path = Path(path)
     if not path.is_file():
-        raise DamtuiError(f"{path}: no checkpoint there; the run has not finished an epoch")
+        raise DamtuiError(f"{path}: no checkpoint there (the run has not finished an epoch); pick another run")
     try:
         with warnings.catch_warnings():  # a foreign pickle makes torch warn; the error below says it all
             warnings.simplefilter("ignore")
