@@ -1,0 +1,307 @@
+"""Side-by-side comparison of saved runs: pure functions shared by the TUI and the CLI.
+
+Input is a list of `runs.RunRecord` (what `runs.load_run` returns). Nothing here reads or writes
+files or imports textual; exports return text that the caller writes with `runs.write_text_file`.
+
+Summary metrics follow the honest protocol of `metrics.summarize`: the best epoch is chosen on
+validation AUC and the test numbers are read at that epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from damtui.metrics import summarize
+from damtui.runs import RunRecord
+
+# Config keys that do not change training; never reported as a difference, ignored for grouping.
+NON_TRAINING_KEYS = ("description", "source")
+# Keys ignored when deciding whether runs differ only by seed.
+SEED_GROUP_IGNORED = ("seed", "preset", *NON_TRAINING_KEYS)
+
+# (column, key in metrics.summarize(), label, higher is better or None when not a score)
+SUMMARY_FIELDS: tuple[tuple[str, str, str, bool | None], ...] = (
+    ("best_epoch", "best_epoch", "best epoch", None),
+    ("best_val_auc", "best_val_auc", "best val AUC", True),
+    ("val_acc", "best_val_acc", "val ACC @best", True),
+    ("test_auc", "best_test_auc", "test AUC @best val", True),
+    ("test_acc", "best_test_acc", "test ACC @best val", True),
+    ("test_acc_thr", "best_test_acc_thr", "test ACC val-thr", True),
+)
+SUMMARY_COLUMNS = tuple(col for col, _, _, _ in SUMMARY_FIELDS)
+SCORE_COLUMNS = tuple(col for col, _, _, better in SUMMARY_FIELDS if better is not None)
+IDENTITY_COLUMNS = (
+    "run",
+    "dataset",
+    "stage",
+    "preset",
+    "status",
+    "epochs_done",
+    "epochs_planned",
+    "duration_s",
+)
+# Per-epoch metrics a curve can be drawn for (keys of metrics.jsonl rows).
+CURVE_METRICS = (
+    "val_auc",
+    "test_auc",
+    "train_auc",
+    "val_acc",
+    "test_acc",
+    "train_acc",
+    "val_acc_thr",
+    "test_acc_thr",
+    "train_loss",
+    "lr",
+    "epoch_s",
+    "images_per_s",
+)
+
+
+def _is_num(v: Any) -> bool:
+    return (
+        isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and not (isinstance(v, float) and math.isnan(v))
+    )
+
+
+def short_id(run_id: str) -> str:
+    """The random suffix of a default run name ('...-a1b2c3' -> 'a1b2c3'); other names whole."""
+    m = re.match(r"^\d{8}-\d{6}-.*-([0-9a-f]{6})$", run_id)
+    return m.group(1) if m else run_id
+
+
+def run_label(record: RunRecord) -> str:
+    """Short, unique-enough name for legends: the run's short id and its preset."""
+    return f"{short_id(record.info.run_id)} {record.info.preset}".strip()
+
+
+def differing_keys(records: Sequence[RunRecord]) -> list[str]:
+    """Config keys whose values are not the same in every record (in config order)."""
+    keys: list[str] = []
+    for rec in records:
+        for k in rec.config:
+            if k not in keys and k not in NON_TRAINING_KEYS:
+                keys.append(k)
+    missing = object()
+    out = []
+    for k in keys:
+        values = [rec.config.get(k, missing) for rec in records]
+        if any(v != values[0] for v in values[1:]):
+            out.append(k)
+    return out
+
+
+def summary(record: RunRecord) -> dict[str, Any]:
+    """The summary columns of one run (None where no epoch has finished)."""
+    s = summarize(record.metrics)
+    return {col: s.get(key) for col, key, _, _ in SUMMARY_FIELDS}
+
+
+def comparison_rows(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
+    """One dict per run: identity, the differing config keys, then the summary metrics."""
+    diff = [k for k in differing_keys(records) if k not in IDENTITY_COLUMNS]
+    rows = []
+    for rec in records:
+        info = rec.info
+        row: dict[str, Any] = {
+            "run": info.run_id,
+            "dataset": info.dataset,
+            "stage": info.stage,
+            "preset": info.preset,
+            "status": info.status,
+            "epochs_done": info.epochs_done,
+            "epochs_planned": info.epochs_planned,
+            "duration_s": round(info.duration_s, 1),
+        }
+        for k in diff:
+            row[k] = rec.config.get(k)
+        row.update(summary(rec))
+        rows.append(row)
+    return rows
+
+
+def best_runs(rows: Sequence[dict[str, Any]]) -> dict[str, set[int]]:
+    """For each score column, the indices of the rows holding its highest value (ties: all)."""
+    out: dict[str, set[int]] = {}
+    for col in SCORE_COLUMNS:
+        values = [(i, r.get(col)) for i, r in enumerate(rows) if _is_num(r.get(col))]
+        if not values:
+            continue
+        top = max(v for _, v in values)
+        out[col] = {i for i, v in values if v == top}
+    return out
+
+
+def _mean_std(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return {"mean": None, "std": None, "n": 0}
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": mean, "std": std, "n": len(values)}
+
+
+def seed_groups(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
+    """Groups of two or more runs whose configs differ only by seed, with mean/std per metric.
+
+    std is the sample standard deviation (n - 1). Each group: label, runs (ids), seeds, n,
+    statuses, and metrics {column: {mean, std, n}} over the runs that have that metric.
+    """
+    groups: dict[str, list[RunRecord]] = {}
+    for rec in records:
+        key = repr(
+            sorted((k, repr(v)) for k, v in rec.config.items() if k not in SEED_GROUP_IGNORED)
+        )
+        groups.setdefault(key, []).append(rec)
+    out = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        if len({rec.config.get("seed") for rec in members}) < 2:
+            continue  # the same config twice is a repeat, not a seed sweep
+        sums = [summary(rec) for rec in members]
+        first = members[0].info
+        out.append(
+            {
+                "label": f"{first.dataset} {first.stage} {first.preset}".strip(),
+                "runs": [rec.info.run_id for rec in members],
+                "seeds": [rec.config.get("seed") for rec in members],
+                "statuses": [rec.info.status for rec in members],
+                "n": len(members),
+                "metrics": {
+                    col: _mean_std([s[col] for s in sums if _is_num(s[col])])
+                    for col in SCORE_COLUMNS
+                },
+            }
+        )
+    return out
+
+
+def curve(record: RunRecord, metric: str) -> tuple[list[int], list[float]]:
+    """(epochs, values) of one per-epoch metric, skipping epochs without a number."""
+    xs, ys = [], []
+    for row in record.metrics:
+        v = row.get(metric)
+        if _is_num(v) and _is_num(row.get("epoch")):
+            xs.append(int(row["epoch"]))
+            ys.append(float(v))
+    return xs, ys
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def fmt(value: Any, column: str = "") -> str:
+    """Human text for a table cell: scores with 4 decimals, None as '-'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if column == "duration_s":
+            return format_duration(value)
+        if column in SCORE_COLUMNS or column.endswith(("_auc", "_acc", "_acc_thr")):
+            return f"{value:.4f}"
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(fmt(v) for v in value) + "]"
+    return str(value)
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def column_label(column: str) -> str:
+    """Human name of a comparison column."""
+    for col, _, label, _ in SUMMARY_FIELDS:
+        if col == column:
+            return label
+    if column == "duration_s":
+        return "duration"
+    return column.replace("_", " ") if column in IDENTITY_COLUMNS else column
+
+
+def to_csv(records: Sequence[RunRecord]) -> str:
+    """One row per run; raw values (full float precision) for spreadsheets and scripts."""
+    rows = comparison_rows(records)
+    buf = io.StringIO()
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_value(row.get(k)) for k in columns})
+    return buf.getvalue()
+
+
+def _csv_value(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return " ".join(str(x) for x in v)
+    return v
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(records: Sequence[RunRecord]) -> str:
+    """Runs side by side (one column each), best scores in bold, then seed groups as mean ± std."""
+    rows = comparison_rows(records)
+    best = best_runs(rows)
+    names = [run_label(rec) for rec in records]
+    lines = ["# damtui run comparison", ""]
+    lines.append("Test metrics are read at the epoch with the best validation AUC.")
+    lines.append("")
+    lines.append("| | " + " | ".join(_md_cell(n) for n in names) + " |")
+    lines.append("|---|" + "---|" * len(names))
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    for col in columns:
+        cells = []
+        for i, row in enumerate(rows):
+            text = _md_cell(fmt(row.get(col), col))
+            if i in best.get(col, set()) and len(rows) > 1:
+                text = f"**{text}**"
+            cells.append(text)
+        lines.append(f"| {_md_cell(column_label(col))} | " + " | ".join(cells) + " |")
+    groups = seed_groups(records)
+    if groups:
+        lines += ["", "## Runs that differ only by seed (mean ± sample std)", ""]
+        lines.append(
+            "| group | n | seeds | " + " | ".join(column_label(c) for c in SCORE_COLUMNS) + " |"
+        )
+        lines.append("|---|---|---|" + "---|" * len(SCORE_COLUMNS))
+        for g in groups:
+            cells = [format_mean_std(g["metrics"][c]) for c in SCORE_COLUMNS]
+            seeds = ", ".join(str(s) for s in g["seeds"])
+            lines.append(
+                f"| {_md_cell(g['label'])} | {g['n']} | {seeds} | " + " | ".join(cells) + " |"
+            )
+    lines.append("")
+    lines.append("Runs: " + "; ".join(f"`{rec.info.run_id}`" for rec in records))
+    lines.append("")
+    return "\n".join(lines)
+
+
+def format_mean_std(stat: dict[str, Any]) -> str:
+    if stat.get("mean") is None:
+        return "-"
+    return f"{stat['mean']:.4f} ± {stat['std']:.4f}"

@@ -1,0 +1,83 @@
+"""Textual messages: how worker threads hand results to the app's handlers.
+
+Workers never touch widgets; they post one of these to the app (post_message is thread-safe) and
+the handlers on the app and screens own every piece of UI state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+from damtui import events
+
+
+class EngineEvent(Message):
+    """One engine event of training session `session`."""
+
+    def __init__(
+        self, session: int, event: events.Event, prior_rows: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.event = event
+        self.prior_rows = prior_rows  # metrics of the epochs before a resume
+
+
+class BatchProgressEvent(EngineEvent):
+    """High-rate progress: a queue of these folds into the newest one."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, BatchProgressEvent) and message.session == self.session
+
+
+class EngineError(Message):
+    """engine.train raised (a DamtuiError before the run started, or a bug)."""
+
+    def __init__(self, session: int, message: str, detail: str = "") -> None:
+        super().__init__()
+        self.session = session
+        self.message = message
+        self.detail = detail
+
+
+class EngineDone(Message):
+    """The worker thread has returned; a new run may start."""
+
+    def __init__(self, session: int, summary: dict[str, Any] | None) -> None:
+        super().__init__()
+        self.session = session
+        self.summary = summary
+
+
+class DatasetStatusReady(Message):
+    def __init__(self, status: Any) -> None:
+        super().__init__()
+        self.status = status
+
+
+class DevicesReady(Message):
+    def __init__(self, devices: list[tuple[str, str]], error: str = "") -> None:
+        super().__init__()
+        self.devices = devices
+        self.error = error
+
+
+class RunsListed(Message):
+    """Result of runs.list_runs done in a worker thread."""
+
+    def __init__(self, runs: list[Any], ignored: list[str], error: str = "") -> None:
+        super().__init__()
+        self.runs = runs
+        self.ignored = ignored
+        self.error = error
+
+
+class DatasetFlags(Message):
+    """The dataset flags damtui knows, before their (slower) status checks arrive."""
+
+    def __init__(self, flags: list[str], error: str = "") -> None:
+        super().__init__()
+        self.flags = flags
+        self.error = error

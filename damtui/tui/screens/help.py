@@ -1,0 +1,60 @@
+"""Help: the keys of every screen and the few ideas needed to use damtui."""
+
+from __future__ import annotations
+
+from rich.markdown import Markdown
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+HELP = """\
+# damtui help
+
+Deep AUC Maximization on MedMNIST: **pretrain** with cross-entropy, then **finetune** with
+the AUC-margin loss (AUCM + PESG) starting from a finished pretrain run.
+
+## Everywhere
+- `n` new run (launch screen) · `r` runs · `m` monitor of the run being trained
+- `?` or `f1` this help · `ctrl+p` command palette · `escape` back
+- `ctrl+q` quit: a run in training stops after its current batch and is marked cancelled
+
+## New run
+`tab` moves between the dataset table, stage, preset, source run, device and the preset's
+values. Edited values are checked at once; the problem shows under the field.
+`s` (or the Start button) starts training. `ctrl+r` checks the datasets again.
+
+## Monitor
+`x` cancels the run (asks first). `g` or `1` `2` `3` switch the chart (AUC, ACC, loss) when
+the terminal is narrow. The starred epoch is the best validation AUC; test numbers are read there.
+
+## Runs
+`enter` opens a run (a run that is still being written is followed live), `space` selects runs,
+`c` compares the selected runs, `/` filters (words match dataset, stage, status, preset or
+the run id; `status:running` matches one column), `s` / `S` change the sort column / order,
+`a` selects all shown runs, `u` clears the selection. In a run's view, `R` resumes a
+cancelled, crashed or failed run in this app.
+
+## Compare
+Pick the metric to overlay; the table lists the config keys that differ and the summary,
+best value marked with `*`. Runs that differ only by seed are summarised as mean ± std.
+`e` exports CSV and Markdown.
+
+Headless training for long jobs (keeps running when the SSH session ends):
+`nohup damtui train DATASET --preset NAME &`, then watch it here with `r`.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark,f1", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Static(Markdown(HELP), id="help-text")  # one widget: opens fast
+
+    def on_mount(self) -> None:
+        self.query_one("#help-box").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

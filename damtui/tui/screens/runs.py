@@ -1,0 +1,317 @@
+"""Runs screen: every run in the runs dir, sortable, filterable, refreshed while it is open."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Header, Input, Static
+
+from damtui import runs
+from damtui.errors import DamtuiError
+from damtui.tui import messages as msg
+from damtui.tui.format import duration, num, short_run_id, status_text, timestamp
+from damtui.tui.widgets.key_footer import KeyFooter
+
+STATUS_STYLE = {
+    runs.RUNNING: "bold cyan",
+    runs.FINISHED: "green",
+    runs.FAILED: "bold red",
+    runs.CANCELLED: "yellow",
+    runs.CRASHED: "bold magenta",
+}
+
+# (key, header, sort key, default descending)
+COLUMNS: tuple[tuple[str, str, Callable[[runs.RunInfo], Any], bool], ...] = (
+    ("sel", " ", lambda r: 0, False),
+    ("dataset", "dataset", lambda r: r.dataset, False),
+    ("stage", "stage", lambda r: r.stage, False),
+    ("status", "status", lambda r: r.status, False),
+    ("epochs", "ep", lambda r: (r.epochs_done, r.epochs_planned), True),
+    ("val_auc", "val AUC", lambda r: _n(r.best_val_auc), True),
+    ("test_auc", "test AUC", lambda r: _n(r.test_auc), True),
+    ("test_acc", "test ACC", lambda r: _n(r.test_acc), True),
+    ("duration", "time", lambda r: r.duration_s, True),
+    ("started", "started", lambda r: (r.started, r.run_id), True),
+    ("preset", "preset", lambda r: r.preset, False),
+    ("run", "id", lambda r: r.run_id, False),
+)
+SORTABLE = [c[0] for c in COLUMNS if c[0] != "sel"]
+FILTER_FIELDS = ("dataset", "stage", "status", "preset", "run")
+
+
+def _n(v: float | None) -> float:
+    return -1.0 if v is None else float(v)
+
+
+def _field(info: runs.RunInfo, name: str) -> str:
+    return info.run_id if name == "run" else str(getattr(info, name, ""))
+
+
+def matches(info: runs.RunInfo, query: str) -> bool:
+    """Every word must match: `word` in dataset/stage/status/preset/id, `key:word` in that one."""
+    for word in query.lower().split():
+        key, sep, value = word.partition(":")
+        if sep and key in FILTER_FIELDS:
+            if value not in _field(info, key).lower():
+                return False
+        elif not any(word in _field(info, f).lower() for f in FILTER_FIELDS):
+            return False
+    return True
+
+
+def sort_runs(found: list[runs.RunInfo], column: str, descending: bool) -> list[runs.RunInfo]:
+    key = next(c[2] for c in COLUMNS if c[0] == column)
+    return sorted(found, key=lambda r: (key(r), r.run_id), reverse=descending)
+
+
+def row_cells(info: runs.RunInfo, selected: bool) -> list[Any]:
+    return [
+        Text("✓" if selected else " ", style="bold"),
+        info.dataset,
+        info.stage,
+        Text(status_text(info.status), style=STATUS_STYLE.get(info.status, "")),
+        f"{info.epochs_done}/{info.epochs_planned}",
+        Text(num(info.best_val_auc), justify="right"),
+        Text(num(info.test_auc), justify="right"),
+        Text(num(info.test_acc), justify="right"),
+        Text(duration(info.duration_s) if info.started else "-", justify="right"),
+        timestamp(info.started),
+        info.preset,
+        short_run_id(info.run_id),
+    ]
+
+
+class RunsScreen(Screen):
+    TITLE = "damtui"
+    SUB_TITLE = "runs"
+    BINDINGS = [
+        Binding("space", "toggle", "Select"),
+        Binding("c", "compare", "Compare"),
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "sort", "Sort"),
+        Binding("S", "reverse", "Reverse", show=False),
+        Binding("a", "select_all", "Select all", show=False),
+        Binding("u", "unselect_all", "Clear selection", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.all_runs: list[runs.RunInfo] = []
+        self.ignored: list[str] = []
+        self.error = ""
+        self.shown: list[runs.RunInfo] = []
+        self.selected: list[str] = []  # run ids, in the order they were selected
+        self.sort_column = "started"
+        self.descending = True
+        self._drawn: list[tuple] = []
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="≡")
+        yield Input(
+            placeholder="/ filter: words match dataset stage status preset id; status:running",
+            id="runs-filter",
+            compact=True,
+        )
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Static("loading runs…", id="runs-info")
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        for key, label, _, _ in COLUMNS:
+            table.add_column(label, key=key)
+        self._label_headers()
+        self.refresh_runs()
+        self.set_interval(self.app.poll_interval * 2, self.refresh_runs)
+        table.focus()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_runs()
+
+    # ------------------------------------------------------------------ data
+    def refresh_runs(self) -> None:
+        self._list_runs()
+
+    @work(thread=True, exclusive=True, group="runs")
+    def _list_runs(self) -> None:
+        try:
+            found, ignored = runs.list_runs(self.app.runs_dir)
+        except (OSError, DamtuiError) as err:
+            self.post_message(msg.RunsListed([], [], str(err)))
+            return
+        self.post_message(msg.RunsListed(found, ignored))
+
+    def on_runs_listed(self, message: msg.RunsListed) -> None:
+        self.all_runs, self.ignored, self.error = message.runs, message.ignored, message.error
+        known = {r.run_id for r in self.all_runs}
+        self.selected = [rid for rid in self.selected if rid in known]
+        self.loaded = True
+        self._draw()
+
+    # ------------------------------------------------------------------ drawing
+    def _draw(self) -> None:
+        query = self.query_one("#runs-filter", Input).value
+        self.shown = sort_runs(
+            [r for r in self.all_runs if matches(r, query)], self.sort_column, self.descending
+        )
+        table = self.query_one("#runs-table", DataTable)
+        sel = set(self.selected)
+        rows = [tuple(str(c) for c in row_cells(r, r.run_id in sel)) for r in self.shown]
+        keys = [r.run_id for r in self.shown]
+        if rows != self._drawn or keys != [str(k.value) for k in table.rows]:
+            current = self.current_run_id()
+            table.clear()
+            for info in self.shown:
+                table.add_row(*row_cells(info, info.run_id in sel), key=info.run_id)
+            self._drawn = rows
+            if current in keys:
+                table.move_cursor(row=keys.index(current), animate=False)
+        self._show_info()
+
+    def _label_headers(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        arrow = "▼" if self.descending else "▲"
+        for key, label, _, _ in COLUMNS:
+            column = table.columns.get(key)  # type: ignore[call-overload]
+            if column is not None:
+                column.label = Text(f"{label}{arrow}" if key == self.sort_column else label)
+        table.refresh()
+
+    def _show_info(self) -> None:
+        order = "↓" if self.descending else "↑"
+        parts = [
+            f"{len(self.shown)} of {len(self.all_runs)} runs in {self.app.runs_dir}",
+            f"sorted by {self.sort_column} {order}",
+        ]
+        if self.selected:
+            parts.append(f"{len(self.selected)} selected")
+        if self.error:
+            parts.append(f"✗ {self.error}")
+        if self.ignored:
+            names = ", ".join(self.ignored[:3]) + (" …" if len(self.ignored) > 3 else "")
+            noun = "entry" if len(self.ignored) == 1 else "entries"
+            parts.append(f"ignored {len(self.ignored)} non-run {noun}: {names}")
+        if self.loaded and not self.all_runs and not self.error:
+            parts.append("no runs yet: n starts one")
+        lines = [" · ".join(parts)]
+        current = self._info(self.current_run_id() or "")
+        if current is not None:
+            extra = [
+                current.run_id,
+                f"started {timestamp(current.started)}",
+                f"preset {current.preset or '-'}",
+            ]
+            if current.from_run:
+                extra.append(f"from {Path(current.from_run).name}")
+            if current.message:
+                extra.append(current.message)
+            lines.append(" · ".join(extra))
+        self.query_one("#runs-info", Static).update("\n".join(lines))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_info()
+
+    def current_run_id(self) -> str | None:
+        table = self.query_one("#runs-table", DataTable)
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
+        except Exception:
+            return None
+        return str(key.value)
+
+    def _info(self, run_id: str) -> runs.RunInfo | None:
+        return next((r for r in self.all_runs if r.run_id == run_id), None)
+
+    # ------------------------------------------------------------------ actions
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "runs-filter":
+            self._draw()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "runs-filter":
+            self.query_one("#runs-table").focus()
+
+    def action_filter(self) -> None:
+        self.query_one("#runs-filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        if box.value:
+            box.value = ""
+        self.query_one("#runs-table").focus()
+
+    def action_sort(self) -> None:
+        i = SORTABLE.index(self.sort_column)
+        self.sort_column = SORTABLE[(i + 1) % len(SORTABLE)]
+        self.descending = next(c[3] for c in COLUMNS if c[0] == self.sort_column)
+        self._label_headers()
+        self._draw()
+
+    def action_reverse(self) -> None:
+        self.descending = not self.descending
+        self._label_headers()
+        self._draw()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key not in SORTABLE:
+            return
+        if key == self.sort_column:
+            self.descending = not self.descending
+        else:
+            self.sort_column = key
+            self.descending = next(c[3] for c in COLUMNS if c[0] == key)
+        self._label_headers()
+        self._draw()
+
+    def action_toggle(self) -> None:
+        rid = self.current_run_id()
+        if rid is None:
+            return
+        if rid in self.selected:
+            self.selected.remove(rid)
+        else:
+            self.selected.append(rid)
+        table = self.query_one("#runs-table", DataTable)
+        row = table.cursor_row
+        self._draw()
+        if row + 1 < table.row_count:
+            table.move_cursor(row=row + 1, animate=False)
+
+    def action_select_all(self) -> None:
+        for r in self.shown:
+            if r.run_id not in self.selected:
+                self.selected.append(r.run_id)
+        self._draw()
+
+    def action_unselect_all(self) -> None:
+        self.selected.clear()
+        self._draw()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        info = self._info(str(event.row_key.value))
+        if info is not None:
+            from damtui.tui.screens.run_view import RunViewScreen
+
+            self.app.push_screen(RunViewScreen(info.path))
+
+    def action_compare(self) -> None:
+        chosen = [self._info(rid) for rid in self.selected]
+        paths = [i.path for i in chosen if i is not None]
+        if len(paths) < 2:
+            self.notify("select two or more runs with space, then press c", severity="warning")
+            return
+        from damtui.tui.screens.compare import CompareScreen
+
+        self.app.push_screen(CompareScreen(paths))

@@ -1,0 +1,158 @@
+"""Per-epoch charts (AUC, ACC, loss) drawn with plotext; the best-validation epoch is marked.
+
+Data in, pixels out: `MetricCharts.show(rows, best_epoch, planned)`; the widget never reads files.
+Narrow terminals show one chart at a time (`select`), wide ones all three side by side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual_plotext import PlotextPlot
+
+WIDE = 120  # columns from which the three charts sit side by side
+
+# chart id -> (title, [(row key, legend label, colour, marker without colour)])
+CHARTS: dict[str, tuple[str, list[tuple[str, str, str, str]]]] = {
+    "auc": (
+        "AUC",
+        [
+            ("train_auc", "train", "cyan", "+"),
+            ("val_auc", "val", "orange", "o"),
+            ("test_auc", "test", "green", "x"),
+        ],
+    ),
+    "acc": (
+        "ACC",
+        [
+            ("train_acc", "train", "cyan", "+"),
+            ("val_acc", "val", "orange", "o"),
+            ("test_acc", "test", "green", "x"),
+        ],
+    ),
+    "loss": ("train loss", [("train_loss", "train", "cyan", "+")]),
+}
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _ticks(lo: int, hi: int, most: int = 6) -> list[int]:
+    step = max(1, math.ceil((hi - lo + 1) / most))
+    ticks = list(range(lo, hi + 1, step))
+    return ticks or [lo]
+
+
+class MetricChart(PlotextPlot):
+    """One plotext chart of a few per-epoch series."""
+
+    def __init__(self, chart: str, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.chart = chart
+        self._data: tuple[list[dict[str, Any]], int | None, int] = ([], None, 0)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.draw()
+
+    def set_data(
+        self, rows: Sequence[dict[str, Any]], best_epoch: int | None, planned: int
+    ) -> None:
+        self._data = (list(rows), best_epoch, planned)
+        if self.is_mounted:
+            self.draw()
+
+    def draw(self) -> None:
+        rows, best, planned = self._data
+        title, series = CHARTS[self.chart]
+        plt = self.plt
+        plt.clear_data()  # also resets the axis limits: set them again below
+        plt.clear_figure()
+        mono = bool(getattr(self.app, "no_color", False))
+        last = max([int(r["epoch"]) for r in rows if _num(r.get("epoch"))] or [0])
+        hi_x = max(planned or 0, last, 2)
+        values: list[float] = []
+        if best is not None and any(r.get("epoch") == best for r in rows):
+            plt.vline(best, "gray")  # first, so the points are drawn over it
+        for key, label, colour, char in series:
+            pts = [
+                (int(r["epoch"]), float(r[key]))
+                for r in rows
+                if _num(r.get(key)) and _num(r.get("epoch"))
+            ]
+            if not pts:
+                continue
+            xs, ys = zip(*pts)
+            values += ys
+            if mono or len(xs) == 1:
+                # without colour, series differ by their marker: draw the epochs only
+                plt.scatter(xs, ys, label=label, color=colour, marker=char if mono else "o")
+            else:
+                plt.plot(xs, ys, label=label, color=colour, marker="braille")
+        best_row = next((r for r in rows if r.get("epoch") == best), None)
+        if best is not None and best_row is not None:
+            if self.chart in ("auc", "acc") and _num(best_row.get(f"val_{self.chart}")):
+                title = f"{title} · val {best_row[f'val_{self.chart}']:.4f} at best epoch {best}"
+        elif not rows:
+            title = f"{title} (waiting for the first epoch)"
+        plt.title(title)
+        plt.xlim(1, hi_x)
+        plt.xticks(_ticks(1, hi_x))
+        if values:
+            lo, hi = min(values), max(values)
+            pad = max(0.02, (hi - lo) * 0.1)
+            if self.chart == "loss":
+                plt.ylim(max(0.0, lo - pad), hi + pad)
+            else:
+                plt.ylim(
+                    max(0.0, lo - pad), min(1.0, hi + pad) if hi + pad > lo - pad else lo + pad
+                )
+        elif self.chart != "loss":
+            plt.ylim(0.0, 1.0)
+        self.refresh()
+
+
+class MetricCharts(Horizontal):
+    """The three charts; on narrow terminals only the selected one is visible."""
+
+    DEFAULT_CSS = """
+    MetricCharts { height: 1fr; min-height: 8; }
+    MetricCharts MetricChart { width: 1fr; height: 1fr; }
+    MetricCharts.-narrow MetricChart { display: none; }
+    MetricCharts.-narrow MetricChart.-selected { display: block; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.selected = "auc"
+
+    def compose(self) -> ComposeResult:
+        for chart in CHARTS:
+            yield MetricChart(
+                chart, id=f"chart-{chart}", classes="-selected" if chart == self.selected else ""
+            )
+
+    def on_resize(self) -> None:
+        self.set_class(self.app.size.width < WIDE, "-narrow")
+
+    def on_mount(self) -> None:
+        self.set_class(self.app.size.width < WIDE, "-narrow")
+
+    def select(self, chart: str) -> None:
+        self.selected = chart
+        for widget in self.query(MetricChart):
+            widget.set_class(widget.chart == chart, "-selected")
+
+    def cycle(self) -> str:
+        names = list(CHARTS)
+        self.select(names[(names.index(self.selected) + 1) % len(names)])
+        return self.selected
+
+    def show(self, rows: Sequence[dict[str, Any]], best_epoch: int | None, planned: int) -> None:
+        for widget in self.query(MetricChart):
+            widget.set_data(rows, best_epoch, planned)

@@ -1,0 +1,144 @@
+"""Editable preset values; every edit is checked by the same schema as preset files and --set.
+
+The error for a field appears right under it. `result()` returns the validated Config.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Label, Static
+
+from damtui import config as cfgmod
+from damtui.errors import DamtuiError
+from damtui.tui.format import error_for_key, value_text
+
+FIXED = ("preset", "dataset", "stage", "description", "source")  # chosen by pickers / read-only
+EDITABLE = [k for k in cfgmod.Config.model_fields if k not in FIXED]
+OPTIONAL = {
+    k for k, f in cfgmod.Config.model_fields.items() if f.default is None and not f.is_required()
+}
+
+
+def parse_field(key: str, text: str) -> Any:
+    """Editor text -> value: TOML literal (1e-3, true, [0.5, 0.75]); empty or 'none' -> None."""
+    text = text.strip()
+    if text.lower() in ("", "none", "null"):
+        return None
+    return cfgmod.parse_value(text)
+
+
+class ConfigForm(VerticalScroll):
+    """One row per editable key: name, value input, error line."""
+
+    DEFAULT_CSS = """
+    ConfigForm { height: 1fr; }
+    ConfigForm .field { height: 1; }
+    ConfigForm .field Label { width: 16; }
+    ConfigForm .field Input { width: 1fr; }
+    ConfigForm .field-error { display: none; padding-left: 16; }
+    ConfigForm .field-error.-shown { display: block; }
+    """
+
+    class Changed(Message):
+        """The edits changed; `error` is the first problem ('' when the config is valid)."""
+
+        def __init__(self, form: ConfigForm, edits: dict[str, Any], error: str) -> None:
+            super().__init__()
+            self.form = form
+            self.edits = edits
+            self.error = error
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.base: cfgmod.Config | None = None
+        self.edits: dict[str, Any] = {}
+        self.field_errors: dict[str, str] = {}
+        self._loading = False
+
+    def compose(self) -> ComposeResult:
+        for key in EDITABLE:
+            with Horizontal(classes="field", id=f"row-{key}"):
+                yield Label(key)
+                optional = key in OPTIONAL
+                yield Input(
+                    id=f"field-{key}",
+                    compact=True,
+                    select_on_focus=False,
+                    placeholder="stage default" if optional else "",
+                )
+            yield Static("", id=f"error-{key}", classes="field-error")
+
+    def set_base(self, config: cfgmod.Config | None, keep_edits: bool = True) -> None:
+        """Show `config`'s values; edits the user made are kept when they still apply."""
+        self.base = config
+        if not keep_edits:
+            self.edits.clear()
+        self._loading = True
+        try:
+            for key in EDITABLE:
+                inp = self.query_one(f"#field-{key}", Input)
+                if key in self.edits:
+                    continue
+                inp.value = value_text(getattr(config, key)) if config is not None else ""
+                inp.disabled = config is None
+        finally:
+            self._loading = False
+        self._validate_all()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if self._loading or self.base is None or not (event.input.id or "").startswith("field-"):
+            return
+        event.stop()
+        key = event.input.id.removeprefix("field-")
+        base_text = value_text(getattr(self.base, key))
+        if event.value.strip() == base_text:
+            self.edits.pop(key, None)
+        else:
+            self.edits[key] = event.value
+        self._validate_all()
+
+    def _values(self) -> dict[str, Any]:
+        return {k: parse_field(k, text) for k, text in self.edits.items()}
+
+    def _validate_all(self) -> None:
+        self.field_errors = {}
+        if self.base is not None:
+            for key, text in self.edits.items():
+                try:
+                    cfgmod.apply_overrides(self.base, {key: parse_field(key, text)}, where=key)
+                except DamtuiError as err:
+                    self.field_errors[key] = error_for_key(str(err))[1]
+        for key in EDITABLE:
+            err = self.field_errors.get(key, "")
+            box = self.query_one(f"#error-{key}", Static)
+            box.update(f"✗ {err}" if err else "")
+            box.set_class(bool(err), "-shown")
+            self.query_one(f"#row-{key}").set_class(key in self.edits, "-edited")
+            self.query_one(f"#field-{key}", Input).set_class(bool(err), "-invalid")
+        self.post_message(self.Changed(self, dict(self.edits), self.error()))
+
+    def error(self) -> str:
+        """'' when base + edits is a valid config, else a one-line reason."""
+        if self.base is None:
+            return "no preset chosen"
+        if self.field_errors:
+            key, msg = next(iter(self.field_errors.items()))
+            return f"{key}: {msg}"
+        try:
+            cfgmod.apply_overrides(self.base, self._values(), where="edited values")
+        except DamtuiError as err:
+            return str(err)
+        return ""
+
+    def result(self) -> cfgmod.Config:
+        """The validated config; raises DamtuiError naming the key when an edit is invalid."""
+        if self.base is None:
+            raise DamtuiError("choose a preset first")
+        if self.field_errors:
+            key, msg = next(iter(self.field_errors.items()))
+            raise DamtuiError(f"{key}: {msg}")
+        return cfgmod.apply_overrides(self.base, self._values(), where="edited values")

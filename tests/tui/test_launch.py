@@ -1,0 +1,166 @@
+"""Launch screen: dataset states, stage/preset/device pickers, editable values, start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fakes import FakeEngine, make_run, screen_text, settle, wait_for
+from textual.widgets import DataTable, Input, Select
+
+from damtui import runs
+from damtui.tui.screens.launch import LaunchScreen
+from damtui.tui.screens.monitor import MonitorScreen
+
+
+def _options(select: Select) -> list[str]:
+    return [str(value) for _, value in select._options if value is not Select.NULL]
+
+
+async def test_datasets_listed_with_state(make_app):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#datasets", DataTable)
+        flags = [str(k.value) for k in table.rows]
+        assert flags[:2] == ["synthetic2d", "synthetic3d"]
+        assert "breastmnist" in flags and "nodulemnist3d" in flags
+        row = table.get_row("synthetic2d")
+        assert str(row[1]) == "synthetic" and row[2] == "2D" and row[4] == "800"
+        row = table.get_row("breastmnist")
+        assert str(row[1]) == "missing" and row[2] == "2D" and row[4] == "546"
+        assert table.get_row("nodulemnist3d")[2] == "3D"
+        text = screen_text(app)
+        assert "train 800 / val 200 / test 200" in text
+
+
+async def test_present_dataset_shows_share_of_label_one(make_app, tmp_path):
+    from damtui import datasets
+
+    datasets.write_synthetic("synthetic2d", tmp_path / "data" / "synthetic2d.npz")
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        row = app.screen.query_one("#datasets", DataTable).get_row("synthetic2d")
+        assert row[3].endswith("%") and row[3] != "-"
+        assert "label 1:" in screen_text(app)
+
+
+async def test_presets_filtered_by_dataset_and_stage(make_app):
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        preset = screen.query_one("#preset", Select)
+        assert _options(preset) == ["any-pretrain-demo"]
+        assert preset.value == "any-pretrain-demo"
+        # breastmnist: its own preset first, the any-dataset one too, default = report
+        table = screen.query_one("#datasets", DataTable)
+        table.move_cursor(row=table.get_row_index("breastmnist"))
+        await pilot.pause()
+        assert _options(preset) == ["breastmnist-pretrain-report", "any-pretrain-demo"]
+        assert preset.value == "breastmnist-pretrain-report"
+        assert screen.query_one("#field-epochs", Input).value == "100"
+        screen.query_one("#stage", Select).value = "finetune"
+        await pilot.pause()
+        assert _options(preset) == ["any-finetune-demo"]
+        assert screen.query_one("#field-optimizer", Input).value == "pesg"
+
+
+async def test_finetune_offers_finished_pretrain_runs_of_the_dataset(make_app, runs_dir):
+    good = make_run(runs_dir, "20240601-120000-synthetic2d-pretrain-aaaaaa", epochs_done=6)
+    make_run(
+        runs_dir,
+        "20240601-130000-synthetic2d-pretrain-bbbbbb",
+        epochs_done=2,
+        state=runs.CANCELLED,
+        started=1717246800.0,
+    )
+    make_run(
+        runs_dir,
+        "20240601-140000-breastmnist-pretrain-cccccc",
+        epochs_done=6,
+        dataset="breastmnist",
+        started=1717250400.0,
+    )
+    engine = FakeEngine()
+    app = make_app(engine)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert not screen.query_one("#from-row").display
+        screen.query_one("#stage", Select).value = "finetune"
+        await pilot.pause()
+        assert screen.query_one("#from-row").display
+        source = screen.query_one("#from-run", Select)
+        assert _options(source) == [str(good)]
+        assert source.value == str(good)
+        assert "aaaaaa val AUC 0.8300" in screen_text(app)
+        screen.query_one("#datasets").focus()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: engine.returned.is_set())
+        assert engine.calls[0]["from_run"] == Path(good)
+        assert engine.calls[0]["config"].stage == "finetune"
+
+
+async def test_invalid_edit_shows_error_at_the_field_and_blocks_start(make_app):
+    engine = FakeEngine()
+    app = make_app(engine)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        screen.query_one("#field-epochs", Input).value = "two"
+        screen.query_one("#field-lr", Input).value = "-0.1"
+        await pilot.pause()
+        assert "valid integer" in str(screen.query_one("#error-epochs").render())
+        assert "greater than 0" in str(screen.query_one("#error-lr").render())
+        assert str(screen.query_one("#error-batch_size").render()) == ""
+        assert screen.query_one("#field-lr").has_class("-invalid")
+        screen.query_one("#datasets").focus()
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, LaunchScreen)
+        assert "✗ epochs" in str(screen.query_one("#launch-error").render())
+        assert engine.calls == []
+        # fix the values: the overrides reach the engine, validated and typed
+        screen.query_one("#field-epochs", Input).value = "2"
+        screen.query_one("#field-lr", Input).value = "5e-2"
+        screen.query_one("#field-milestones", Input).value = "[0.5]"
+        await pilot.pause()
+        assert str(screen.query_one("#error-epochs").render()) == ""
+        screen.query_one("#start").press()
+        await wait_for(pilot, lambda: engine.returned.is_set())
+        cfg = engine.calls[0]["config"]
+        assert (cfg.epochs, cfg.lr, cfg.milestones, cfg.dataset) == (2, 0.05, [0.5], "synthetic2d")
+
+
+async def test_missing_dataset_is_not_started(make_app):
+    engine = FakeEngine()
+    app = make_app(engine)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#datasets", DataTable)
+        table.move_cursor(row=table.get_row_index("breastmnist"))
+        await pilot.pause()
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, LaunchScreen)
+        assert "damtui datasets fetch breastmnist" in screen_text(app)
+        assert engine.calls == []
+
+
+async def test_device_picker_and_start_passes_device(make_app):
+    engine = FakeEngine()
+    app = make_app(
+        engine, devices=lambda: [("auto", "auto"), ("cpu", "cpu"), ("cuda:0", "cuda:0 H100")]
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        device = app.screen.query_one("#device", Select)
+        assert _options(device) == ["auto", "cpu", "cuda:0"]
+        device.value = "cpu"
+        await pilot.pause()
+        app.screen.query_one("#datasets").focus()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
+        await wait_for(pilot, lambda: engine.returned.is_set())
+        assert engine.calls[0]["device"] == "cpu"
