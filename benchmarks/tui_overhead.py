@@ -1,0 +1,70 @@
+"""Epoch time with the TUI monitoring the run versus headless, same process, alternating.
+
+Run by hand (not a test):
+  python benchmarks/tui_overhead.py --device cpu --repeats 3 --epochs 4
+The app runs through Textual's headless test driver (it lays out and renders every update, but
+writes to no terminal), with the real engine in its thread worker, exactly as `damtui` does.
+Headless = `engine.train` with an emit that drops events. The ratio is median train s/epoch
+(epochs 2..N) in the app over headless, alternating A/B to cancel drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from damtui import config as cfg
+from damtui import engine, runs
+
+
+def headless(config: cfg.Config, device: str, runs_dir: Path) -> list[dict]:
+    s = engine.train(config, lambda ev: None, threading.Event(), runs_dir=runs_dir, device=device)
+    return runs.load_run(runs_dir / s["run_id"]).metrics
+
+
+async def in_app(config: cfg.Config, device: str, runs_dir: Path, size: tuple[int, int]) -> list[dict]:
+    from damtui.tui.app import DamtuiApp
+
+    app = DamtuiApp(runs_dir, engine=engine.train)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        app.start_training(config, device=device)
+        while app.session is None or not app.session.done:
+            await asyncio.sleep(0.1)
+        path = Path(app.session.run_dir)
+    return runs.load_run(path).metrics
+
+
+def median_train_s(rows: list[dict]) -> float:
+    return statistics.median(r["train_s"] for r in rows[1:] or rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--size", default="160x48")
+    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    args = ap.parse_args()
+    config = cfg.apply_overrides(cfg.find_preset("demo", "synthetic2d", "pretrain"),
+                                 {"epochs": args.epochs, **cfg.parse_overrides(args.overrides)})
+    size = tuple(int(v) for v in args.size.split("x"))
+    runs_dir = Path(tempfile.mkdtemp(prefix="damtui-tui-bench-"))
+    a, b = [], []
+    for i in range(args.repeats):
+        a.append(median_train_s(headless(config, args.device, runs_dir)))
+        b.append(median_train_s(asyncio.run(in_app(config, args.device, runs_dir, size))))
+        print(f"repeat {i + 1}: headless {a[-1]:.3f} s/epoch, in app {b[-1]:.3f} s/epoch", flush=True)
+    ratio = statistics.median(b) / statistics.median(a)
+    print(f"median train s/epoch: headless {statistics.median(a):.3f}, in app {statistics.median(b):.3f};"
+          f" app/headless = {ratio:.3f} ({100 * (ratio - 1):+.1f}%) on {args.device}, {time.strftime('%Y-%m-%d')}")
+
+
+if __name__ == "__main__":
+    main()
