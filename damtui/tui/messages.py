@@ -74,6 +74,18 @@ class RunsListed(Message):
         self.error = error
 
 
+def list_runs(runs_dir: Any) -> RunsListed:
+    """runs.list_runs for a worker thread, as the message its screen handles."""
+    from damtui import runs
+    from damtui.errors import DamtuiError
+
+    try:
+        found, ignored = runs.list_runs(runs_dir)
+    except (OSError, DamtuiError) as err:
+        return RunsListed([], [], str(err))
+    return RunsListed(found, ignored)
+
+
 class DatasetFlags(Message):
     """The dataset flags damtui knows, before their (slower) status checks arrive."""
 

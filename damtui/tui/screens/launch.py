@@ -183,12 +183,7 @@ class LaunchScreen(Screen):
 
     @work(thread=True, exclusive=True, group="runs")
     def _list_runs(self) -> None:
-        try:
-            found, ignored = runs.list_runs(self.app.runs_dir)
-        except (OSError, DamtuiError) as err:
-            self.post_message(msg.RunsListed([], [], str(err)))
-            return
-        self.post_message(msg.RunsListed(found, ignored))
+        self.post_message(msg.list_runs(self.app.runs_dir))
 
     # ------------------------------------------------------------------ results of the work
     def on_dataset_flags(self, message: msg.DatasetFlags) -> None:

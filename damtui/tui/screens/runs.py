@@ -14,7 +14,6 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
 from damtui import runs
-from damtui.errors import DamtuiError
 from damtui.tui import messages as msg
 from damtui.tui.format import duration, num, short_run_id, status_text, timestamp
 from damtui.tui.widgets.key_footer import KeyFooter
@@ -143,12 +142,7 @@ class RunsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="runs")
     def _list_runs(self) -> None:
-        try:
-            found, ignored = runs.list_runs(self.app.runs_dir)
-        except (OSError, DamtuiError) as err:
-            self.post_message(msg.RunsListed([], [], str(err)))
-            return
-        self.post_message(msg.RunsListed(found, ignored))
+        self.post_message(msg.list_runs(self.app.runs_dir))
 
     def on_runs_listed(self, message: msg.RunsListed) -> None:
         self.all_runs, self.ignored, self.error = message.runs, message.ignored, message.error
