@@ -31,8 +31,8 @@ the terminal is narrow. The starred epoch is the best validation AUC; test numbe
 
 ## Runs
 `enter` opens a run (a run that is still being written is followed live), `space` selects runs,
-`c` compares the selected runs, `/` filters (words match dataset, stage, status, preset or
-the run id; `status:running` matches one column), `s` / `S` change the sort column / order,
+`c` compares the selected runs, `w` shows runs grouped by sweep, `/` filters (words match
+dataset, stage, status, preset or the run id; `status:running` matches one column), `s` / `S` change the sort column / order,
 `a` selects all shown runs, `u` clears the selection. In a run's view, `R` resumes a
 cancelled, crashed or failed run in this app.
 

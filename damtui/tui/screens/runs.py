@@ -93,6 +93,7 @@ class RunsScreen(Screen):
     BINDINGS = [
         Binding("space", "toggle", "Select"),
         Binding("c", "compare", "Compare"),
+        Binding("w", "sweeps", "Sweeps"),
         Binding("slash", "filter", "Filter"),
         Binding("s", "sort", "Sort"),
         Binding("S", "reverse", "Reverse", show=False),
@@ -299,6 +300,11 @@ class RunsScreen(Screen):
             from damtui.tui.screens.run_view import RunViewScreen
 
             self.app.push_screen(RunViewScreen(info.path))
+
+    def action_sweeps(self) -> None:
+        from damtui.tui.screens.sweeps import SweepsScreen
+
+        self.app.push_screen(SweepsScreen())
 
     def action_compare(self) -> None:
         chosen = [self._info(rid) for rid in self.selected]
