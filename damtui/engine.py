@@ -122,7 +122,8 @@ def _check_resume(resume: Path, config: Config) -> tuple[dict[str, Any], runs.Ru
     if not ok:
         raise DamtuiError(f"{last} does not belong to this run (fields or config differ); it cannot be resumed:"
                           " start a new run with the same settings")
-    if ckpt["epoch"] >= config.epochs:
+    # a run killed after its last checkpoint but before its final status is only finalized
+    if ckpt["epoch"] > config.epochs or (ckpt["epoch"] == config.epochs and rec.info.status == runs.FINISHED):
         raise DamtuiError(
             f"{rec.info.run_id} already has {ckpt['epoch']} epochs; pass --epochs N with N larger to extend it"
         )

@@ -207,7 +207,11 @@ class RunWriter:
 
         assert self._queue is not None
         while True:
-            name, payload, on_done = self._queue.get()
+            item = self._queue.get()
+            if item is None:  # flush(): everything is written, the thread ends
+                self._queue.task_done()
+                return
+            name, payload, on_done = item
             try:
                 if self._error is None:
                     buf = io.BytesIO()
@@ -226,9 +230,13 @@ class RunWriter:
             raise err
 
     def flush(self) -> None:
-        """Wait until every queued checkpoint is on disk."""
-        if self._queue is not None:
+        """Wait until every queued checkpoint is on disk and let the writer thread end (a later
+        save starts a new one), so a long TUI session does not collect idle threads."""
+        if self._queue is not None and self._thread is not None:
             self._queue.join()
+            self._queue.put(None)
+            self._thread.join()
+            self._queue, self._thread = None, None
         self._raise_pending_error()
 
     def write_summary(self, summary: dict[str, Any]) -> None:
@@ -442,7 +450,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except pickle.UnpicklingError:
         raise DamtuiError(f"{path} is not a damtui checkpoint (not a data-only torch file, so it was not"
                           " loaded); move it away or pick another run") from None
-    except Exception as err:  # torch raises many types for truncated or foreign files
+    except Exception as err:  # noqa: BLE001 - torch raises many types for truncated or foreign files
         raise DamtuiError(f"{path} is not a damtui checkpoint (unreadable: {type(err).__name__}, truncated or"
                           " foreign); move it away or pick another run") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:

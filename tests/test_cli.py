@@ -109,7 +109,9 @@ def test_sigkill_leaves_a_readable_crashed_run(runs_dir):
     assert info.status == runs.CRASHED and info.epochs_done >= 2 and not ignored
     rec = runs.load_run(info.path)
     assert all("val_auc" in r for r in rec.metrics)
-    assert runs.load_checkpoint(info.path / runs.LAST)["epoch"] >= 2
+    # last.pt is written in the background, so it may be one epoch behind the printed lines;
+    # resume redoes that epoch exactly (docs/RELIABILITY.md)
+    assert runs.load_checkpoint(info.path / runs.LAST)["epoch"] >= info.epochs_done - 1
     json.loads((info.path / runs.STATUS).read_text())
     resumed = damtui("train", "--resume", info.run_id, "--epochs", str(info.epochs_done + 1), "--device", "cpu")
     assert resumed.returncode == 0, resumed.stderr

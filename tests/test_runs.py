@@ -109,3 +109,16 @@ def test_named_runs_are_exclusive_and_take_over_an_empty_folder(runs_dir):
         runs.RunWriter.create(runs_dir, CONFIG, {}, name="foreign")
     with pytest.raises(DamtuiError, match="plain folder name"):
         runs.RunWriter.create(runs_dir, CONFIG, {}, name="../escape")
+
+
+def test_checkpoint_thread_ends_after_flush(runs_dir):
+    import threading
+
+    w = runs.RunWriter.create(runs_dir, CONFIG, {})
+    before = threading.active_count()
+    w.save_checkpoint(runs.LAST, {"epoch": 1})
+    w.flush()
+    assert threading.active_count() == before
+    w.save_checkpoint(runs.LAST, {"epoch": 2})  # a later save starts a new writer
+    w.flush()
+    assert runs.load_checkpoint(w.path / runs.LAST)["epoch"] == 2
