@@ -208,9 +208,7 @@ def build(work: Path) -> Env:
         (path / runs.SUMMARY).unlink()
         return path
 
-    early = crashed("crashed-before-first-epoch")
-    for name in (runs.LAST, runs.BEST, runs.METRICS):
-        (early / name).unlink()
+    (crashed("last-missing") / runs.LAST).unlink()  # epochs recorded, checkpoint gone: damaged
     (crashed("last-garbage") / runs.LAST).write_bytes(b"\x80\x04not a checkpoint at all")
     torch.save({"epoch": 1, "model": {}}, crashed("last-plain") / runs.LAST)
     (crashed("last-evil") / runs.LAST).write_bytes(evil)
@@ -340,8 +338,8 @@ def cases(e: Env) -> list[Case]:
         Case("--resume a folder elsewhere", ["train", "--resume", str(e.work / "elsewhere")], "not a damtui run"),
         Case("--resume a run whose config.json is garbage", ["train", "--resume", "config-garbage"],
              "not a damtui run"),
-        Case("--resume a run killed before its first epoch", ["train", "--resume", "crashed-before-first-epoch",
-                                                              "--device", "cpu"], "has no last.pt"),
+        Case("--resume a run whose last.pt is gone", ["train", "--resume", "last-missing",
+                                                      "--device", "cpu"], "has no last.pt"),
         Case("--resume: last.pt is garbage", ["train", "--resume", "last-garbage", "--device", "cpu"],
              "not a damtui checkpoint"),
         Case("--resume: last.pt is a plain torch.save", ["train", "--resume", "last-plain", "--device", "cpu"],

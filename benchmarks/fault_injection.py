@@ -435,7 +435,7 @@ def run_benchmark(kills: int = 20, seed: int = 0, epochs: int = 6, width: int = 
             f"{'ok' if not c['problems'] else c['problems']}" if launch.killed else f"finished first (rc {launch.rc})"))
 
     # 4. resume each (some killed once more while resuming)
-    n_resumed = n_equal = n_wequal = n_refused = n_double = n_complete = 0
+    n_resumed = n_equal = n_wequal = n_refused = n_double = n_complete = n_restarted = 0
     for entry in killed:
         folder = entry["folder"]
         if not entry["killed"] or folder is None or entry["check"].get("empty"):
@@ -445,7 +445,9 @@ def run_benchmark(kills: int = 20, seed: int = 0, epochs: int = 6, width: int = 
             if strip(runs.read_metrics(folder)[0]) != ref_rows:
                 res["problems"].append(f"{folder.name} finished before its kill with other metrics")
             continue
-        if entry["check"].get("last_epoch") is None:
+        if entry["check"].get("last_epoch") is None and entry["check"].get("rows", 0) <= 1:
+            n_restarted += 1  # killed before its first checkpoint: --resume starts it over
+        elif entry["check"].get("last_epoch") is None:
             before = tree_hash(folder)
             proc = subprocess.run(setup.resume_cmd(folder), capture_output=True, text=True, env=setup.env(),
                                   check=False)
@@ -458,7 +460,7 @@ def run_benchmark(kills: int = 20, seed: int = 0, epochs: int = 6, width: int = 
         proc = None
         if double_every and entry["i"] % double_every == double_every - 1:
             launch, w = start_watched(setup, setup.resume_cmd(folder), folder=folder)
-            done = entry["check"]["last_epoch"] / epochs  # the resumed part is shorter
+            done = (entry["check"].get("last_epoch") or 0) / epochs  # the resumed part is shorter
             drive(launch, w, at=rng.uniform(0.0, span * (1 - done)), after_name=".metrics.jsonl.")
             c = check_folder(setup.root, folder) if launch.killed else {"status": runs.FINISHED}
             if c["status"] == runs.FINISHED:  # it finished before its kill moment: judge that resume
@@ -501,6 +503,7 @@ def run_benchmark(kills: int = 20, seed: int = 0, epochs: int = 6, width: int = 
         no_last_pt=sum(e["killed"] and e["check"].get("last_epoch") is None and not e["check"].get("empty")
                        for e in killed),
         no_last_pt_refused_one_line=n_refused,
+        no_last_pt_started_over=n_restarted,
         resumed=n_resumed, resumes_equal=n_equal, resumes_last_pt_equal=n_wequal,
         killed_again_while_resuming=n_double,
         reader_passes=reader.passes, reader_errors=len(reader.errors),
@@ -512,7 +515,7 @@ def run_benchmark(kills: int = 20, seed: int = 0, epochs: int = 6, width: int = 
             res["problems"].append(f"kill {e['i'] + 1}: {e['check']['problems']}")
     res["problems"] += [f"reader: {e}" for e in reader.errors[:5]]
     res["ok"] = (not res["problems"] and n_resumed == n_equal == n_wequal
-                 and res["no_last_pt"] == n_refused and len(intact) == n_killed)
+                 and res["no_last_pt"] == n_refused + n_restarted and len(intact) == n_killed)
     return res
 
 
@@ -525,8 +528,9 @@ def summary(res: dict[str, Any]) -> str:
         (f"folders intact:                   {res['folders_intact']}/{res['runs_killed']}"
          f" (torn last metrics lines: {res['torn_last_lines']}, empty folders: {res['empty_folders']},"
          f" shown as crashed: {res['shown_crashed']}, already finished: {res['killed_after_finishing']})"),
-        (f"killed before the first last.pt:  {res['no_last_pt']}; resume refused with one line and the folder"
-         f" untouched: {res['no_last_pt_refused_one_line']}"),
+        (f"killed before the first last.pt:  {res['no_last_pt']}; started over by --resume (and counted in the"
+         f" resumes below): {res['no_last_pt_started_over']}; refused with one line:"
+         f" {res['no_last_pt_refused_one_line']}"),
         (f"resumes equal to the uninterrupted run: {res['resumes_equal']}/{res['resumed']} (metrics.jsonl),"
          f" {res['resumes_last_pt_equal']}/{res['resumed']} (final last.pt, every tensor);"
          f" {res['killed_again_while_resuming']} of them killed again while resuming"),

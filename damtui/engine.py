@@ -96,7 +96,8 @@ def _load_source(from_run: Path | None, config: Config) -> _Source | None:
     return _Source(Path(from_run), ckpt["model"], rec.config, summary)
 
 
-def _check_resume(resume: Path, config: Config) -> tuple[dict[str, Any], runs.RunRecord]:
+def _check_resume(resume: Path, config: Config) -> tuple[dict[str, Any] | None, runs.RunRecord]:
+    """The checkpoint to continue from, or None when the run must start over (no epoch saved)."""
     rec = runs.load_run(resume)
     if rec.info.status == runs.RUNNING:
         raise DamtuiError(
@@ -107,9 +108,11 @@ def _check_resume(resume: Path, config: Config) -> tuple[dict[str, Any], runs.Ru
         raise DamtuiError("--resume continues the run's own config; only --epochs may change")
     last = Path(resume) / runs.LAST
     if not last.exists():
+        if len(rec.metrics) <= 1:  # killed before its first checkpoint landed: start it over
+            return None, rec
         raise DamtuiError(
-            f"{rec.info.run_id} has no {runs.LAST} (it stopped before its first checkpoint): nothing to"
-            " resume; start a new run with the same settings"
+            f"{rec.info.run_id} has no {runs.LAST} but {len(rec.metrics)} finished epochs: the folder was"
+            " damaged; start a new run with the same settings"
         )
     ckpt = runs.load_checkpoint(last)
     try:
@@ -166,6 +169,8 @@ def train(
         ckpt, rec = _check_resume(Path(resume), config)
         from_run_id = rec.runtime.get("from_run")
         source_summary = rec.runtime.get("from_run_summary")
+        if ckpt is None and from_run_id:  # a fine-tune starting over needs its source again
+            source = _load_source(Path(resume).parent / from_run_id, config)
     else:
         source = _load_source(Path(from_run) if from_run else None, config)
         if source is not None:
@@ -201,6 +206,8 @@ def train(
                               " be resumed: start a new run with the same settings") from None
         start_epoch, best_epoch, best_val = int(ckpt["epoch"]), int(ckpt["best_epoch"]), float(ckpt["best_val"])
         writer = runs.RunWriter.reopen(Path(resume), config.epochs, start_epoch)
+    elif resume is not None:  # no epoch was saved: the run starts over in its own folder
+        writer = runs.RunWriter.reopen(Path(resume), config.epochs, 0)
     else:
         runtime = {
             "versions": library_versions(),

@@ -199,3 +199,16 @@ def test_multilabel_finetune_with_multilabel_aucm(runs_dir, data_root, tmp_path)
     assert fine["status"] == "finished"
     last = runs.load_checkpoint(runs_dir / fine["run_id"] / runs.LAST)
     assert last["stage"]["loss"]["a"].shape == (14,)
+
+
+def test_resume_of_a_run_stopped_before_its_first_checkpoint_starts_over(runs_dir, pretrain_copy):
+    config = demo_config("finetune", epochs=2)
+    full, full_events = run_stage(config, runs_dir, from_run=pretrain_copy)
+    stop = threading.Event()
+    stop.set()  # stops at the first batch: no epoch, no checkpoint
+    part = engine.train(config, lambda ev: None, stop, runs_dir=runs_dir, device="cpu", from_run=pretrain_copy)
+    path = runs_dir / part["run_id"]
+    assert part["status"] == "cancelled" and not (path / runs.LAST).exists()
+    again, events = run_stage(engine.resume_config(path), runs_dir, resume=path)
+    assert events[0].start_epoch == 0 and again["status"] == "finished"
+    assert _strip(runs.load_run(path).metrics) == _strip(_rows(full_events))
