@@ -90,6 +90,7 @@ def main() -> None:
         print(msg, flush=True)
 
     results: dict[str, list[dict] | str] = {}
+    ensembles: dict[str, dict] = {}
     for flag in args.datasets:
         st = datasets.status(flag, args.data_root)
         if st.state not in ("present", "synthetic") or st.md5 == "mismatch":
@@ -100,13 +101,23 @@ def main() -> None:
             for seed in args.seeds:
                 done.append(one_seed(flag, args.preset, seed, args, log))
                 results[flag] = done
-                write(results, args)  # after every seed, so a time-limited session keeps what it got
+                write(results, args, ensembles)  # after every seed, so a time-limited session keeps what it got
         except DamtuiError as err:
             results[flag] = done or f"not run: {err}"
-    print(write(results, args))
+        if isinstance(results.get(flag), list) and len(results[flag]) > 1:
+            ensembles[flag] = seed_ensemble(results[flag], args)
+            write(results, args, ensembles)
+    print(write(results, args, ensembles))
 
 
-def write(results: dict, args: argparse.Namespace) -> str:
+def seed_ensemble(res: list[dict], args: argparse.Namespace) -> dict:
+    """The seeds' two-stage answer checkpoints averaged (reported as an ensemble, never as a run)."""
+    root = Path(args.runs_dir)
+    dirs = [root / r[r["answer"]["stage"]]["run_id"] for r in res]
+    return engine.ensemble_metrics(dirs, args.data_root, args.device)
+
+
+def write(results: dict, args: argparse.Namespace, ensembles: dict | None = None) -> str:
     dev = engine.resolve_device(args.device)
     import torch
 
@@ -136,6 +147,9 @@ def write(results: dict, args: argparse.Namespace) -> str:
             f"| {mean_std([r['answer_acc_half'] for r in res])} "
             f"| {mean_std([r['answer']['best_test_acc_thr'] for r in res])} | {stages} | {start} | {ref_text} | {best} |"
         )
+    for flag, e in (ensembles or {}).items():
+        lines.append(f"| {flag}: ensemble of {len(e['members'])} seeds (mean of answer-checkpoint scores) | "
+                     f"| {e['test_auc']:.3f} | {e['test_acc']:.3f} | {e['test_acc_thr']:.3f} | ensemble | | | |")
     lines += ["", "Run ids (pretrain -> finetune):", ""]
     for flag, res in results.items():
         if not isinstance(res, str):

@@ -423,6 +423,48 @@ def _to_cpu(obj: Any) -> Any:
     return obj
 
 
+@torch.inference_mode()
+def predict_best(run_dir: Path, data_root: Path | None = None, device: str = "auto",
+                 splits: tuple[str, ...] = ("val", "test")) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Scores and labels of a run's best.pt on the given splits, evaluated like the run did
+    (eval batches, flip TTA if the run used it): the building block of seed ensembles."""
+    from damtui.stages import output_scores
+
+    rec = runs.load_run(run_dir)
+    config = validate(dict(rec.config), f"{run_dir}/{runs.CONFIG}")
+    ckpt = runs.load_checkpoint(Path(run_dir) / runs.BEST)
+    dev = resolve_device(device)
+    data = datasets.load(config.dataset, data_root)
+    model = make_model(config, data.spec, int(ckpt["num_outputs"]))
+    model.load_state_dict(ckpt["model"])
+    model = model.to(dev).eval()
+    pipeline = DataPipeline(data, config, dev)
+    amp = dev.type == "cuda" and config.amp
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for split in splits:
+        scores, labels = [], []
+        for x, y in pipeline.eval_batches(split):
+            views = [x, x.flip(-1)] if config.tta_flip else [x]
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+                s = sum(output_scores(model(v), config.stage, data.spec.multilabel) for v in views) / len(views)
+            scores.append(s)
+            labels.append(y)
+        out[split] = (torch.cat(scores).cpu().numpy(), torch.cat(labels).cpu().numpy())
+    return out
+
+
+def ensemble_metrics(run_dirs: list[Path], data_root: Path | None = None, device: str = "auto") -> dict[str, Any]:
+    """Average the best.pt scores of several runs (seeds) and score the ensemble honestly: the
+    threshold is chosen on the averaged validation scores, test is only read."""
+    preds = [predict_best(p, data_root, device) for p in run_dirs]
+    val_s = np.mean([p["val"][0] for p in preds], axis=0)
+    test_s = np.mean([p["test"][0] for p in preds], axis=0)
+    val_y, test_y = preds[0]["val"][1], preds[0]["test"][1]
+    thr = metrics.choose_threshold(val_y, val_s)
+    return {"members": [Path(p).name for p in run_dirs], "val_auc": metrics.auc(val_y, val_s),
+            **{f"test_{k}": v for k, v in metrics.split_metrics(test_y, test_s, thr).items()}}
+
+
 def two_stage_answer(summary: dict[str, Any], source_summary: dict[str, Any] | None) -> dict[str, Any]:
     """The pipeline's final answer: the best validation epoch across both stages (pretrain and
     finetune), with test metrics at that epoch. Never below the pretrain stage in val AUC."""

@@ -85,10 +85,7 @@ class Stage:
         return self.loss_fn(out, y[:, 0].long())
 
     def scores(self, out: torch.Tensor) -> torch.Tensor:
-        out = out.float()
-        if self.config.stage == "pretrain" and not self.spec.multilabel:
-            return torch.softmax(out, dim=1)[:, 1:2]
-        return torch.sigmoid(out)
+        return output_scores(out, self.config.stage, self.spec.multilabel)
 
     def start_epoch(self, epoch: int) -> None:
         """Apply the schedule at the start of 0-based `epoch` (milestones are all > 0)."""
@@ -121,6 +118,14 @@ class Stage:
             for k, v in state["loss"].items():
                 getattr(self.loss_fn, k).data.copy_(v.to(self.device))
         self.optimizer.load_state_dict(state["optimizer"])  # PESG re-points a/b/alpha itself
+
+
+def output_scores(out: torch.Tensor, stage: str, multilabel: bool) -> torch.Tensor:
+    """Probabilities (N, L) from model outputs: class-1 softmax of a 2-logit CE head, else sigmoid."""
+    out = out.float()
+    if stage == "pretrain" and not multilabel:
+        return torch.softmax(out, dim=1)[:, 1:2]
+    return torch.sigmoid(out)
 
 
 def make_model(config: Config, spec: DatasetSpec, outputs: int) -> ResNet18:

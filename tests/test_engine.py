@@ -212,3 +212,15 @@ def test_resume_of_a_run_stopped_before_its_first_checkpoint_starts_over(runs_di
     again, events = run_stage(engine.resume_config(path), runs_dir, resume=path)
     assert events[0].start_epoch == 0 and again["status"] == "finished"
     assert _strip(runs.load_run(path).metrics) == _strip(_rows(full_events))
+
+
+def test_predict_best_reproduces_the_runs_own_numbers_and_ensembles(runs_dir, pretrain_run):
+    rec = runs.load_run(pretrain_run)
+    preds = engine.predict_best(pretrain_run, device="cpu")
+    from damtui import metrics
+
+    assert metrics.auc(preds["test"][1], preds["test"][0]) == pytest.approx(rec.info.test_auc, abs=1e-6)
+    other, _ = run_stage(demo_config(seed=1), runs_dir)
+    ens = engine.ensemble_metrics([pretrain_run, runs_dir / other["run_id"]], device="cpu")
+    assert len(ens["members"]) == 2 and 0.5 < ens["test_auc"] <= 1.0
+    assert set(ens) >= {"val_auc", "test_auc", "test_acc", "test_acc_thr"}
