@@ -85,6 +85,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _proc_start(pid: int) -> str | None:
+    """The process's start time from /proc (Linux), to tell a live run from a reused pid."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]  # field 22, starttime
+    except (OSError, IndexError):
+        return None
+
+
 class RunWriter:
     """Writes one run folder; used by the engine only."""
 
@@ -156,6 +165,7 @@ class RunWriter:
         self._status = {
             "state": state,
             "pid": os.getpid(),
+            "pid_start": _proc_start(os.getpid()),
             "host": socket.gethostname(),
             "started": self._status.get("started", now),
             "updated": now,
@@ -338,7 +348,11 @@ def effective_status(status: dict[str, Any]) -> str:
     if state != RUNNING:
         return state
     if status.get("host") == socket.gethostname():
-        return RUNNING if _pid_alive(int(status.get("pid", -1))) else CRASHED
+        pid = int(status.get("pid", -1))
+        if not _pid_alive(pid):
+            return CRASHED
+        started, now = status.get("pid_start"), _proc_start(pid)
+        return CRASHED if started and now and started != now else RUNNING  # a reused pid is not the run
     return RUNNING if time.time() - status.get("updated", 0) < STALE_HEARTBEAT_S else CRASHED
 
 

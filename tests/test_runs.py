@@ -74,6 +74,8 @@ def test_dead_process_shows_as_crashed(runs_dir):
     w = runs.RunWriter.create(runs_dir, CONFIG, {})
     status = json.loads((w.path / runs.STATUS).read_text())
     assert runs.effective_status(status) == runs.RUNNING  # our own pid is alive
+    assert status["pid_start"]  # Linux: the writer's start time is recorded
+    assert runs.effective_status({**status, "pid_start": "1"}) == runs.CRASHED  # pid reused by another process
     status["pid"] = 2**22 + 12345  # beyond pid_max: never alive
     assert runs.effective_status(status) == runs.CRASHED
     status.update(host="elsewhere", updated=0)
