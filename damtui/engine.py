@@ -353,19 +353,9 @@ class _Loop:
             row["val_auc"] = None
         return row
 
-    @torch.inference_mode()
     def _predict(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        model = self.eval_model.eval()
-        out_s, out_y = [], []
-        for x, y in self.pipeline.eval_batches(split):
-            if self.memory_format is not None:
-                x = x.contiguous(memory_format=self.memory_format)
-            views = [x, x.flip(-1)] if self.c.tta_flip else [x]
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                scores = sum(self.stage.scores(model(v)) for v in views) / len(views)
-            out_s.append(scores)
-            out_y.append(y)
-        return torch.cat(out_s).cpu().numpy(), torch.cat(out_y).cpu().numpy()
+        return score_split(self.eval_model.eval(), self.pipeline, split, self.c, self.spec.multilabel,
+                           self.device, self.memory_format)
 
     # -- checkpoints and endings
 
@@ -424,12 +414,29 @@ def _to_cpu(obj: Any) -> Any:
 
 
 @torch.inference_mode()
+def score_split(model: torch.nn.Module, pipeline: DataPipeline, split: str, config: Config, multilabel: bool,
+                device: torch.device, memory_format: torch.memory_format | None = None,
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (N, L) and labels of one split in eval batches, averaged over a horizontal flip when
+    the config asks for flip TTA; the one evaluation path of training and of saved runs."""
+    from damtui.stages import output_scores
+
+    out_s, out_y = [], []
+    for x, y in pipeline.eval_batches(split):
+        if memory_format is not None:
+            x = x.contiguous(memory_format=memory_format)
+        views = [x, x.flip(-1)] if config.tta_flip else [x]
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" and config.amp):
+            scores = sum(output_scores(model(v), config.stage, multilabel) for v in views) / len(views)
+        out_s.append(scores)
+        out_y.append(y)
+    return torch.cat(out_s).cpu().numpy(), torch.cat(out_y).cpu().numpy()
+
+
 def predict_best(run_dir: Path, data_root: Path | None = None, device: str = "auto",
                  splits: tuple[str, ...] = ("val", "test")) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Scores and labels of a run's best.pt on the given splits, evaluated like the run did
     (eval batches, flip TTA if the run used it): the building block of seed ensembles."""
-    from damtui.stages import output_scores
-
     rec = runs.load_run(run_dir)
     config = validate(dict(rec.config), f"{run_dir}/{runs.CONFIG}")
     ckpt = runs.load_checkpoint(Path(run_dir) / runs.BEST)
@@ -439,18 +446,7 @@ def predict_best(run_dir: Path, data_root: Path | None = None, device: str = "au
     model.load_state_dict(ckpt["model"])
     model = model.to(dev).eval()
     pipeline = DataPipeline(data, config, dev)
-    amp = dev.type == "cuda" and config.amp
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for split in splits:
-        scores, labels = [], []
-        for x, y in pipeline.eval_batches(split):
-            views = [x, x.flip(-1)] if config.tta_flip else [x]
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-                s = sum(output_scores(model(v), config.stage, data.spec.multilabel) for v in views) / len(views)
-            scores.append(s)
-            labels.append(y)
-        out[split] = (torch.cat(scores).cpu().numpy(), torch.cat(labels).cpu().numpy())
-    return out
+    return {split: score_split(model, pipeline, split, config, data.spec.multilabel, dev) for split in splits}
 
 
 def ensemble_metrics(run_dirs: list[Path], data_root: Path | None = None, device: str = "auto") -> dict[str, Any]:

@@ -37,15 +37,7 @@ METRIC_LABELS = {
     "epoch_s": "seconds per epoch",
     "images_per_s": "images/s",
 }
-IDENTITY_ROWS = (
-    "dataset",
-    "stage",
-    "preset",
-    "status",
-    "epochs_done",
-    "epochs_planned",
-    "duration_s",
-)
+IDENTITY_ROWS = tuple(c for c in compare.IDENTITY_COLUMNS if c != "run")
 
 
 def legend_name(record: runs.RunRecord, width: int = 28) -> str:
