@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
 
-from damtui import config as cfg
 from damtui import datasets
+from support import demo_config, run_stage  # noqa: F401  (re-exported for fixtures)
 
-REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmnist"
 
 
 @pytest.fixture(scope="session")
@@ -33,20 +31,6 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_root: Pa
 @pytest.fixture
 def runs_dir(tmp_path: Path) -> Path:
     return tmp_path / "runs"
-
-
-def demo_config(stage: str = "pretrain", flag: str = "synthetic2d", **over) -> cfg.Config:
-    return cfg.apply_overrides(cfg.find_preset("demo", flag, stage), over)
-
-
-def run_stage(config: cfg.Config, runs_dir: Path, **kw):
-    """Train on CPU, collecting events; returns (summary, events)."""
-    from damtui import engine
-
-    events: list = []
-    summary = engine.train(config, events.append, kw.pop("stop", threading.Event()),
-                           runs_dir=runs_dir, device="cpu", **kw)
-    return summary, events
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import pytest
 
 from damtui import datasets
 from damtui.errors import DamtuiError
-from conftest import REAL_DATA
+from support import REAL_DATA
 
 
 def test_synthetic_sets_are_medmnist_format_and_deterministic(data_root, tmp_path):

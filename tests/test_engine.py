@@ -7,7 +7,7 @@ import pytest
 
 from damtui import engine, events as E, runs
 from damtui.errors import DamtuiError
-from conftest import demo_config, run_stage
+from support import demo_config, run_stage
 
 TIMING = {"epoch_s", "train_s", "eval_s", "images_per_s"}
 

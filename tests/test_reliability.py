@@ -21,7 +21,7 @@ import torch
 
 from damtui import cli, engine, runs
 from damtui import events as E
-from conftest import demo_config, run_stage
+from support import demo_config, run_stage
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 DEAD_PID = 2**22 + 4321  # beyond pid_max: never alive
