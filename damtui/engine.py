@@ -157,8 +157,49 @@ def train(
 ) -> dict[str, Any]:
     """Train one stage. Bad input found before the run starts raises DamtuiError; anything that
     goes wrong afterwards marks the run failed, emits RunFailed and is returned in the summary."""
+    run = prepare(config, emit, stop_event, runs_dir=runs_dir, data_root=data_root, device=device,
+                  from_run=from_run, resume=resume, runtime_extra=runtime_extra, run_name=run_name)
+    run.open()
+    return run.loop.run(run.start_epoch, run.best_epoch, run.best_val, run.source_summary)
+
+
+@dataclass
+class Prepared:
+    """A run checked and built (model, stage, data) but without a folder yet: `open()` creates or
+    reopens it. Split so that packed training can check every member before writing anything."""
+
+    loop: "_Loop"
+    start_epoch: int
+    best_epoch: int
+    best_val: float
+    source_summary: dict[str, Any] | None
+    open_writer: Callable[[], runs.RunWriter]
+
+    def open(self) -> None:
+        loop = self.loop
+        loop.writer = self.open_writer()
+        loop.emit(RunStarted(loop.writer.run_id, str(loop.writer.path), loop.c.as_dict(), loop.pipeline.sizes(),
+                             _device_name(loop.device), self.start_epoch, loop.c.epochs))
+
+
+def prepare(
+    config: Config,
+    emit: Emit,
+    stop_event: threading.Event,
+    *,
+    runs_dir: Path,
+    data_root: Path | None = None,
+    device: str = "auto",
+    from_run: Path | None = None,
+    resume: Path | None = None,
+    runtime_extra: dict[str, Any] | None = None,
+    run_name: str | None = None,
+    pipeline: DataPipeline | None = None,
+) -> Prepared:
+    """Everything `train` does before the first epoch except touching the runs dir. `pipeline`
+    shares one device-resident copy of the data between runs of the same dataset."""
     dev = resolve_device(device)
-    splits = datasets.load(config.dataset, data_root)
+    splits = pipeline.splits if pipeline is not None else datasets.load(config.dataset, data_root)
     spec = splits.spec
     if config.dual_sampler and spec.multilabel:
         raise DamtuiError("dual_sampler works for binary datasets only; use --set dual_sampler=false")
@@ -192,8 +233,9 @@ def train(
     if fast_cuda:
         model = model.to(memory_format=_memory_format(spec.is_3d))
         torch.backends.cudnn.benchmark = True
-    workers = 0 if dev.type == "cpu" else min(12 if spec.is_3d else 4, os.cpu_count() or 1)
-    pipeline = DataPipeline(splits, config, dev, workers=workers)
+    if pipeline is None:
+        workers = 0 if dev.type == "cpu" else min(12 if spec.is_3d else 4, os.cpu_count() or 1)
+        pipeline = DataPipeline(splits, config, dev, workers=workers)
     stage = Stage(config, model, spec, splits.positive_share("train"), dev)
 
     loop = _Loop(config, spec, model, stage, pipeline, emit, stop_event, dev)
@@ -205,10 +247,10 @@ def train(
             raise DamtuiError(f"{Path(resume) / runs.LAST} does not fit this run's model or optimizer; it cannot"
                               " be resumed: start a new run with the same settings") from None
         start_epoch, best_epoch, best_val = int(ckpt["epoch"]), int(ckpt["best_epoch"]), float(ckpt["best_val"])
-        writer = runs.RunWriter.reopen(Path(resume), config.epochs, start_epoch)
-    elif resume is not None:  # no epoch was saved: the run starts over in its own folder
-        writer = runs.RunWriter.reopen(Path(resume), config.epochs, 0)
-    else:
+
+    def open_writer() -> runs.RunWriter:
+        if resume is not None:  # with no epoch saved the run starts over in its own folder
+            return runs.RunWriter.reopen(Path(resume), config.epochs, start_epoch)
         runtime = {
             "versions": library_versions(),
             "device": _device_name(dev),
@@ -220,12 +262,9 @@ def train(
             "argv": sys.argv,
             **(runtime_extra or {}),
         }
-        writer = runs.RunWriter.create(Path(runs_dir), config.as_dict(), runtime, name=run_name)
+        return runs.RunWriter.create(Path(runs_dir), config.as_dict(), runtime, name=run_name)
 
-    loop.writer = writer
-    emit(RunStarted(writer.run_id, str(writer.path), config.as_dict(), pipeline.sizes(),
-                    _device_name(dev), start_epoch, config.epochs))
-    return loop.run(start_epoch, best_epoch, best_val, source_summary)
+    return Prepared(loop, start_epoch, best_epoch, best_val, source_summary, open_writer)
 
 
 class _Loop:
@@ -259,34 +298,42 @@ class _Loop:
             self.ema.load_state_dict(ckpt["ema"])
 
     def run(self, start: int, best_epoch: int, best_val: float, source_summary: dict | None) -> dict[str, Any]:
-        c, epoch = self.c, start
-        self.rows, _ = runs.read_metrics(self.writer.path)
+        self.begin(best_epoch, best_val, source_summary)
         try:
-            for epoch in range(start, c.epochs):
+            for epoch in range(start, self.c.epochs):
                 row = self._epoch(epoch)
                 if row is None:
-                    return self._end(runs.CANCELLED, epoch, "cancelled", source_summary)
-                is_best = row["val_auc"] is not None and row["val_auc"] > best_val
-                if is_best:
-                    best_epoch, best_val = epoch + 1, row["val_auc"]
-                    self._save_best(epoch + 1, row)
-                self.writer.append_metrics(row)
-                self.rows.append(row)
-                self._save_last(epoch + 1, best_epoch, best_val)
-                self.writer.write_status(runs.RUNNING, epoch + 1, c.epochs)
-                self.emit(EpochMetrics(epoch + 1, row, best_epoch, is_best))
-            return self._end(runs.FINISHED, c.epochs, "", source_summary)
-        except DamtuiError as err:
-            return self._fail(str(err), source_summary)
-        except torch.cuda.OutOfMemoryError:
-            return self._fail(
-                f"CUDA out of memory at batch size {c.batch_size}; try --set batch_size={max(1, c.batch_size // 2)}",
-                source_summary,
-            )
-        except Exception as err:  # keep the run folder honest and the front end alive
-            self.writer.write_error(traceback.format_exc())
-            return self._fail(f"{type(err).__name__}: {err} (traceback in {self.writer.path}/error.log)",
-                              source_summary)
+                    return self.end(runs.CANCELLED, "cancelled")
+                self.record(epoch, row)
+            return self.end(runs.FINISHED, "")
+        except Exception as err:
+            return self.fail_with(err)
+
+    def begin(self, best_epoch: int, best_val: float, source_summary: dict | None) -> None:
+        self.best_epoch, self.best_val, self.source_summary = best_epoch, best_val, source_summary
+        self.rows, _ = runs.read_metrics(self.writer.path)
+
+    def record(self, epoch: int, row: dict[str, Any]) -> None:
+        """Book one finished epoch: best.pt if it is the best on validation, metrics, last.pt, status."""
+        is_best = row["val_auc"] is not None and row["val_auc"] > self.best_val
+        if is_best:
+            self.best_epoch, self.best_val = epoch + 1, row["val_auc"]
+            self._save_best(epoch + 1, row)
+        self.writer.append_metrics(row)
+        self.rows.append(row)
+        self._save_last(epoch + 1, self.best_epoch, self.best_val)
+        self.writer.write_status(runs.RUNNING, epoch + 1, self.c.epochs)
+        self.emit(EpochMetrics(epoch + 1, row, self.best_epoch, is_best))
+
+    def fail_with(self, err: Exception) -> dict[str, Any]:
+        """End the run as failed with a one-line reason; the traceback of a bug goes to error.log."""
+        if isinstance(err, DamtuiError):
+            return self.fail(str(err))
+        if isinstance(err, torch.cuda.OutOfMemoryError):
+            b = self.c.batch_size
+            return self.fail(f"CUDA out of memory at batch size {b}; try --set batch_size={max(1, b // 2)}")
+        self.writer.write_error("".join(traceback.format_exception(err)))
+        return self.fail(f"{type(err).__name__}: {err} (traceback in {self.writer.path}/error.log)")
 
     # -- one epoch
 
@@ -329,29 +376,19 @@ class _Loop:
                 self.writer.heartbeat()
         train_s = time.perf_counter() - t0
         train_loss = float(loss_sum) / max(seen, 1)
+        self.check_finite(train_loss, epoch)
+        t1 = time.perf_counter()
+        train = (torch.cat(scores).cpu().numpy(), torch.cat(labels).cpu().numpy())
+        return epoch_row(epoch, train_loss, train, self._predict("val"), self._predict("test"), stage.lr,
+                         seen, t0, t1, train_s)
+
+    def check_finite(self, train_loss: float, epoch: int) -> None:
         if not math.isfinite(train_loss):
             kept = "best.pt is kept" if any(r.get("val_auc") is not None for r in self.rows) else "no checkpoint yet"
             raise DamtuiError(
                 f"loss became {train_loss} in epoch {epoch + 1}; {kept}."
-                f" Lower the learning rate (now --set lr={c.lr:g})"
+                f" Lower the learning rate (now --set lr={self.c.lr:g})"
             )
-        t1 = time.perf_counter()
-        train_scores = torch.cat(scores).cpu().numpy()
-        train_y = torch.cat(labels).cpu().numpy()
-        val_s, val_y = self._predict("val")
-        test_s, test_y = self._predict("test")
-        thr = metrics.choose_threshold(val_y, val_s)
-        row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss}
-        for split, (s, y) in {"train": (train_scores, train_y), "val": (val_s, val_y), "test": (test_s, test_y)}.items():
-            for k, v in metrics.split_metrics(y, s, thr).items():
-                row[f"{split}_{k}"] = v
-        row.update({
-            "threshold": thr, "lr": stage.lr, "epoch_s": time.perf_counter() - t0,
-            "train_s": train_s, "eval_s": time.perf_counter() - t1, "images_per_s": seen / max(train_s, 1e-9),
-        })
-        if math.isnan(row["val_auc"]):
-            row["val_auc"] = None
-        return row
 
     def _predict(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         return score_split(self.eval_model.eval(), self.pipeline, split, self.c, self.spec.multilabel,
@@ -372,22 +409,22 @@ class _Loop:
             "best_epoch": best_epoch, "best_val": best_val, "config": self.c.as_dict(),
         }), on_done=lambda path: self.emit(CheckpointSaved(epoch, str(path), "last")))
 
-    def _summary(self, state: str, source_summary: dict | None) -> dict[str, Any]:
+    def _summary(self, state: str) -> dict[str, Any]:
         s = {"run_id": self.writer.run_id, "status": state, "dataset": self.c.dataset,
              "stage": self.c.stage, "preset": self.c.preset, **metrics.summarize(self.rows)}
-        s["answer"] = two_stage_answer(s, source_summary)
+        s["answer"] = two_stage_answer(s, self.source_summary)
         return s
 
-    def _end(self, state: str, epoch: int, message: str, source_summary: dict | None) -> dict[str, Any]:
+    def end(self, state: str, message: str) -> dict[str, Any]:
         self.writer.flush()
-        summary = self._summary(state, source_summary)
+        summary = self._summary(state)
         self.writer.write_summary(summary)
         self.writer.write_status(state, len(self.rows), self.c.epochs, message)
         self.emit(RunFinished(summary) if state == runs.FINISHED else RunCancelled(len(self.rows), summary))
         return summary
 
-    def _fail(self, message: str, source_summary: dict | None) -> dict[str, Any]:
-        summary = {**self._summary(runs.FAILED, source_summary), "message": message}
+    def fail(self, message: str) -> dict[str, Any]:
+        summary = {**self._summary(runs.FAILED), "message": message}
         for write in (self.writer.flush, lambda: self.writer.write_summary(summary),
                       lambda: self.writer.write_status(runs.FAILED, len(self.rows), self.c.epochs, message)):
             try:
@@ -396,6 +433,26 @@ class _Loop:
                 pass  # disk full: the status stays 'running' and readers show it as crashed
         self.emit(RunFailed(message, len(self.rows)))
         return summary
+
+
+Scored = tuple[np.ndarray, np.ndarray]  # scores (N, L) and labels (N, L) of one split
+
+
+def epoch_row(epoch: int, train_loss: float, train: Scored, val: Scored, test: Scored, lr: float, seen: int,
+              t0: float, t1: float, train_s: float) -> dict[str, Any]:
+    """One metrics.jsonl row: every split scored at the threshold chosen on validation."""
+    thr = metrics.choose_threshold(val[1], val[0])
+    row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss}
+    for split, (s, y) in {"train": train, "val": val, "test": test}.items():
+        for k, v in metrics.split_metrics(y, s, thr).items():
+            row[f"{split}_{k}"] = v
+    row.update({
+        "threshold": thr, "lr": lr, "epoch_s": time.perf_counter() - t0,
+        "train_s": train_s, "eval_s": time.perf_counter() - t1, "images_per_s": seen / max(train_s, 1e-9),
+    })
+    if math.isnan(row["val_auc"]):
+        row["val_auc"] = None
+    return row
 
 
 def _memory_format(is_3d: bool) -> torch.memory_format:

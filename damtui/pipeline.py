@@ -78,6 +78,7 @@ class _EpochBatches:
 
 class DataPipeline:
     def __init__(self, splits: Splits, config: Config, device: torch.device, workers: int = 0) -> None:
+        self.splits = splits
         self.spec = splits.spec
         self.config = config
         self.device = device
