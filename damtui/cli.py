@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a preset value, validated like the preset (repeatable)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     t.add_argument("--seed", type=int, help="random seed (same as --set seed=S)")
+    t.add_argument("--seeds", metavar="S1,S2,...",
+                   help="train these seeds packed as one vmapped model in this process, one run each"
+                        " (--from and --name then take one value per seed, comma-separated)")
     t.add_argument("--sweep", help=argparse.SUPPRESS)  # set by `damtui sweep`: saved in the run's runtime
     t.add_argument("--sweep-config", help=argparse.SUPPRESS)
     _common(t)
@@ -52,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local: processes on this machine, one per GPU; ray: Ray core tasks; slurm: submitit")
     w.add_argument("--dry-run", action="store_true", help="list the runs it would start, start nothing")
     w.add_argument("--max-parallel", type=int, metavar="N", help="at most N runs at once")
+    w.add_argument("--pack", type=int, default=1, metavar="K",
+                   help="train up to K seeds of one configuration as one packed process (default 1: off)")
     w.add_argument("--device", default="auto", help="auto (one GPU per run if any), cpu, or cuda:N")
     w.add_argument("--gpus-per-job", type=int, metavar="G",
                    help="GPUs per run: 0 or 1 (default: 1 when GPUs are there and --device is not cpu)")
@@ -122,8 +127,30 @@ def _resolve_from(ref: str, root: Path, dataset: str) -> Path:
     return runs.latest_run(root, dataset, "pretrain") if ref == "latest" else runs.resolve_run(root, ref)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def _stop_on_signals(stop: Any) -> None:
+    """Ctrl+C / SIGTERM: stop after the batch (the run is marked cancelled); again: abort."""
     import signal
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\ndamtui: stopping after this batch (again to abort)", file=sys.stderr)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+
+def _sweep_extra(args: argparse.Namespace) -> dict[str, Any] | None:
+    if not args.sweep:
+        return None
+    import os
+
+    return {"sweep": args.sweep, "sweep_config": args.sweep_config,
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
     import threading
 
     from damtui import config as cfg
@@ -134,6 +161,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.seed is not None:
         overrides["seed"] = args.seed
     resume = from_run = None
+    if args.seeds is not None:
+        return _train_packed(args, root, overrides)
     if args.resume:
         resume = runs.resolve_run(root, args.resume)
         if overrides or args.preset or args.from_run or args.name:
@@ -156,22 +185,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             from_run = _resolve_from(args.from_run, root, dataset)
 
     stop = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        print("\ndamtui: stopping after this batch (again to abort)", file=sys.stderr)
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    _stop_on_signals(stop)
     printer = make_printer(sys.stdout.isatty())
-    extra = None
-    if args.sweep and not resume:
-        import os
-
-        extra = {"sweep": args.sweep, "sweep_config": args.sweep_config,
-                 "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    extra = None if resume else _sweep_extra(args)
     try:
         summary = engine.train(config, printer, stop, runs_dir=root, data_root=args.data_root,
                                device=args.device, from_run=from_run, resume=resume, run_name=args.name,
@@ -180,6 +196,48 @@ def cmd_train(args: argparse.Namespace) -> int:
         printer.close()
     status = summary.get("status")
     return 0 if status == runs.FINISHED else EXIT_CANCELLED if status == runs.CANCELLED else EXIT_FAILED
+
+
+def _split(text: str | None, what: str, n: int) -> list[str | None]:
+    if text is None:
+        return [None] * n
+    items = [x.strip() for x in text.split(",")]
+    if len(items) != n or not all(items):
+        raise DamtuiError(f"--seeds has {n} seeds: give {what} as {n} comma-separated values")
+    return list(items)
+
+
+def _train_packed(args: argparse.Namespace, root: Path, overrides: dict[str, Any]) -> int:
+    """`--seeds`: the same config for several seeds, trained packed (damtui.packing)."""
+    import threading
+
+    from damtui import config as cfg
+    from damtui import datasets, packing, runs
+
+    if args.resume or args.seed is not None or "seed" in overrides:
+        raise DamtuiError("--seeds starts new runs: drop --seed/--resume (resume a member with --resume RUN)")
+    if not args.dataset:
+        raise DamtuiError("name a dataset, e.g. `damtui train synthetic2d --seeds 0,1,2,3`")
+    try:
+        seeds = [int(x) for x in args.seeds.split(",")]
+    except ValueError:
+        raise DamtuiError(f"--seeds takes integers separated by commas, e.g. 0,1,2,3 (got {args.seeds!r})") from None
+    dataset = datasets.spec(args.dataset).flag
+    base = cfg.find_preset(args.preset or cfg.default_preset_name(dataset), dataset, args.stage)
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    configs = [cfg.apply_overrides(base, {**overrides, "seed": s}) for s in seeds]
+    names = _split(args.name, "--name", len(seeds))
+    sources = [None if ref is None else _resolve_from(ref, root, dataset)
+               for ref in _split(args.from_run, "--from", len(seeds))]
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    printers = [_TaggedPrinter(f"[seed {s}]") for s in seeds]
+    summaries = packing.train_packed(configs, printers, stop, runs_dir=root, data_root=args.data_root,
+                                     device=args.device, from_runs=sources, run_names=names,
+                                     runtime_extra=_sweep_extra(args))
+    states = {s.get("status") for s in summaries}
+    return 0 if states == {runs.FINISHED} else EXIT_CANCELLED if runs.CANCELLED in states else EXIT_FAILED
 
 
 # ----------------------------------------------------------------------------- sweep
@@ -193,12 +251,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.max_parallel is not None and args.max_parallel < 1:
         raise DamtuiError("--max-parallel N needs N >= 1")
     if args.gpus_per_job not in (None, 0, 1):
-        raise DamtuiError("--gpus-per-job is 0 or 1 (packing runs on one GPU is not implemented yet)")
+        raise DamtuiError("--gpus-per-job is 0 or 1 (to share a GPU between seeds use --pack K)")
+    if args.pack < 1:
+        raise DamtuiError("--pack K needs K >= 1 (1: no packing)")
     path = Path(args.file)
-    sweep, jobs = sweeps.load_plan_file(path)
+    sweep, planned = sweeps.load_plan_file(path)
+    jobs = sweeps.pack(planned, args.pack)
     root = runs.runs_dir(args.runs_dir).resolve()
     if args.dry_run:
-        print(sweeps.format_plan(jobs, root))
+        print(sweeps.format_plan(planned, root))
+        if len(jobs) != len(planned):
+            print(f"packed: {len(jobs)} jobs ({sum(bool(j.members) for j in jobs)} packs of up to {args.pack} seeds)")
         return 0
     sweep_backends.require(args.backend)
     data_root = str(Path(args.data_root).resolve()) if args.data_root else None
@@ -207,10 +270,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         max_parallel=args.max_parallel, gpus_per_job=args.gpus_per_job, address=args.address,
         partition=args.partition, time_min=args.time, cpus_per_job=args.cpus_per_job, mem_gb=args.mem_gb,
         slurm_cluster=args.slurm_cluster)
-    sweeps.write_plan(root, sweep, jobs, path)
+    sweeps.write_plan(root, sweep, planned, path)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl+C: jobs are asked to stop
-    print(f"sweep {sweep.name}: {len(jobs)} runs in {root} ({args.backend} backend)", flush=True)
-    results = sweep_backends.run(jobs, ctx, args.backend, opts, lambda line: print(line, flush=True))
+    print(f"sweep {sweep.name}: {len(planned)} runs in {root} ({args.backend} backend)", flush=True)
+    results = sweeps.flat_results(
+        sweep_backends.run(jobs, ctx, args.backend, opts, lambda line: print(line, flush=True)))
     print(sweeps.totals_line(sweep.name or "", results), flush=True)
     return 0 if all(r["status"] == runs.FINISHED for r in results) else EXIT_FAILED
 
@@ -295,6 +359,16 @@ class RichPrinter(PlainPrinter):
 
     def close(self) -> None:
         self.progress.stop()
+
+
+class _TaggedPrinter(PlainPrinter):
+    """Plain lines prefixed with the member's tag: the members of a packed run share one log."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+    def _print(self, text: str) -> None:
+        print(f"{self.tag} {text}", flush=True)
 
 
 def make_printer(tty: bool) -> PlainPrinter:

@@ -29,9 +29,11 @@ def num_outputs(spec: DatasetSpec, stage: str) -> int:
 class Stage:
     """Loss, optimizer and schedule for one stage; `scores` maps outputs to probabilities (N, L)."""
 
-    def __init__(self, config: Config, model: ResNet18, spec: DatasetSpec, pos_share: np.ndarray,
-                 device: torch.device) -> None:
+    def __init__(self, config: Config, model: nn.Module, spec: DatasetSpec, pos_share: np.ndarray,
+                 device: torch.device, members: int = 1) -> None:
+        """`members` > 1: `model` is a damtui.packing.Stack and AUCM keeps one a/b/alpha per member."""
         self.config, self.model, self.spec, self.device = config, model, spec, device
+        self.members = members
         self.milestones = config.resolved_milestones()
         self.loss_fn: nn.Module
         self.optimizer: torch.optim.Optimizer
@@ -70,6 +72,10 @@ class Stage:
         else:
             self.loss_fn = AUCMLoss(margin=c.margin, imratio=float(pos_share[0]), version="v1",
                                     device=self.device)
+        if self.members > 1:
+            from damtui.packing import widen_aucm
+
+            widen_aucm(self.loss_fn, self.members)
         self.optimizer = PESG(self.model.parameters(), loss_fn=self.loss_fn, lr=c.lr,
                               momentum=c.momentum, epoch_decay=c.epoch_decay,
                               weight_decay=c.weight_decay, device=self.device, verbose=False)

@@ -23,3 +23,21 @@ def run_stage(config: cfg.Config, runs_dir: Path, **kw):
     summary = engine.train(config, events.append, kw.pop("stop", threading.Event()),
                            runs_dir=runs_dir, device="cpu", **kw)
     return summary, events
+
+
+def write_chest_like(root: Path) -> Path:
+    """A small chestmnist-shaped file (14 labels, label 0 drawn as a bright corner) under root."""
+    import numpy as np
+
+    from damtui import datasets
+
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 96), ("val", 48), ("test", 48)):
+        y = (rng.random((n, 14)) < 0.3).astype(np.uint8)
+        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        x[:, :14, :14] += (y[:, :1] * 120).astype(np.uint8)[:, :, None]
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = x, y
+    np.savez(datasets.dataset_path("chestmnist", root), **arrays)
+    return root

@@ -7,7 +7,7 @@ import pytest
 
 from damtui import engine, events as E, runs
 from damtui.errors import DamtuiError
-from support import demo_config, run_stage
+from support import demo_config, run_stage, write_chest_like
 
 TIMING = {"epoch_s", "train_s", "eval_s", "images_per_s"}
 
@@ -178,20 +178,7 @@ def test_3d_pretrain_then_finetune(runs_dir):
 
 def test_multilabel_finetune_with_multilabel_aucm(runs_dir, data_root, tmp_path):
     """A chestmnist-shaped (14 labels) file through both stages, incl. resume of MultiLabelAUCMLoss."""
-    import numpy as np
-
-    from damtui import datasets
-
-    root = tmp_path / "data"
-    root.mkdir()
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split, n in (("train", 96), ("val", 48), ("test", 48)):
-        y = (rng.random((n, 14)) < 0.3).astype(np.uint8)
-        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-        x[:, :14, :14] += (y[:, :1] * 120).astype(np.uint8)[:, :, None]
-        arrays[f"{split}_images"], arrays[f"{split}_labels"] = x, y
-    np.savez(datasets.dataset_path("chestmnist", root), **arrays)
+    root = write_chest_like(tmp_path / "data")
     pre_c = demo_config(epochs=1, width=4).model_copy(update={"dataset": "chestmnist"})
     pre, _ = run_stage(pre_c, runs_dir, data_root=root)
     fine_c = demo_config("finetune", epochs=2).model_copy(update={"dataset": "chestmnist"})
