@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# One prepared GPU session (at most about 9 minutes on one H100/H200): a CUDA smoke test, the honest
+# One prepared GPU session (at most about 13 minutes on one H100/H200): a CUDA smoke test, the honest
 # two-stage quality runs (breastmnist and adrenalmnist3d, 3 seeds, tuned presets; the two datasets
-# train as two concurrent processes on the one GPU), then the pipeline speed benchmark.
+# train as two concurrent processes on the one GPU), the packing benchmark, then the pipeline speed
+# benchmark. Sections are ordered by what is still unmeasured; cut the tail if the budget is short.
 # Usage on the GPU machine, after the install line of .device/INSTALL:
 #   bash benchmarks/gpu_session.sh "$OUT"
 set -u
@@ -37,7 +38,14 @@ p2=$!
 wait $p1; log "breastmnist quality exit $?"
 wait $p2; log "adrenalmnist3d quality exit $?"
 
-# 3. speed: reference vs fast vs floor, one dataset at a time on an otherwise idle GPU
+# 3. packing (issue #7): one run vs 4 processes vs 4 seeds packed in one process, 2D and 3D
+log "packing start"
+timeout 100 python3 benchmarks/packing_speed.py --dataset breastmnist --data-root "$data" --device cuda --k 4 \
+  --epochs 4 --out "$out/packing.md" >>"$out/packing.log" 2>&1; log "breast packing exit $?"
+timeout 150 python3 benchmarks/packing_speed.py --dataset adrenalmnist3d --data-root "$data" --device cuda --k 4 \
+  --epochs 3 --out "$out/packing.md" >>"$out/packing.log" 2>&1; log "adrenal packing exit $?"
+
+# 4. speed: reference vs fast vs floor, one dataset at a time on an otherwise idle GPU
 log "speed start"
 timeout 50 python3 benchmarks/pipeline_speed.py --dataset breastmnist --data-root "$data" --device cuda --epochs 5 \
   --out "$out/performance.md" >>"$out/speed.log" 2>&1; log "breast speed exit $?"

@@ -63,7 +63,7 @@ def run(jobs: list[Job], ctx: JobContext, backend: str, opts: Options, report: R
 
 
 def _dependency_failed(job: Job, results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    if job.depends_on is None:
+    if job.depends_on is None or job.members:  # a pack checks each member's own pretrain
         return None
     dep = results.get(job.depends_on)
     if dep is not None and dep["status"] != runs.FINISHED:
@@ -169,7 +169,7 @@ def _ray_job(job: Job, ctx: JobContext, dep: dict[str, Any] | None) -> dict[str,
     """The Ray task: runs in a Ray worker; Ray set CUDA_VISIBLE_DEVICES to the GPUs it granted."""
     import ray
 
-    if dep is not None and dep["status"] != runs.FINISHED:
+    if dep is not None and dep["status"] != runs.FINISHED and not job.members:
         return skipped(job, f"pretrain {job.depends_on} is {dep['status']}")
     gpu = os.environ.get("CUDA_VISIBLE_DEVICES") if ray.get_gpu_ids() else None
     return run_job(job, ctx, gpu)

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Literal
 
@@ -178,10 +178,45 @@ class Job:
     label: str
     depends_on: str | None
     config: dict[str, Any] = field(repr=False)  # the resolved config the run will save
+    members: tuple["Job", ...] = ()  # a packed job: these runs (seeds) trained in one process
 
     def describe(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("name", "dataset", "stage", "preset", "overrides", "seed",
                                               "config_key", "label", "depends_on")}
+
+
+def pack(jobs: list[Job], size: int) -> list[Job]:
+    """Group runs that differ only by seed into packed jobs of up to `size` members (one process,
+    one GPU, damtui.packing). A finetune pack depends on the pack of its members' pretrains, so
+    each pack's members come from one pretrain pack. A lone seed stays an ordinary job."""
+    if size < 2:
+        return list(jobs)
+    group_of: dict[str, str] = {}  # run name -> name of the job that trains it
+    out: list[Job] = []
+    for stage in STAGES:
+        buckets: dict[tuple[str, str | None], list[Job]] = {}
+        for job in (j for j in jobs if j.stage == stage):
+            dep = group_of.get(job.depends_on) if job.depends_on else None
+            buckets.setdefault((job.config_key, dep), []).append(job)
+        for (_, dep), same in buckets.items():
+            for i in range(0, len(same), size):
+                chunk = same[i:i + size]
+                if len(chunk) == 1:
+                    out.append(chunk[0])
+                    group_of[chunk[0].name] = chunk[0].name
+                    continue
+                seeds = "+".join(str(j.seed) for j in chunk)
+                first = chunk[0]
+                name = first.name.replace(f"-s{first.seed}-{stage}", f"-s{seeds}-{stage}")
+                out.append(replace(first, name=name, depends_on=dep, members=tuple(chunk)))
+                for j in chunk:
+                    group_of[j.name] = name
+    return out
+
+
+def runs_of(jobs: list[Job]) -> list[Job]:
+    """The runs a list of (possibly packed) jobs will write."""
+    return [m for j in jobs for m in (j.members or (j,))]
 
 
 def _grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -423,14 +458,12 @@ def run_job(job: Job, ctx: JobContext, gpu: str | None = None,
     With a GPU and device "auto" the job trains on cuda:0, the one GPU it sees. `on_start` gets
     a line when a training process starts (not for skipped jobs).
     """
+    if job.members:
+        return _run_pack(job, ctx, gpu, on_start)
     root = Path(ctx.runs_dir)
-    if job.depends_on:
-        try:
-            dep = runs.load_run(root / job.depends_on).info.status
-        except DamtuiError:
-            dep = "missing"
-        if dep != runs.FINISHED:
-            return skipped(job, f"pretrain {job.depends_on} is {dep}")
+    dep = _dependency_status(job, root)
+    if dep is not None and dep != runs.FINISHED:
+        return skipped(job, f"pretrain {job.depends_on} is {dep}")
     action, why = decide(job, root)
     if action == ERROR:
         return _result(job, action, ERROR, why)
@@ -438,6 +471,38 @@ def run_job(job: Job, ctx: JobContext, gpu: str | None = None,
         return _result(job, action, runs.FINISHED, "already finished")
     if why and action == "new" and (root / job.name).exists() and runs.is_run_dir(root / job.name):
         _discard(root, job)  # a run that died before its first checkpoint has nothing to resume
+    done = _spawn(job, ctx, gpu, lambda device: train_argv(job, ctx, action, device),
+                  f"{action}{f' ({why})' if why else ''}", "resume" if action == "resume" else "start", on_start)
+    return _finished(job, action, root, done)
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """A training process that ended: exit code, log (and where this attempt starts in it)."""
+
+    rc: int
+    log: Path
+    start: int
+    env: dict[str, str]
+    seconds: float
+
+
+def _finished(job: Job, action: str, root: Path, done: _Ended) -> dict[str, Any]:
+    """The result of a run whose process ended, read from its run folder."""
+    try:
+        status = runs.load_run(root / job.name).info.status
+    except DamtuiError:
+        status = ERROR
+    return _result(job, action, status, _last_error(done.log, done.start) if status != runs.FINISHED else "",
+                   seconds=done.seconds, returncode=done.rc, log=str(done.log),
+                   cuda_visible_devices=done.env.get("CUDA_VISIBLE_DEVICES"))
+
+
+def _spawn(job: Job, ctx: JobContext, gpu: str | None, argv_of: Callable[[str], list[str]], what: str,
+           verb: str, on_start: Callable[[str], None] | None) -> _Ended:
+    """Run one training process to its end, logging to <sweep>/logs/<job>.log; stops the process
+    when this thread is interrupted."""
+    root = Path(ctx.runs_dir)
     device = ctx.device
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if gpu is not None:
@@ -446,20 +511,19 @@ def run_job(job: Job, ctx: JobContext, gpu: str | None = None,
             device = "cuda:0"
     if ctx.threads and "OMP_NUM_THREADS" not in os.environ:
         env["OMP_NUM_THREADS"] = str(ctx.threads)
-    argv = train_argv(job, ctx, action, device)
+    argv = argv_of(device)
     log = sweep_dir(root, job.sweep) / "logs" / f"{job.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     with open(log, "ab") as fh:
         start = fh.tell()
-        header = (f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {action}{f' ({why})' if why else ''} on"
+        header = (f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {what} on"
                   f" {socket.gethostname()} CUDA_VISIBLE_DEVICES={env.get('CUDA_VISIBLE_DEVICES', '-')}\n"
                   f"# {shlex.join(argv)}\n")
         fh.write(header.encode())
         fh.flush()
         if on_start is not None:
-            on_start(f"{'resume' if action == 'resume' else 'start':<9} {job.name}"
-                     + (f" (CUDA_VISIBLE_DEVICES={gpu})" if gpu is not None else ""))
+            on_start(f"{verb:<9} {job.name}" + (f" (CUDA_VISIBLE_DEVICES={gpu})" if gpu is not None else ""))
         proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         with _CHILDREN_LOCK:
             _CHILDREN.add(proc)
@@ -481,13 +545,53 @@ def run_job(job: Job, ctx: JobContext, gpu: str | None = None,
         finally:
             with _CHILDREN_LOCK:
                 _CHILDREN.discard(proc)
+    return _Ended(rc, log, start, env, time.time() - t0)
+
+
+def _run_pack(job: Job, ctx: JobContext, gpu: str | None,
+              on_start: Callable[[str], None] | None) -> dict[str, Any]:
+    """A packed job: its members trained in one `damtui train --seeds` process when every one of
+    them is new; otherwise (a retry after an interruption) each member is finished on its own,
+    so a retried pack resumes its runs instead of duplicating them."""
+    root = Path(ctx.runs_dir)
+    results: list[dict[str, Any]] = []
+    ready: list[Job] = []
+    for member in job.members:
+        dep = _dependency_status(member, root)
+        if dep is not None and dep != runs.FINISHED:
+            results.append(skipped(member, f"pretrain {member.depends_on} is {dep}"))
+        else:
+            ready.append(member)
+    if len(ready) > 1 and all(not (root / m.name).exists() for m in ready):
+        done = _spawn(job, ctx, gpu, lambda device: packed_argv(ready, ctx, device),
+                      f"packed {len(ready)} runs", "start", on_start)
+        results += [_finished(m, "new (packed)", root, done) for m in ready]
+    else:
+        results += [run_job(replace(m, members=()), ctx, gpu, on_start) for m in ready]
+    results.sort(key=lambda r: [m.name for m in job.members].index(r["name"]))
+    bad = [r["status"] for r in results if r["status"] != runs.FINISHED]
+    return {**_result(job, "packed", bad[0] if bad else runs.FINISHED), "members": results,
+            "seconds": max((r["seconds"] for r in results), default=0.0)}
+
+
+def _dependency_status(job: Job, root: Path) -> str | None:
+    if not job.depends_on:
+        return None
     try:
-        status = runs.load_run(root / job.name).info.status
+        return runs.load_run(root / job.depends_on).info.status
     except DamtuiError:
-        status = ERROR
-    return _result(job, action, status, _last_error(log, start) if status != runs.FINISHED else "",
-                   seconds=time.time() - t0, returncode=rc, log=str(log),
-                   cuda_visible_devices=env.get("CUDA_VISIBLE_DEVICES"))
+        return "missing"
+
+
+def packed_argv(members: list[Job], ctx: JobContext, device: str) -> list[str]:
+    """`damtui train --seeds`: one process for runs that differ only by seed."""
+    root, first = Path(ctx.runs_dir), members[0]
+    argv = train_argv(first, ctx, "new", device)
+    argv[argv.index("--seed"):argv.index("--seed") + 2] = ["--seeds", ",".join(str(m.seed) for m in members)]
+    argv[argv.index("--name") + 1] = ",".join(m.name for m in members)
+    if first.depends_on:
+        argv[argv.index("--from") + 1] = ",".join(str(root / m.depends_on) for m in members if m.depends_on)
+    return argv
 
 
 def _discard(root: Path, job: Job) -> None:
@@ -533,7 +637,14 @@ def format_plan(jobs: list[Job], root: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+def flat_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One result per run: a packed job's result carries its members' results."""
+    return [m for r in results for m in r.get("members", [r])]
+
+
 def result_line(r: dict[str, Any]) -> str:
+    if "members" in r:
+        return "\n".join(result_line(m) for m in r["members"])
     where = f" CUDA_VISIBLE_DEVICES={r['cuda_visible_devices']}" if r.get("cuda_visible_devices") else ""
     took = f" in {r['seconds']:.0f}s" if r.get("seconds") else ""
     msg = f": {r['message']}" if r.get("message") else ""

@@ -112,6 +112,22 @@ def has_checkpoint(path: Path) -> bool:
     return (path / runs.LAST).is_file() and bool(runs.read_metrics(path)[0])
 
 
+def sweep_killed_mid_run(path: Path, folders: list[Path], *extra: str) -> tuple[int, str, str, list[int]]:
+    """`damtui sweep FILE --device cpu` whose training process is SIGKILLed once every folder has a
+    checkpoint; returns (exit code, stdout, stderr, the pids the folders' status named)."""
+    proc = subprocess.Popen([sys.executable, "-m", "damtui.cli", "sweep", str(path), "--device", "cpu", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: all(has_checkpoint(f) for f in folders) or proc.poll() is not None, what="checkpoints")
+        pids = [json.loads((f / runs.STATUS).read_text())["pid"] for f in folders]
+        os.kill(pids[0], signal.SIGKILL)  # the training process, mid-run
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out, err, pids
+
+
 # ----------------------------------------------------------------------------- plan and files
 
 
@@ -262,17 +278,8 @@ def test_local_sweep_sigkilled_run_resumes_on_retry(tmp_path: Path, runs_dir: Pa
     path = sweep_file(tmp_path, "loc")
     jobs = plan_of(path)
     first = runs_dir / jobs[0].name
-    proc = subprocess.Popen([sys.executable, "-m", "damtui.cli", "sweep", str(path), "--device", "cpu"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(lambda: has_checkpoint(first) or proc.poll() is not None, what="a checkpoint")
-        pid = json.loads((first / runs.STATUS).read_text())["pid"]
-        os.kill(pid, signal.SIGKILL)  # the training process of the first job, mid-run
-        out, err = proc.communicate(timeout=180)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == cli.EXIT_FAILED, err
+    rc, out, err, _ = sweep_killed_mid_run(path, [first])
+    assert rc == cli.EXIT_FAILED, err
     assert f"crashed   {jobs[0].name}" in out and f"skipped   {jobs[2].name}" in out, out
     assert runs.load_run(first).info.status == runs.CRASHED
     assert not (runs_dir / jobs[2].name).exists()
@@ -339,3 +346,34 @@ def test_submitit_sweep_requeues_a_preempted_job(tmp_path: Path, runs_dir: Path,
     log = (runs_dir / ".sweeps" / "slurm" / "logs" / f"{jobs[0].name}.log").read_text()
     assert "resume (cancelled at epoch" in log, log  # requeued by checkpoint(), resumed from last.pt
     assert_same_as_reference(runs_dir, jobs, reference)
+
+
+def test_packed_sweep_matches_runs_alone_and_a_killed_pack_resumes_run_by_run(
+        tmp_path: Path, runs_dir: Path, data_root: Path, reference) -> None:
+    path = sweep_file(tmp_path, "pk")
+    planned = plan_of(path)
+    jobs = sweeps.pack(planned, 2)
+    assert [len(j.members) for j in jobs] == [2, 2] and jobs[1].depends_on == jobs[0].name
+    assert jobs[0].name == planned[0].name.replace("-s0-", "-s0+1-")
+    assert sweeps.runs_of(jobs) == planned
+    dry = damtui("sweep", str(path), "--pack", "2", "--dry-run")
+    assert "packed: 2 jobs (2 packs of up to 2 seeds)" in dry.stdout, dry.stderr
+
+    rc, out, err, pids = sweep_killed_mid_run(path, [runs_dir / j.name for j in planned[:2]], "--pack", "2")
+    assert rc == cli.EXIT_FAILED, err
+    assert len(set(pids)) == 1  # both members in one process
+    assert f"crashed   {planned[0].name}" in out and f"skipped   {planned[2].name}" in out, out
+
+    lines: list[str] = []
+    ctx = sweeps.JobContext(str(runs_dir), str(data_root), "cpu")
+    results = sweeps.flat_results(sweep_backends.run_local(jobs, ctx, sweep_backends.Options(), lines.append))
+    by = {r["name"]: r for r in results}
+    assert [by[j.name]["action"] for j in planned] == ["resume", "resume", "new (packed)", "new (packed)"], lines
+    infos, _ = runs.list_runs(runs_dir)
+    assert sorted(i.run_id for i in infos) == sorted(j.name for j in planned)
+    for job in planned:
+        info = runs.load_run(runs_dir / job.name).info
+        assert info.status == runs.FINISHED and (info.sweep, info.from_run) == (job.sweep, job.depends_on)
+        for mine, alone in zip(rows_of(runs_dir / job.name), reference[job.stage, job.seed], strict=True):
+            for key in ("train_loss", "train_auc", "val_auc", "test_auc"):  # packing: equal up to rounding
+                assert mine[key] == pytest.approx(alone[key], abs=2e-3), (job.name, key)
