@@ -173,16 +173,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         if not args.dataset:
             raise DamtuiError("name a dataset, e.g. `damtui train synthetic2d`, or give --resume RUN")
-        from damtui import datasets
-
-        dataset = datasets.spec(args.dataset).flag
-        preset = args.preset or cfg.default_preset_name(dataset)
-        config = cfg.find_preset(preset, dataset, args.stage)
-        if args.epochs is not None:
-            overrides["epochs"] = args.epochs
-        config = cfg.apply_overrides(config, overrides)
+        config = _new_config(args, overrides)
         if args.from_run:
-            from_run = _resolve_from(args.from_run, root, dataset)
+            from_run = _resolve_from(args.from_run, root, config.dataset)
 
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -198,6 +191,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0 if status == runs.FINISHED else EXIT_CANCELLED if status == runs.CANCELLED else EXIT_FAILED
 
 
+def _new_config(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
+    """The config of a new run: the dataset's preset (or its default), then --epochs and --set."""
+    from damtui import config as cfg
+    from damtui import datasets
+
+    dataset = datasets.spec(args.dataset).flag
+    config = cfg.find_preset(args.preset or cfg.default_preset_name(dataset), dataset, args.stage)
+    if args.epochs is not None:
+        overrides = {**overrides, "epochs": args.epochs}
+    return cfg.apply_overrides(config, overrides)
+
+
 def _split(text: str | None, what: str, n: int) -> list[str | None]:
     if text is None:
         return [None] * n
@@ -211,8 +216,7 @@ def _train_packed(args: argparse.Namespace, root: Path, overrides: dict[str, Any
     """`--seeds`: the same config for several seeds, trained packed (damtui.packing)."""
     import threading
 
-    from damtui import config as cfg
-    from damtui import datasets, packing, runs
+    from damtui import packing, runs
 
     if args.resume or args.seed is not None or "seed" in overrides:
         raise DamtuiError("--seeds starts new runs: drop --seed/--resume (resume a member with --resume RUN)")
@@ -222,13 +226,10 @@ def _train_packed(args: argparse.Namespace, root: Path, overrides: dict[str, Any
         seeds = [int(x) for x in args.seeds.split(",")]
     except ValueError:
         raise DamtuiError(f"--seeds takes integers separated by commas, e.g. 0,1,2,3 (got {args.seeds!r})") from None
-    dataset = datasets.spec(args.dataset).flag
-    base = cfg.find_preset(args.preset or cfg.default_preset_name(dataset), dataset, args.stage)
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    configs = [cfg.apply_overrides(base, {**overrides, "seed": s}) for s in seeds]
+    base = _new_config(args, overrides)
+    configs = [base.model_copy(update={"seed": s}) for s in seeds]
     names = _split(args.name, "--name", len(seeds))
-    sources = [None if ref is None else _resolve_from(ref, root, dataset)
+    sources = [None if ref is None else _resolve_from(ref, root, base.dataset)
                for ref in _split(args.from_run, "--from", len(seeds))]
     stop = threading.Event()
     _stop_on_signals(stop)

@@ -160,7 +160,7 @@ def train(
     run = prepare(config, emit, stop_event, runs_dir=runs_dir, data_root=data_root, device=device,
                   from_run=from_run, resume=resume, runtime_extra=runtime_extra, run_name=run_name)
     run.open()
-    return run.loop.run(run.start_epoch, run.best_epoch, run.best_val, run.source_summary)
+    return run.loop.run(run.start_epoch)
 
 
 @dataclass
@@ -176,10 +176,13 @@ class Prepared:
     open_writer: Callable[[], runs.RunWriter]
 
     def open(self) -> None:
+        """Create (or reopen) the run folder, announce the run, and load its finished epochs."""
         loop = self.loop
         loop.writer = self.open_writer()
         loop.emit(RunStarted(loop.writer.run_id, str(loop.writer.path), loop.c.as_dict(), loop.pipeline.sizes(),
                              _device_name(loop.device), self.start_epoch, loop.c.epochs))
+        loop.best_epoch, loop.best_val, loop.source_summary = self.best_epoch, self.best_val, self.source_summary
+        loop.rows, _ = runs.read_metrics(loop.writer.path)
 
 
 def prepare(
@@ -270,7 +273,10 @@ def prepare(
 class _Loop:
     """The epoch loop and its bookkeeping, split out of train() to keep each piece readable."""
 
-    writer: runs.RunWriter  # set once the run folder exists
+    writer: runs.RunWriter  # these four are set by Prepared.open, once the run folder exists
+    best_epoch: int
+    best_val: float
+    source_summary: dict[str, Any] | None
 
     def __init__(self, config: Config, spec: datasets.DatasetSpec, model: torch.nn.Module, stage: Stage,
                  pipeline: DataPipeline, emit: Emit, stop: threading.Event, device: torch.device) -> None:
@@ -297,8 +303,7 @@ class _Loop:
         if self.ema is not None:
             self.ema.load_state_dict(ckpt["ema"])
 
-    def run(self, start: int, best_epoch: int, best_val: float, source_summary: dict | None) -> dict[str, Any]:
-        self.begin(best_epoch, best_val, source_summary)
+    def run(self, start: int) -> dict[str, Any]:
         try:
             for epoch in range(start, self.c.epochs):
                 row = self._epoch(epoch)
@@ -308,10 +313,6 @@ class _Loop:
             return self.end(runs.FINISHED, "")
         except Exception as err:
             return self.fail_with(err)
-
-    def begin(self, best_epoch: int, best_val: float, source_summary: dict | None) -> None:
-        self.best_epoch, self.best_val, self.source_summary = best_epoch, best_val, source_summary
-        self.rows, _ = runs.read_metrics(self.writer.path)
 
     def record(self, epoch: int, row: dict[str, Any]) -> None:
         """Book one finished epoch: best.pt if it is the best on validation, metrics, last.pt, status."""
@@ -390,7 +391,7 @@ class _Loop:
                 f" Lower the learning rate (now --set lr={self.c.lr:g})"
             )
 
-    def _predict(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+    def _predict(self, split: str) -> "Scored":
         return score_split(self.eval_model.eval(), self.pipeline, split, self.c, self.spec.multilabel,
                            self.device, self.memory_format)
 

@@ -19,12 +19,10 @@ values are shared and equal across members.
 from __future__ import annotations
 
 import copy
-import math
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -130,27 +128,6 @@ def member_state(packed: Any, k: int) -> Any:
     return packed
 
 
-def widen_aucm(loss_fn: nn.Module, members: int) -> None:
-    """Give an AUCM loss one a/b/alpha per member (leading dimension), before PESG is built on it."""
-    for name in ("a", "b", "alpha"):
-        old = getattr(loss_fn, name)
-        new = torch.zeros((members, *old.shape), dtype=old.dtype, device=old.device, requires_grad=True)
-        setattr(loss_fn, name, nn.Parameter(new) if isinstance(old, nn.Parameter) else new)
-
-
-def _member_aucm(loss_fn: nn.Module, k: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """LibAUC's own AUCM forward, evaluated with member k's a/b/alpha (views into the packed ones,
-    so gradients reach them and PESG's ascent on alpha stays per member)."""
-    view = SimpleNamespace(**{n: v for n, v in vars(loss_fn).items() if not n.startswith("_")})
-    view.a, view.b, view.alpha = loss_fn.a[k], loss_fn.b[k], loss_fn.alpha[k]
-    if isinstance(view.p, list):
-        view.p = list(view.p)  # MultiLabelAUCMLoss writes the batch's positive share into it
-    if hasattr(loss_fn, "mean"):
-        view.mean = loss_fn.mean
-    forward = type(loss_fn).forward
-    return lambda pred, y: forward(view, pred, y)
-
-
 class _Stream:
     """One member's training batches, drawn under the member's own random state, so its
     augmentation is what it would have been had the member trained alone."""
@@ -208,7 +185,6 @@ def train_packed(
     packed = _PackedLoop([p.loop for p in preps], stop_event)
     for p in preps:
         p.open()
-        p.loop.begin(0, -math.inf, p.source_summary)
     return packed.run()
 
 
@@ -268,7 +244,7 @@ class _PackedLoop:
             x, y = torch.stack(xs), torch.stack(ys)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
                 out = self.stack(x)
-            member_losses = torch.stack([self._loss(i, out[i], y[i]) for i in range(k)]).reshape(k)
+            member_losses = torch.stack([stage.loss(out[i], y[i], member=i) for i in range(k)]).reshape(k)
             stage.optimizer.zero_grad(set_to_none=True)
             member_losses[self.alive].sum().backward()
             stage.optimizer.step()
@@ -276,7 +252,7 @@ class _PackedLoop:
                 self.ema.update_parameters(self.stack)
             loss_sum += member_losses.detach() * y.shape[1]
             seen += y.shape[1]
-            scores.append(torch.stack([stage.scores(out[i].detach()) for i in range(k)]))
+            scores.append(stage.scores(out.detach()))
             labels.append(y)
             now = time.perf_counter()
             if now - last_emit >= engine.PROGRESS_EVERY_S or b + 1 == n_batches:
@@ -306,12 +282,6 @@ class _PackedLoop:
             member.record(epoch, row)
         return True
 
-    def _loss(self, i: int, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.c.stage == "pretrain":
-            return self.stage.loss(out, y)
-        # built per step: PESG rebinds a.data/b.data, so views taken earlier would go stale
-        return _member_aucm(self.stage.loss_fn, i)(torch.sigmoid(out.float()), y)
-
     @torch.inference_mode()
     def _scores(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """Scores (K, N, L) of every member on one split, one vmapped pass per eval batch."""
@@ -320,11 +290,9 @@ class _PackedLoop:
         for x, y in self.pipeline.eval_batches(split):
             views = [x, x.flip(-1)] if self.c.tta_flip else [x]
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                total = 0
-                for v in views:
-                    out = model(v, shared_input=True)
-                    total = total + torch.stack([output_scores(o, self.c.stage, self.spec.multilabel) for o in out])
-            out_s.append(total / len(views))
+                scores = sum(output_scores(model(v, shared_input=True), self.c.stage, self.spec.multilabel)
+                             for v in views) / len(views)
+            out_s.append(scores)
             out_y.append(y)
         return torch.cat(out_s, 1).cpu().numpy(), torch.cat(out_y).cpu().numpy()
 

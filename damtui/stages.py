@@ -9,7 +9,8 @@ finetune: LibAUC's AUCMLoss v1 (MultiLabelAUCMLoss for multi-label) on sigmoid s
 
 from __future__ import annotations
 
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -73,19 +74,19 @@ class Stage:
             self.loss_fn = AUCMLoss(margin=c.margin, imratio=float(pos_share[0]), version="v1",
                                     device=self.device)
         if self.members > 1:
-            from damtui.packing import widen_aucm
-
-            widen_aucm(self.loss_fn, self.members)
+            _widen_aucm(self.loss_fn, self.members)
         self.optimizer = PESG(self.model.parameters(), loss_fn=self.loss_fn, lr=c.lr,
                               momentum=c.momentum, epoch_decay=c.epoch_decay,
                               weight_decay=c.weight_decay, device=self.device, verbose=False)
 
     # -- training step pieces
 
-    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def loss(self, out: torch.Tensor, y: torch.Tensor, member: int | None = None) -> torch.Tensor:
+        """The batch loss; `member` picks a packed member's AUCM a/b/alpha (see Stage.members)."""
         out = out.float()
         if self.config.stage == "finetune":
-            return self.loss_fn(torch.sigmoid(out), y)
+            loss_fn = self.loss_fn if member is None else _member_aucm(self.loss_fn, member)
+            return loss_fn(torch.sigmoid(out), y)
         if self.spec.multilabel:
             return self.loss_fn(out, y)
         return self.loss_fn(out, y[:, 0].long())
@@ -127,11 +128,34 @@ class Stage:
 
 
 def output_scores(out: torch.Tensor, stage: str, multilabel: bool) -> torch.Tensor:
-    """Probabilities (N, L) from model outputs: class-1 softmax of a 2-logit CE head, else sigmoid."""
+    """Probabilities (..., N, L) from model outputs (..., N, outputs): class-1 softmax of a 2-logit
+    CE head, else sigmoid. Leading dimensions are packed members."""
     out = out.float()
     if stage == "pretrain" and not multilabel:
-        return torch.softmax(out, dim=1)[:, 1:2]
+        return torch.softmax(out, dim=-1)[..., 1:2]
     return torch.sigmoid(out)
+
+
+def _widen_aucm(loss_fn: nn.Module, members: int) -> None:
+    """Give an AUCM loss one a/b/alpha per packed member (leading dimension), before PESG is built
+    on it: PESG's updates are elementwise, so each member's a/b/alpha move as if trained alone."""
+    for name in ("a", "b", "alpha"):
+        old = getattr(loss_fn, name)
+        new = torch.zeros((members, *old.shape), dtype=old.dtype, device=old.device, requires_grad=True)
+        setattr(loss_fn, name, nn.Parameter(new) if isinstance(old, nn.Parameter) else new)
+
+
+def _member_aucm(loss_fn: nn.Module, k: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """LibAUC's own AUCM forward, evaluated with member k's a/b/alpha. The views are taken at each
+    call: PESG rebinds a.data/b.data every step, so a view kept from an earlier step goes stale."""
+    view = SimpleNamespace(**{n: v for n, v in vars(loss_fn).items() if not n.startswith("_")})
+    view.a, view.b, view.alpha = loss_fn.a[k], loss_fn.b[k], loss_fn.alpha[k]
+    if isinstance(view.p, list):
+        view.p = list(view.p)  # MultiLabelAUCMLoss writes the batch's positive share into it
+    if hasattr(loss_fn, "mean"):
+        view.mean = loss_fn.mean
+    forward = type(loss_fn).forward
+    return lambda pred, y: forward(view, pred, y)
 
 
 def make_model(config: Config, spec: DatasetSpec, outputs: int) -> ResNet18:

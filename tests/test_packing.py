@@ -7,6 +7,7 @@ import torch
 
 from damtui import engine, packing, runs
 from damtui.errors import DamtuiError
+from damtui.stages import Stage
 from support import demo_config, run_stage, write_chest_like
 
 TIMING = {"epoch_s", "train_s", "eval_s", "images_per_s"}
@@ -123,13 +124,13 @@ def test_cancel_stops_every_member_and_each_resumes_alone(runs_dir):
 
 def test_a_diverging_member_fails_alone(runs_dir, monkeypatch):
     configs = [demo_config(seed=s, epochs=2, width=4) for s in (0, 1)]
-    real = packing._PackedLoop._loss
+    real = Stage.loss
 
-    def nan_for_member_1(self, i, out, y):
-        loss = real(self, i, out, y)
-        return loss * float("nan") if i == 1 else loss
+    def nan_for_member_1(self, out, y, member=None):
+        loss = real(self, out, y, member)
+        return loss * float("nan") if member == 1 else loss
 
-    monkeypatch.setattr(packing._PackedLoop, "_loss", nan_for_member_1)
+    monkeypatch.setattr(Stage, "loss", nan_for_member_1)
     summaries, _ = _pack(configs, runs_dir, ["ok", "bad"])
     assert summaries[0]["status"] == "finished"
     assert summaries[1]["status"] == "failed" and "loss became nan" in summaries[1]["message"]
