@@ -56,5 +56,7 @@ timeout 80 python3 benchmarks/pipeline_speed.py --dataset synthetic2d --syntheti
   --out "$out/performance.md" >>"$out/speed.log" 2>&1; log "chest-scale speed exit $?"
 timeout 60 python3 benchmarks/pipeline_speed.py --dataset breastmnist --data-root "$data" --device cuda --epochs 4 \
   --variants fast --compile --out "$out/performance.md" >>"$out/speed.log" 2>&1; log "compile speed exit $?"
+timeout 60 python3 benchmarks/tui_overhead.py --device cuda --repeats 3 --epochs 8 --unthrottled \
+  >>"$out/speed.log" 2>&1; log "tui overhead exit $? (see speed.log)"
 log "damtui --help: $(python3 -c 'import subprocess, sys, time; t = time.perf_counter(); subprocess.run([sys.executable, "-m", "damtui.cli", "--help"], capture_output=True); print(f"{time.perf_counter() - t:.3f} s")')"
 log "done"

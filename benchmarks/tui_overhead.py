@@ -8,6 +8,8 @@ Headless = `engine.train` with an emit that drops events, run in a thread like t
 worker: training once in the main thread and then in a worker thread leaves two OpenMP thread
 teams competing and made the worker 2x slower, which is not a cost of the TUI. The ratio is median
 train s/epoch (epochs 2..N) in the app over headless, alternating A/B to cancel drift.
+`--unthrottled` adds a third variant: the app with chart redraws on every epoch (RENDER_SHARE
+off), to show what the redraw budget in damtui/tui/widgets/charts.py saves.
 """
 
 from __future__ import annotations
@@ -60,19 +62,32 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--size", default="160x48")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--unthrottled", action="store_true", help="also run the app redrawing every epoch")
     args = ap.parse_args()
     config = cfg.apply_overrides(cfg.find_preset("demo", "synthetic2d", "pretrain"),
                                  {"epochs": args.epochs, **cfg.parse_overrides(args.overrides)})
     size = tuple(int(v) for v in args.size.split("x"))
     runs_dir = Path(tempfile.mkdtemp(prefix="damtui-tui-bench-"))
-    a, b = [], []
+    from damtui.tui.widgets import charts
+
+    share = charts.RENDER_SHARE
+    a, b, c = [], [], []
     for i in range(args.repeats):
         a.append(median_train_s(headless(config, args.device, runs_dir)))
         b.append(median_train_s(asyncio.run(in_app(config, args.device, runs_dir, size))))
-        print(f"repeat {i + 1}: headless {a[-1]:.3f} s/epoch, in app {b[-1]:.3f} s/epoch", flush=True)
+        line = f"repeat {i + 1}: headless {a[-1]:.3f} s/epoch, in app {b[-1]:.3f} s/epoch"
+        if args.unthrottled:
+            charts.RENDER_SHARE = float("inf")
+            c.append(median_train_s(asyncio.run(in_app(config, args.device, runs_dir, size))))
+            charts.RENDER_SHARE = share
+            line += f", in app redrawing every epoch {c[-1]:.3f} s/epoch"
+        print(line, flush=True)
     ratio = statistics.median(b) / statistics.median(a)
     print(f"median train s/epoch: headless {statistics.median(a):.3f}, in app {statistics.median(b):.3f};"
           f" app/headless = {ratio:.3f} ({100 * (ratio - 1):+.1f}%) on {args.device}, {time.strftime('%Y-%m-%d')}")
+    if c:
+        ratio_c = statistics.median(c) / statistics.median(a)
+        print(f"redrawing every epoch: {statistics.median(c):.3f}; app/headless = {ratio_c:.3f} ({100 * (ratio_c - 1):+.1f}%)")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from textual.widgets import DataTable
 from damtui import runs
 from damtui.tui.screens.compare import CompareScreen
 from damtui.tui.screens.run_view import RunViewScreen
+from damtui.tui.widgets.charts import MetricCharts
 
 DEAD_PID = 99_999_999
 
@@ -101,6 +102,7 @@ def _monitor_before(engine):
                 and len(pilot.app.session.rows) == 3
             ),
         )
+        await wait_for(pilot, lambda: not pilot.app.screen.query_one(MetricCharts).waiting)  # throttled redraw
         await pilot.pause()
 
     return run_before

@@ -37,6 +37,13 @@ def run_eta(s: ss.Session) -> float | None:
     return max(0.0, p.eta_s) + max(0, s.epochs - p.epoch) * (sum(times) / len(times))
 
 
+def set_text(box: Static, text: str, layout: bool = True) -> None:
+    """Static.update lays the whole screen out again (and so re-renders the epoch table) even for
+    the same text; while a run streams most updates repeat the text, so skip those."""
+    if box.content != text:
+        box.update(text, layout=layout)
+
+
 def progress_text(s: ss.Session) -> str:
     p = s.progress
     if p is None:
@@ -93,10 +100,10 @@ class MonitorScreen(Screen):
     def _show_status(self) -> None:
         s = self.session
         if s is None:
-            self.query_one("#monitor-status", Static).update("no run yet: press n for a new run")
+            set_text(self.query_one("#monitor-status", Static), "no run yet: press n for a new run")
             return
         first, second = status_lines(s, self.app.clock())
-        self.query_one("#monitor-status", Static).update(f"{first}\n{second}")
+        set_text(self.query_one("#monitor-status", Static), f"{first}\n{second}")
 
     def session_changed(self, kind: str) -> None:
         """Called by the app after it applied an engine event to the session."""
@@ -111,7 +118,8 @@ class MonitorScreen(Screen):
                 bar.update(total=1, progress=1)
             elif p is not None:
                 bar.update(total=p.batches, progress=p.batch)
-            self.query_one("#progress-text", Static).update(progress_text(s))
+            # its size is fixed by the stylesheet (1 row, 1fr): no layout pass per batch
+            set_text(self.query_one("#progress-text", Static), progress_text(s), layout=False)
         if kind in ("epoch", "started", "all", "ended"):
             self.query_one(RunPanel).show(s.rows, s.best_epoch, s.epochs)
         if kind == "batch":
@@ -153,7 +161,7 @@ class MonitorScreen(Screen):
                 kind = "-success"
             if s.ended and s.run_dir:
                 text += f"\nrun folder: {s.run_dir}"
-        box.update(text)
+        set_text(box, text)
         for cls in ("-error", "-warning", "-success"):
             box.set_class(cls == kind, cls)
         box.set_class(bool(text), "-shown")

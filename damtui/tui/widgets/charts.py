@@ -7,6 +7,7 @@ Narrow terminals show one chart at a time (`select`), wide ones all three side b
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,10 @@ from textual.containers import Horizontal
 from textual_plotext import PlotextPlot
 
 WIDE = 120  # columns from which the three charts sit side by side
+# Redraws may take at most this share of the app's thread: plotext renders in pure Python and
+# holds the GIL, which the training thread needs to launch its kernels. At ~15 ms for three charts
+# this is one redraw per ~0.75 s; epochs longer than that redraw every epoch.
+RENDER_SHARE = 0.02
 
 # chart id -> (title, [(row key, legend label, colour, marker without colour)])
 CHARTS: dict[str, tuple[str, list[tuple[str, str, str, str]]]] = {
@@ -55,10 +60,17 @@ class MetricChart(PlotextPlot):
         super().__init__(id=id, classes=classes)
         self.chart = chart
         self._data: tuple[list[dict[str, Any]], int | None, int] = ([], None, 0)
+        self.render_s = 0.0  # how long the last render took
 
     def on_mount(self) -> None:
         super().on_mount()
         self.draw()
+
+    def render(self) -> Any:
+        t0 = time.perf_counter()
+        out = super().render()
+        self.render_s = time.perf_counter() - t0
+        return out
 
     def set_data(
         self, rows: Sequence[dict[str, Any]], best_epoch: int | None, planned: int
@@ -130,6 +142,9 @@ class MetricCharts(Horizontal):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.selected = "auc"
+        self._pending: tuple[list[dict[str, Any]], int | None, int] | None = None
+        self._next_draw = 0.0
+        self._timer: Any = None
 
     def compose(self) -> ComposeResult:
         for chart in CHARTS:
@@ -154,5 +169,27 @@ class MetricCharts(Horizontal):
         return self.selected
 
     def show(self, rows: Sequence[dict[str, Any]], best_epoch: int | None, planned: int) -> None:
-        for widget in self.query(MetricChart):
-            widget.set_data(rows, best_epoch, planned)
+        """Show these rows now, or, while redraws would exceed RENDER_SHARE, as soon as they fit
+        (only the newest data is drawn then)."""
+        self._pending = (list(rows), best_epoch, planned)
+        wait = self._next_draw - time.monotonic()
+        if wait <= 0:
+            self._draw_pending()
+        elif self._timer is None:
+            self._timer = self.set_timer(wait, self._draw_pending)
+
+    @property
+    def waiting(self) -> bool:
+        """True while the newest rows wait for their redraw slot."""
+        return self._pending is not None
+
+    def _draw_pending(self) -> None:
+        self._timer = None
+        if self._pending is None:
+            return
+        data, self._pending = self._pending, None
+        widgets = list(self.query(MetricChart))
+        for widget in widgets:
+            widget.set_data(*data)
+        cost = sum(w.render_s for w in widgets if w.display)
+        self._next_draw = time.monotonic() + cost / RENDER_SHARE

@@ -1,0 +1,55 @@
+"""The monitor's redraw budget: the app shares the training process (and its GIL), so charts are
+rate-limited and unchanged text does not lay the screen out again."""
+
+from __future__ import annotations
+
+from fakes import wait_for
+from textual.app import App, ComposeResult
+from textual.widgets import Static
+
+from damtui.tui.screens.monitor import set_text
+from damtui.tui.widgets import charts
+
+
+class _Charts(App):
+    def compose(self) -> ComposeResult:
+        yield charts.MetricCharts()
+
+
+def _rows(n: int) -> list[dict]:
+    return [{"epoch": e, "train_auc": 0.5 + e / 100, "val_auc": 0.6, "test_auc": 0.55, "train_loss": 1 / e}
+            for e in range(1, n + 1)]
+
+
+async def test_fast_updates_are_coalesced_and_the_newest_rows_are_drawn(monkeypatch):
+    monkeypatch.setattr(charts, "RENDER_SHARE", 0.05)
+    app = _Charts()
+    async with app.run_test(size=(160, 48)) as pilot:
+        group = app.query_one(charts.MetricCharts)
+        widgets = list(app.query(charts.MetricChart))
+        group.show(_rows(1), 1, 10)
+        assert not group.waiting and all(len(w._data[0]) == 1 for w in widgets)  # the first draw is at once
+        assert all(w.render_s > 0 for w in widgets)  # measured when the empty charts were mounted
+        group.show(_rows(2), 2, 10)
+        group.show(_rows(3), 3, 10)
+        assert group.waiting and all(len(w._data[0]) == 1 for w in widgets)  # too soon: deferred
+        await wait_for(pilot, lambda: not group.waiting)
+        assert all(len(w._data[0]) == 3 for w in widgets)  # rows 2 were skipped, the newest drawn
+
+
+async def test_set_text_skips_unchanged_text():
+    class _Text(App):
+        def compose(self) -> ComposeResult:
+            yield Static("", id="box")
+
+    app = _Text()
+    async with app.run_test() as pilot:
+        box = app.query_one("#box", Static)
+        layouts: list[bool] = []
+        real = box.refresh
+        box.refresh = lambda *a, layout=False, **k: (layouts.append(layout), real(*a, layout=layout, **k))[1]
+        for text in ("epoch 1", "epoch 1", "epoch 1", "epoch 2"):
+            set_text(box, text)
+        set_text(box, "batch 3/9", layout=False)
+        await pilot.pause()
+        assert layouts == [True, True, False] and box.content == "batch 3/9"
