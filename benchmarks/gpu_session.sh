@@ -49,7 +49,7 @@ timeout 150 python3 benchmarks/packing_speed.py --dataset adrenalmnist3d --data-
 log "speed start"
 timeout 50 python3 benchmarks/pipeline_speed.py --dataset breastmnist --data-root "$data" --device cuda --epochs 5 \
   --out "$out/performance.md" >>"$out/speed.log" 2>&1; log "breast speed exit $?"
-timeout 75 python3 benchmarks/pipeline_speed.py --dataset adrenalmnist3d --data-root "$data" --device cuda --epochs 4 \
+timeout 90 python3 benchmarks/pipeline_speed.py --dataset adrenalmnist3d --data-root "$data" --device cuda --epochs 4 \
   --out "$out/performance.md" >>"$out/speed.log" 2>&1; log "adrenal speed exit $?"
 timeout 80 python3 benchmarks/pipeline_speed.py --dataset synthetic2d --synthetic-train 78468 --preset default \
   --set batch_size=64 --set width=64 --device cuda --epochs 2 --variants fast,reference \

@@ -6,6 +6,9 @@ one process on one device, so ratios compare like with like:
   fast        uint8 splits on the device, batched augmentation, bf16 autocast on CUDA, channels_last
   floor       the fast path without augmentation (fp32 and bf16): the model's own cost
   compile     fast + torch.compile (CUDA only, with --compile)
+  naive       not the engine: the issue's floor, a bare loop (same model, loss, optimizer and batch
+              size; the split already float on the device; bf16 autocast on CUDA). floor_bf16 /
+              naive is what the engine's own loop costs per step.
 
   python benchmarks/pipeline_speed.py --dataset adrenalmnist3d --data-root ../shared/data/medmnist --device cuda
   python benchmarks/pipeline_speed.py --dataset synthetic2d --synthetic-train 78468 --device cuda   # ChestMNIST scale
@@ -82,6 +85,46 @@ def run_variant(config: cfg.Config, device: str, data_root: Path | None, runs_di
     }
 
 
+def run_naive(config: cfg.Config, device: str, data_root: Path | None) -> dict:
+    """The bare training loop the issue's floor figures describe, timed like the engine's epochs."""
+    from damtui.pipeline import DataPipeline
+    from damtui.stages import Stage, make_model, num_outputs
+
+    dev = torch.device(device)
+    splits = datasets.load(config.dataset, data_root)
+    torch.manual_seed(config.seed)
+    model = make_model(config, splits.spec, num_outputs(splits.spec, "pretrain")).to(dev)
+    stage = Stage(config, model, splits.spec, splits.positive_share("train"), dev)
+    pipe = DataPipeline(splits, config, dev)
+    from damtui import augment
+
+    x_all, y_all = augment.to_float(pipe.x["train"], splits.spec.is_3d), pipe.y["train"]
+    n, size = len(y_all), config.batch_size
+    times = []
+    model.train()
+    for _ in range(config.epochs):
+        order = torch.randperm(n, device=dev)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for i in range(0, n - 1, size):
+            idx = order[i:i + size]
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+                out = model(x_all[idx])
+            loss = stage.loss(out, y_all[idx])
+            stage.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            stage.optimizer.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    timed = times[1:] or times
+    train_s = statistics.median(timed)
+    return {"train_s": train_s, "first_s": times[0], "eval_s": float("nan"), "images_per_s": n / train_s,
+            "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if dev.type == "cuda" else float("nan"),
+            "val_auc": None, "wall_s": sum(times)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="synthetic2d")
@@ -90,7 +133,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--preset", default=None, help="default: the dataset's pretrain report/demo preset")
     ap.add_argument("--synthetic-train", type=int, help="resize the synthetic training split to N samples")
-    ap.add_argument("--variants", default="reference,fast,floor_fp32,floor_bf16")
+    ap.add_argument("--variants", default="reference,fast,floor_fp32,floor_bf16,naive")
     ap.add_argument("--compile", action="store_true", help="also time the fast path with torch.compile")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--out", help="append the Markdown table to this file")
@@ -109,8 +152,10 @@ def main() -> None:
     gpu = torch.cuda.get_device_name(torch.device(dev)) if dev.startswith("cuda") else "cpu"
     results = {}
     for name in names:
-        config = cfg.apply_overrides(base, VARIANTS[name])
-        results[name] = run_variant(config, dev, data_root, runs_dir)
+        if name == "naive":
+            results[name] = run_naive(base, dev, data_root)
+        else:
+            results[name] = run_variant(cfg.apply_overrides(base, VARIANTS[name]), dev, data_root, runs_dir)
         print(name, results[name], flush=True)
 
     ref = results.get("reference", {}).get("train_s")

@@ -360,7 +360,7 @@ class _Loop:
             loss.backward()
             stage.optimizer.step()
             if self.ema is not None:
-                self.ema.update_parameters(model)
+                update_ema(self.ema, model)
             loss_sum += loss.detach().reshape(()) * len(y)
             seen += len(y)
             scores.append(stage.scores(out.detach()))
@@ -454,6 +454,27 @@ def epoch_row(epoch: int, train_loss: float, train: Scored, val: Scored, test: S
     if math.isnan(row["val_auc"]):
         row["val_auc"] = None
     return row
+
+
+@torch.no_grad()
+def update_ema(ema: Any, model: torch.nn.Module) -> None:
+    """`AveragedModel.update_parameters` without its per-step host sync: that method moves its step
+    count (a CPU tensor) to the GPU on every call, a synchronous copy that stalls a launch-bound
+    step. Same math, bit for bit: the averaged model's own `multi_avg_fn`, per dtype group."""
+    mine = [*ema.module.parameters(), *ema.module.buffers()]
+    theirs = [*model.parameters(), *model.buffers()]
+    if int(ema.n_averaged) == 0:
+        for a, b in zip(mine, theirs, strict=True):
+            a.detach().copy_(b.detach())
+    else:
+        groups: dict[torch.dtype, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+        for a, b in zip(mine, theirs, strict=True):
+            group = groups.setdefault(a.dtype, ([], []))
+            group[0].append(a.detach())
+            group[1].append(b.detach())
+        for averaged, current in groups.values():
+            ema.multi_avg_fn(averaged, current, ema.n_averaged)
+    ema.n_averaged += 1
 
 
 def _memory_format(is_3d: bool) -> torch.memory_format:

@@ -249,7 +249,7 @@ class _PackedLoop:
             member_losses[self.alive].sum().backward()
             stage.optimizer.step()
             if self.ema is not None:
-                self.ema.update_parameters(self.stack)
+                engine.update_ema(self.ema, self.stack)
             loss_sum += member_losses.detach() * y.shape[1]
             seen += y.shape[1]
             scores.append(stage.scores(out.detach()))

@@ -95,6 +95,7 @@ class DataPipeline:
         return {s: len(self.y[s]) for s in SPLITS}
 
     def _batches(self, order: np.ndarray, size: int) -> list[np.ndarray]:
+        """Consecutive slices of `order`; only the last can be short (and is dropped if it has one)."""
         out = [order[i:i + size] for i in range(0, len(order), size)]
         return [b for b in out if len(b) > 1]  # a batch of one breaks BatchNorm in train mode
 
@@ -108,8 +109,13 @@ class DataPipeline:
         if self.config.pipeline == "reference":
             yield from self._reference(batches, train=self.config.augment)
             return
-        for b in batches:
-            idx = torch.from_numpy(b).to(self.device)
+        # One host-to-device copy of the order per epoch, sliced on the device per batch: a copy from
+        # pageable memory per batch would synchronise the stream every step, so the CPU could never
+        # queue the next step while the GPU runs this one (small models are launch-bound).
+        order_dev = torch.from_numpy(np.ascontiguousarray(order, dtype=np.int64)).to(self.device)
+        size = self.config.batch_size
+        for i, b in enumerate(batches):  # consecutive slices of the order (see _batches)
+            idx = order_dev[i * size:i * size + len(b)]
             x = self.x["train"].index_select(0, idx)
             x = augment.augment_batch(x, self.is_3d) if self.config.augment else augment.to_float(x, self.is_3d)
             yield x, self.y["train"].index_select(0, idx)

@@ -211,3 +211,47 @@ def test_predict_best_reproduces_the_runs_own_numbers_and_ensembles(runs_dir, pr
     ens = engine.ensemble_metrics([pretrain_run, runs_dir / other["run_id"]], device="cpu")
     assert len(ens["members"]) == 2 and 0.5 < ens["test_auc"] <= 1.0
     assert set(ens) >= {"val_auc", "test_auc", "test_acc", "test_acc_thr"}
+
+
+def test_update_ema_is_averaged_models_update_bit_for_bit():
+    """engine.update_ema replaces AveragedModel.update_parameters (which syncs the GPU every step)."""
+    import copy
+
+    import torch
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    from damtui import datasets
+    from damtui.stages import make_model
+
+    torch.manual_seed(0)
+    model = make_model(demo_config(width=4), datasets.spec("synthetic2d"), 2)
+    ours, theirs = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True) for _ in range(2))
+    for _ in range(4):
+        model(torch.randn(8, 1, 28, 28))  # moves the BatchNorm buffers (and num_batches_tracked)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        engine.update_ema(ours, model)
+        theirs.update_parameters(model)
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert int(ours.n_averaged) == 4 and ours.n_averaged.device.type == "cpu"
+    assert not torch.equal(a["module.fc.weight"], copy.deepcopy(model).state_dict()["fc.weight"])
+
+
+def test_train_batches_are_consecutive_slices_of_the_order_and_drop_a_batch_of_one():
+    import numpy as np
+    import torch
+
+    from damtui import augment, datasets
+    from damtui.pipeline import DataPipeline
+
+    config = demo_config(augment=False, batch_size=33)
+    pipe = DataPipeline(datasets.load("synthetic2d"), config, torch.device("cpu"))
+    order = np.random.default_rng(0).permutation(800)[:67]  # 33 + 33 + 1
+    got = list(pipe.train_batches(order))
+    assert len(got) == pipe.num_train_batches(order) == 2
+    for i, (x, y) in enumerate(got):
+        idx = torch.from_numpy(order[i * 33:(i + 1) * 33])
+        assert torch.equal(x, augment.to_float(pipe.x["train"][idx], False))
+        assert torch.equal(y, pipe.y["train"][idx])
