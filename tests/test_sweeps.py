@@ -320,6 +320,27 @@ def test_ray_sweep_one_gpu_per_job(tmp_path: Path, runs_dir: Path, data_root: Pa
     assert_same_as_reference(runs_dir, jobs, reference)
 
 
+def test_ray_runs_each_pack_as_one_task_on_one_gpu(tmp_path: Path, runs_dir: Path, data_root: Path,
+                                                   reference) -> None:
+    ray = pytest.importorskip("ray")
+    planned = plan_of(sweep_file(tmp_path, "rpk"))
+    ray.init(address="local", num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        ctx = sweeps.JobContext(str(runs_dir), str(data_root), "cpu")
+        packed = sweep_backends.run_ray(sweeps.pack(planned, 2), ctx, sweep_backends.Options(gpus_per_job=1), print)
+    finally:
+        ray.shutdown()
+    assert [len(r["members"]) for r in packed] == [2, 2]
+    results = sweeps.flat_results(packed)
+    assert [(r["name"], r["status"], r["action"]) for r in results] == [
+        (j.name, runs.FINISHED, "new (packed)") for j in planned]
+    for pack in packed:  # one task, one GPU: both members saw the same CUDA_VISIBLE_DEVICES
+        assert len({m["cuda_visible_devices"] for m in pack["members"]}) == 1
+    for job in planned:
+        for mine, alone in zip(rows_of(runs_dir / job.name), reference[job.stage, job.seed], strict=True):
+            assert mine["val_auc"] == pytest.approx(alone["val_auc"], abs=2e-3), job.name
+
+
 def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
