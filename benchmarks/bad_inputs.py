@@ -122,7 +122,7 @@ class Env:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(DAMTUI_RUNS=str(self.runs), DAMTUI_DATA=str(self.data),
-                   DAMTUI_PRESETS=str(self.work / "no-user-presets"), OMP_NUM_THREADS="1")
+                   DAMTUI_PRESETS=str(self.work / "no-user-presets"), DAMTUI_THREADS="1")
         return env
 
     def cmd(self, argv: list[str], prelude: str = "") -> list[str]:

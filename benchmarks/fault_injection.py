@@ -133,7 +133,7 @@ class Setup:
         env.update(DAMTUI_PRESETS=str(self.work / "no-user-presets"), DAMTUI_RUNS=str(self.root),
                    DAMTUI_DATA=str(self.data))
         if self.threads:  # torch's spinning OpenMP threads crawl when the watcher/reader take a core
-            env.update(OMP_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads))
+            env.update(DAMTUI_THREADS=str(self.threads))
         return env
 
     def train_cmd(self) -> list[str]:
@@ -551,7 +551,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--width", type=int, default=4)
     ap.add_argument("--double-every", type=int, default=5, help="kill every n-th resume once more (0: never)")
-    ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of each damtui (0: leave alone)")
+    ap.add_argument("--threads", type=int, default=1, help="DAMTUI_THREADS of each damtui (0: leave alone)")
     ap.add_argument("--no-concurrent", action="store_true", help="skip the two-runs-at-once check")
     ap.add_argument("--workdir", help="keep everything here (default: a temp folder, removed)")
     ap.add_argument("--json", help="also write the counts here")

@@ -82,8 +82,8 @@ def main() -> None:
                 argvs = [_train(args, root, ["--seed", "0"])]
             elif variant == "processes":
                 argvs = [_train(args, root, ["--seed", str(s)]) for s in seeds]
-                if args.device == "cpu" and "OMP_NUM_THREADS" not in os.environ:  # as `damtui sweep` does
-                    env = dict(env, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1) // args.k)))
+                if args.device == "cpu" and "DAMTUI_THREADS" not in os.environ:  # as `damtui sweep` does
+                    env = dict(env, DAMTUI_THREADS=str(max(1, (os.cpu_count() or 1) // args.k)))
             elif variant == "packed":
                 argvs = [_train(args, root, ["--seeds", ",".join(map(str, seeds))])]
             else:

@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a preset value, validated like the preset (repeatable)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     t.add_argument("--seed", type=int, help="random seed (same as --set seed=S)")
+    t.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads for torch (default: $DAMTUI_THREADS, the preset's, else the idle cores)")
     t.add_argument("--seeds", metavar="S1,S2,...",
                    help="train these seeds packed as one vmapped model in this process, one run each"
                         " (--from and --name then take one value per seed, comma-separated)")
@@ -58,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--pack", type=int, default=1, metavar="K",
                    help="train up to K seeds of one configuration as one packed process (default 1: off)")
     w.add_argument("--device", default="auto", help="auto (one GPU per run if any), cpu, or cuda:N")
+    w.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads per run (default: the cores split between the runs side by side)")
     w.add_argument("--gpus-per-job", type=int, metavar="G",
                    help="GPUs per run: 0 or 1 (default: 1 when GPUs are there and --device is not cpu)")
     w.add_argument("--address", help="ray: join this cluster (default: start a local Ray)")
@@ -184,7 +188,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         summary = engine.train(config, printer, stop, runs_dir=root, data_root=args.data_root,
                                device=args.device, from_run=from_run, resume=resume, run_name=args.name,
-                               runtime_extra=extra)
+                               runtime_extra=extra, threads=args.threads)
     finally:
         printer.close()
     status = summary.get("status")
@@ -236,7 +240,7 @@ def _train_packed(args: argparse.Namespace, root: Path, overrides: dict[str, Any
     printers = [_TaggedPrinter(f"[seed {s}]") for s in seeds]
     summaries = packing.train_packed(configs, printers, stop, runs_dir=root, data_root=args.data_root,
                                      device=args.device, from_runs=sources, run_names=names,
-                                     runtime_extra=_sweep_extra(args))
+                                     runtime_extra=_sweep_extra(args), threads=args.threads)
     states = {s.get("status") for s in summaries}
     return 0 if states == {runs.FINISHED} else EXIT_CANCELLED if runs.CANCELLED in states else EXIT_FAILED
 
@@ -266,7 +270,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     sweep_backends.require(args.backend)
     data_root = str(Path(args.data_root).resolve()) if args.data_root else None
-    ctx = sweeps.JobContext(str(root), data_root, args.device)
+    if args.threads is not None:
+        from damtui.threads import parse_threads
+
+        parse_threads(str(args.threads), "--threads")
+    ctx = sweeps.JobContext(str(root), data_root, args.device, threads=args.threads)
     opts = sweep_backends.Options(
         max_parallel=args.max_parallel, gpus_per_job=args.gpus_per_job, address=args.address,
         partition=args.partition, time_min=args.time, cpus_per_job=args.cpus_per_job, mem_gb=args.mem_gb,

@@ -17,11 +17,12 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from damtui.config import RUNTIME_KEYS
 from damtui.metrics import summarize
 from damtui.runs import RunRecord
 
 # Config keys that do not change training; never reported as a difference, ignored for grouping.
-NON_TRAINING_KEYS = ("description", "source")
+NON_TRAINING_KEYS = ("description", "source", *sorted(RUNTIME_KEYS))
 # Keys ignored when deciding whether runs differ only by seed.
 SEED_GROUP_IGNORED = ("seed", "preset", *NON_TRAINING_KEYS)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,9 @@ else:  # pragma: no cover
 
 SHIPPED_PRESETS = Path(__file__).parent / "presets"
 ANY_DATASET = "*"
+# How a run executes, not what it learns: left out of every comparison of configs, so changing
+# it never blocks a resume, splits a seed group or renames a sweep's runs.
+RUNTIME_KEYS = frozenset({"threads"})
 
 
 class Config(BaseModel):
@@ -65,6 +69,10 @@ class Config(BaseModel):
     ema: float = Field(default=0.0, ge=0, lt=1, description="EMA decay of the weights per step; 0 = off")
     tta_flip: bool = Field(default=False, description="average eval scores over a horizontal flip")
     seed: int = 0
+    threads: int | None = Field(
+        default=None, ge=1,
+        description="CPU threads for torch (default: $DAMTUI_THREADS, else the cores not busy)",
+    )
 
     @model_validator(mode="after")
     def _stage_matches_loss(self) -> Config:
@@ -86,6 +94,14 @@ class Config(BaseModel):
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump()
+
+
+def hyperparameters(config: Config | Mapping[str, Any], ignore: Iterable[str] = ()) -> dict[str, Any]:
+    """The config as compared between runs: without RUNTIME_KEYS and the keys in `ignore`
+    (e.g. "seed" for "same config but the seed", "epochs" for a resume that extends a run)."""
+    data = config.as_dict() if isinstance(config, Config) else dict(config)
+    drop = RUNTIME_KEYS | set(ignore)
+    return {k: v for k, v in data.items() if k not in drop}
 
 
 def _explain(err: ValidationError, where: str) -> DamtuiError:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from damtui import datasets, metrics, runs
-from damtui.config import Config, validate
+from damtui.config import Config, hyperparameters, validate
 from damtui.devices import resolve_device
 from damtui.errors import DamtuiError
 from damtui.events import (
@@ -32,6 +32,7 @@ from damtui.events import (
 )
 from damtui.pipeline import DataPipeline, epoch_order
 from damtui.stages import Stage, finetune_model_from, make_model, num_outputs
+from damtui.threads import apply_threads, resolve_threads
 
 Emit = Callable[[Event], None]
 PROGRESS_EVERY_S = 0.1  # batch-progress events are throttled; each costs a device sync
@@ -104,7 +105,7 @@ def _check_resume(resume: Path, config: Config) -> tuple[dict[str, Any] | None, 
             f"{rec.info.run_id} is still running (pid {rec.info.pid}); stop it first or follow it in `damtui`"
         )
     saved = dict(rec.config)
-    if {**saved, "epochs": config.epochs} != config.as_dict():
+    if hyperparameters(saved, ["epochs"]) != hyperparameters(config, ["epochs"]):
         raise DamtuiError("--resume continues the run's own config; only --epochs may change")
     last = Path(resume) / runs.LAST
     if not last.exists():
@@ -117,7 +118,7 @@ def _check_resume(resume: Path, config: Config) -> tuple[dict[str, Any] | None, 
     ckpt = runs.load_checkpoint(last)
     try:
         ok = (isinstance(ckpt["model"], dict) and isinstance(ckpt["stage"], dict)
-              and {**ckpt["config"], "epochs": 0} == {**saved, "epochs": 0})
+              and hyperparameters(ckpt["config"], ["epochs"]) == hyperparameters(saved, ["epochs"]))
         ckpt["epoch"], ckpt["best_epoch"], ckpt["best_val"] = (
             int(ckpt["epoch"]), int(ckpt["best_epoch"]), float(ckpt["best_val"]))
     except (KeyError, TypeError, ValueError):
@@ -154,11 +155,13 @@ def train(
     resume: Path | None = None,
     runtime_extra: dict[str, Any] | None = None,
     run_name: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Train one stage. Bad input found before the run starts raises DamtuiError; anything that
     goes wrong afterwards marks the run failed, emits RunFailed and is returned in the summary."""
     run = prepare(config, emit, stop_event, runs_dir=runs_dir, data_root=data_root, device=device,
-                  from_run=from_run, resume=resume, runtime_extra=runtime_extra, run_name=run_name)
+                  from_run=from_run, resume=resume, runtime_extra=runtime_extra, run_name=run_name,
+                  threads=threads)
     run.open()
     return run.loop.run(run.start_epoch)
 
@@ -198,9 +201,12 @@ def prepare(
     runtime_extra: dict[str, Any] | None = None,
     run_name: str | None = None,
     pipeline: DataPipeline | None = None,
+    threads: int | None = None,
 ) -> Prepared:
     """Everything `train` does before the first epoch except touching the runs dir. `pipeline`
-    shares one device-resident copy of the data between runs of the same dataset."""
+    shares one device-resident copy of the data between runs of the same dataset. `threads` is
+    the `--threads` flag (damtui.threads has the precedence)."""
+    apply_threads(resolve_threads(threads, config.threads))
     dev = resolve_device(device)
     splits = pipeline.splits if pipeline is not None else datasets.load(config.dataset, data_root)
     spec = splits.spec

@@ -30,7 +30,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from damtui import engine, runs
-from damtui.config import Config
+from damtui.config import Config, hyperparameters
 from damtui.errors import DamtuiError
 from damtui.events import BatchProgress
 from damtui.pipeline import epoch_order
@@ -43,8 +43,8 @@ def why_not_packable(configs: list[Config]) -> str | None:
         return "packing needs at least 2 seeds"
     if len({c.seed for c in configs}) != len(configs):
         return "packed members need distinct seeds"
-    first = {**configs[0].as_dict(), "seed": None}
-    if any({**c.as_dict(), "seed": None} != first for c in configs[1:]):
+    first = hyperparameters(configs[0], ["seed"])
+    if any(hyperparameters(c, ["seed"]) != first for c in configs[1:]):
         return "packed members may differ only by seed"
     if configs[0].pipeline != "fast":
         return "packing uses the fast pipeline; drop --set pipeline=reference"
@@ -162,6 +162,7 @@ def train_packed(
     from_runs: list[Path | None] | None = None,
     runtime_extra: dict[str, Any] | None = None,
     run_names: list[str | None] | None = None,
+    threads: int | None = None,
 ) -> list[dict[str, Any]]:
     """Train the members of `configs` (same config, distinct seeds) packed; one summary each."""
     reason = why_not_packable(configs)
@@ -178,7 +179,7 @@ def train_packed(
         extra = {**(runtime_extra or {}), "packed_with": k}
         preps.append(engine.prepare(config, emit, stop_event, runs_dir=runs_dir, data_root=data_root,
                                     device=device, from_run=src, runtime_extra=extra, run_name=name,
-                                    pipeline=shared))
+                                    pipeline=shared, threads=threads))
     widths = {p.loop.c.width for p in preps}
     if len(widths) != 1:
         raise DamtuiError(f"the --from runs have different widths {sorted(widths)}; pack runs of one width")

@@ -83,7 +83,7 @@ class Stage:
 
     def loss(self, out: torch.Tensor, y: torch.Tensor, member: int | None = None) -> torch.Tensor:
         """The batch loss; `member` picks a packed member's AUCM a/b/alpha (see Stage.members)."""
-        out = out.float()
+        out = _at_least_float32(out)
         if self.config.stage == "finetune":
             loss_fn = self.loss_fn if member is None else _member_aucm(self.loss_fn, member)
             return loss_fn(torch.sigmoid(out), y)
@@ -130,10 +130,15 @@ class Stage:
 def output_scores(out: torch.Tensor, stage: str, multilabel: bool) -> torch.Tensor:
     """Probabilities (..., N, L) from model outputs (..., N, outputs): class-1 softmax of a 2-logit
     CE head, else sigmoid. Leading dimensions are packed members."""
-    out = out.float()
+    out = _at_least_float32(out)
     if stage == "pretrain" and not multilabel:
         return torch.softmax(out, dim=-1)[..., 1:2]
     return torch.sigmoid(out)
+
+
+def _at_least_float32(out: torch.Tensor) -> torch.Tensor:
+    """bf16/fp16 outputs of autocast up to float32; float64 (the equality tests) stays float64."""
+    return out.float() if out.dtype in (torch.float16, torch.bfloat16) else out
 
 
 def _widen_aucm(loss_fn: nn.Module, members: int) -> None:

@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 from damtui import runs
 from damtui.errors import DamtuiError
+from damtui.threads import ENV as THREADS_ENV
+from damtui.threads import usable_cores
 from damtui.sweeps import ERROR, Job, JobContext, run_job, skipped, stop_children, sweep_dir
 
 Report = Callable[[str], None]
@@ -104,9 +106,9 @@ def run_local(jobs: list[Job], ctx: JobContext, opts: Options, report: Report,
     slots = len(gpus) if gpus else 1
     if opts.max_parallel:
         slots = min(slots, opts.max_parallel) if gpus else opts.max_parallel
-    if not gpus and slots > 1 and ctx.threads is None:
+    if not gpus and slots > 1 and ctx.threads is None and THREADS_ENV not in os.environ:
         ctx = JobContext(ctx.runs_dir, ctx.data_root, ctx.device, ctx.python,
-                         threads=max(1, (os.cpu_count() or 1) // slots))
+                         threads=max(1, usable_cores() // slots))
     free: queue.Queue[str | None] = queue.Queue()
     for i in range(slots):
         free.put(gpus[i] if gpus else None)

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from damtui import config as cfg
 from damtui import runs
 from damtui.errors import DamtuiError
+from damtui.threads import ENV as THREADS_ENV
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -288,7 +289,7 @@ def _job(sweep: str, path: Path, dataset: str, stage: str, preset: str, base: cf
         _toml_literal(value, f"{path}: key '{key}'")  # refuse values `--set` could not carry
     where = f"{path} ({dataset} {stage}, preset {preset})"
     config = cfg.apply_overrides(base, {**overrides, "seed": seed}, where).as_dict()
-    identity: dict[str, Any] = {k: v for k, v in config.items() if k != "seed"}
+    identity: dict[str, Any] = cfg.hyperparameters(config, ["seed"])
     if pre is not None:
         config["width"] = pre.config["width"]  # the engine takes the width of the pretrain run
         identity = {**identity, "width": config["width"], "from": pre.config_key}
@@ -355,7 +356,7 @@ def load_plans(root: Path) -> dict[str, dict[str, Any]]:
 
 def _same_config(saved: dict[str, Any], planned: dict[str, Any]) -> bool:
     """Equal apart from epochs (a finished run may have been extended with --resume --epochs)."""
-    return {**saved, "epochs": 0} == {**planned, "epochs": 0}
+    return cfg.hyperparameters(saved, ["epochs"]) == cfg.hyperparameters(planned, ["epochs"])
 
 
 def decide(job: Job, root: Path) -> tuple[str, str]:
@@ -399,7 +400,7 @@ class JobContext:
     data_root: str | None = None
     device: str = "auto"
     python: str = field(default_factory=lambda: sys.executable)
-    threads: int | None = None  # OMP_NUM_THREADS for CPU jobs run side by side
+    threads: int | None = None  # $DAMTUI_THREADS of CPU jobs run side by side (their share of the cores)
 
 
 _CHILDREN: set[subprocess.Popen] = set()
@@ -509,8 +510,8 @@ def _spawn(job: Job, ctx: JobContext, gpu: str | None, argv_of: Callable[[str], 
         env["CUDA_VISIBLE_DEVICES"] = gpu
         if device == "auto":
             device = "cuda:0"
-    if ctx.threads and "OMP_NUM_THREADS" not in os.environ:
-        env["OMP_NUM_THREADS"] = str(ctx.threads)
+    if ctx.threads:
+        env[THREADS_ENV] = str(ctx.threads)
     argv = argv_of(device)
     log = sweep_dir(root, job.sweep) / "logs" / f"{job.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)

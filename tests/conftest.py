@@ -8,8 +8,21 @@ from pathlib import Path
 import pytest
 
 from damtui import datasets
-from support import demo_config, run_stage  # noqa: F401  (re-exported for fixtures)
+from support import demo_config, run_stage
 
+ONE_THREAD = "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every test trains on one CPU thread, in this process and in the training processes it
+    starts (they inherit DAMTUI_THREADS): a 2-core machine shared with other jobs makes OpenMP
+    teams of two spin against each other, many times slower (docs/PERFORMANCE.md)."""
+    import os
+
+    import torch
+
+    os.environ["DAMTUI_THREADS"] = ONE_THREAD
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +60,51 @@ def pretrain_copy(pretrain_run: Path, runs_dir: Path) -> Path:
     dest = runs_dir / pretrain_run.name
     shutil.copytree(pretrain_run, dest)
     return dest
+
+
+@pytest.fixture
+def damtui(capsys: pytest.CaptureFixture[str], runs_dir: Path):
+    """`damtui ARGS` in-process through `cli.main`, the console script's own code path, without
+    paying a torch import per call: returns (exit code, stdout, stderr). `train` gets the test's
+    runs dir; the signal handlers `train` installs are restored afterwards."""
+    import signal
+
+    from damtui import cli
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def call(*argv: str) -> tuple[int, str, str]:
+        own = argv[0] == "train" and "--runs-dir" not in argv
+        rc = cli.main([*argv, "--runs-dir", str(runs_dir)] if own else list(argv))
+        out = capsys.readouterr()
+        return rc, out.out, out.err
+
+    yield call
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+@pytest.fixture
+def float64(monkeypatch: pytest.MonkeyPatch):
+    """Train in float64 so that two computations of the same thing in another summation order
+    (packed vs alone) agree to ~1e-15 instead of drifting apart through float32 rounding, which
+    Adam and BatchNorm amplify over epochs. Augmentation still draws in float32, as it does in
+    real runs (its random draws must not change); only its output is widened."""
+    import torch
+
+    from damtui import augment
+
+    to_float, augment_batch = augment.to_float, augment.augment_batch
+
+    def augment_batch64(x, is_3d):
+        torch.set_default_dtype(torch.float32)
+        try:
+            return augment_batch(x, is_3d).double()
+        finally:
+            torch.set_default_dtype(torch.float64)
+
+    monkeypatch.setattr(augment, "to_float", lambda x, is_3d: to_float(x, is_3d).double())
+    monkeypatch.setattr(augment, "augment_batch", augment_batch64)
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(torch.float32)

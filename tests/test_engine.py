@@ -89,6 +89,7 @@ def test_cancel_stops_within_one_batch(runs_dir, monkeypatch):
     assert rec.info.status == runs.CANCELLED and len(rec.metrics) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["pretrain", "finetune"])
 def test_resume_equals_uninterrupted_run(runs_dir, pretrain_copy, stage):
     over = dict(epochs=4, width=4) if stage == "pretrain" else dict(epochs=4, dual_sampler=True, ema=0.9, tta_flip=True)
@@ -167,6 +168,7 @@ def test_bad_from_runs_fail_before_a_folder_is_made(runs_dir, pretrain_copy):
     assert set(runs_dir.iterdir()) == before
 
 
+@pytest.mark.slow
 def test_3d_pretrain_then_finetune(runs_dir):
     pre, _ = run_stage(demo_config(flag="synthetic3d", epochs=1, width=4), runs_dir)
     assert pre["status"] == "finished" and not math.isnan(pre["best_val_auc"])

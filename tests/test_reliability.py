@@ -27,26 +27,11 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 DEAD_PID = 2**22 + 4321  # beyond pid_max: never alive
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """In-process training on one thread: two spinning OpenMP threads on a busy 2-core box can be
-    30x slower; the subprocesses of the fault-injection harness get OMP_NUM_THREADS=1 likewise."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
     """One finished 2-epoch width-4 pretrain run for this module (copy it before changing it)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        root = tmp_path_factory.mktemp("reliability-runs")
-        summary, _ = run_stage(demo_config(epochs=2, width=4), root, data_root=data_root)
-    finally:
-        torch.set_num_threads(threads)
+    root = tmp_path_factory.mktemp("reliability-runs")
+    summary, _ = run_stage(demo_config(epochs=2, width=4), root, data_root=data_root)
     assert summary["status"] == "finished"
     return root / summary["run_id"]
 
@@ -69,6 +54,7 @@ def _bench(name: str):
 # ----------------------------------------------------------------------------- kills and resume
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIGKILL + inotify harness is Linux-only")
 def test_killed_runs_are_intact_and_resume_exactly(tmp_path):
     fi = _bench("fault_injection")
@@ -89,21 +75,6 @@ def test_killed_runs_are_intact_and_resume_exactly(tmp_path):
 
 
 # ----------------------------------------------------------------------------- bad inputs, one line each
-
-
-@pytest.fixture
-def damtui(capsys, runs_dir):
-    """`damtui ARGS` in-process: (exit code, stdout, stderr); restores the signal handlers."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def call(*argv: str):
-        rc = cli.main([*argv, "--runs-dir", str(runs_dir)] if argv[0] == "train" else list(argv))
-        out = capsys.readouterr()
-        return rc, out.out, out.err
-
-    yield call
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
 
 
 def one_line(rc: int, err: str, expect: str) -> str:

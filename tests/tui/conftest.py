@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from fakes import FakeEngine
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))  # fakes.py
-
-from fakes import FakeEngine
 
 DEVICES = [("auto", "auto (GPU if present)"), ("cpu", "cpu")]
 
@@ -29,22 +26,6 @@ def _fixed_environment(monkeypatch, tmp_path):
     time.tzset()
     yield
     time.tzset()
-
-
-@pytest.fixture(autouse=True)
-def _short_idle_wait(monkeypatch):
-    """Pilot waits after each key until the *process* looks idle (CPU time of all threads), at
-    most 1 s. A training worker thread keeps the process busy, so every press would cost ~2 s;
-    cap the wait at 50 ms. Tests wait for the conditions they check instead."""
-    import textual.app
-    import textual.pilot
-    from textual._wait import wait_for_idle
-
-    async def short_wait(min_sleep: float = 0.0, max_sleep: float = 1.0) -> None:
-        await wait_for_idle(min_sleep, min(max_sleep, 0.05))
-
-    monkeypatch.setattr(textual.app, "wait_for_idle", short_wait)
-    monkeypatch.setattr(textual.pilot, "wait_for_idle", short_wait)
 
 
 @pytest.fixture
@@ -67,16 +48,3 @@ def make_app(runs_dir, tmp_path):
         return DamtuiApp(runs_dir, tmp_path / "data", engine=engine or FakeEngine(), **kwargs)
 
     return build
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem):
-    """Run `async def` tests with asyncio.run (no pytest-asyncio dependency)."""
-    import asyncio
-    import inspect
-
-    if not inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
-    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    asyncio.run(pyfuncitem.obj(**args))
-    return True

@@ -164,3 +164,60 @@ async def test_device_picker_and_start_passes_device(make_app):
         await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
         await wait_for(pilot, lambda: engine.returned.is_set())
         assert engine.calls[0]["device"] == "cpu"
+
+
+async def test_pickers_set_from_code_post_no_changed_message(make_app):
+    """A stage change sets the preset picker from code. Its Select.Changed, handled after the
+    user's next edit, used to reset the form (a fine-tune ran the preset's epochs, not the typed
+    ones): the screen now prevents those messages, so only the user's own change is seen."""
+    seen: list[str] = []
+
+    def hook(message) -> None:
+        if isinstance(message, Select.Changed):
+            seen.append(message.select.id or "")
+
+    app = make_app()
+    async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        seen.clear()
+        screen.query_one("#stage", Select).value = "finetune"  # as the user picks it
+        await settle(pilot)
+        assert screen.query_one("#preset", Select).value == "any-finetune-demo"
+        assert set(seen) == {"stage"}
+        screen.query_one("#field-epochs", Input).value = "1"
+        await settle(pilot)
+        assert screen.query_one("ConfigForm").result().epochs == 1
+
+
+async def test_a_picked_preset_and_its_edits_survive_a_dataset_change(make_app, tmp_path, monkeypatch):
+    """The user's own preset choice carries over to a dataset that has it; the default does not."""
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    for path in Path(__file__).with_name("presets").glob("*.toml"):
+        (presets / path.name).write_text(path.read_text())
+    report = (presets / "breastmnist-pretrain-report.toml").read_text()
+    (presets / "breastmnist-pretrain-tuned.toml").write_text(report.replace("epochs = 100", "epochs = 60"))
+    (presets / "any-pretrain-tuned.toml").write_text(
+        report.replace('dataset = "breastmnist"', 'dataset = "*"').replace("epochs = 100", "epochs = 40"))
+    from damtui import config
+
+    monkeypatch.setattr(config, "SHIPPED_PRESETS", presets)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one("#datasets", DataTable)
+        table.move_cursor(row=table.get_row_index("breastmnist"))
+        await pilot.pause()
+        preset = screen.query_one("#preset", Select)
+        assert preset.value == "breastmnist-pretrain-report"  # the dataset's default
+        preset.value = "breastmnist-pretrain-tuned"  # as the user picks it
+        await pilot.pause()
+        screen.query_one("#field-lr", Input).value = "0.005"
+        await pilot.pause()
+        table.move_cursor(row=table.get_row_index("synthetic2d"))
+        await pilot.pause()
+        assert preset.value == "any-pretrain-tuned"
+        assert screen.query_one("#field-lr", Input).value == "0.005"
+        assert screen.query_one("#field-epochs", Input).value == "40"

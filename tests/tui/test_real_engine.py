@@ -15,6 +15,7 @@ from damtui.tui.widgets.epoch_table import EpochTable
 pytest.importorskip("damtui.engine")
 
 
+@pytest.mark.slow
 async def test_pretrain_then_finetune_with_the_real_engine(make_app, monkeypatch, runs_dir):
     monkeypatch.setattr(config, "SHIPPED_PRESETS", Path(config.__file__).parent / "presets")
     from damtui.engine import train

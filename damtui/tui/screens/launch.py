@@ -83,7 +83,7 @@ class LaunchScreen(Screen):
         self.status: dict[str, Any] = {}
         self.all_runs: list[runs.RunInfo] = []
         self.dataset: str | None = None
-        self._syncing = False
+        self.picked_preset: str | None = None  # the user's own choice, kept across datasets
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -285,36 +285,52 @@ class LaunchScreen(Screen):
 
     @on(Select.Changed, "#stage")
     def _stage_changed(self) -> None:
-        if self._syncing:
-            return
         self.query_one("#from-row").display = self.stage == "finetune"
         self._sync_presets()
         self._sync_from_runs()
 
     def _sync_presets(self) -> None:
+        """Offer the presets of the dataset and stage; keep the user's choice ('tuned') and their
+        edits when that choice exists for the new dataset too and the stage is the same."""
         select = self.query_one("#preset", Select)
         if self.dataset is None:
             return
         choices = preset_choices(self.presets, self.dataset, self.stage)
+        names = [p.name for p in choices]
         current = select.value
-        self._syncing = True
-        try:
+        kept = self._same_choice(self.picked_preset, names)
+        pick = kept or default_preset(choices, self.dataset, self.stage)
+        # set programmatically: its Changed message would arrive later and reset the form
+        with select.prevent(Select.Changed):
             select.set_options(
                 [(preset_label(p, self.dataset, self.stage), p.name) for p in choices]
             )
-            pick = default_preset(
-                choices, self.dataset, self.stage
-            )  # a new dataset/stage: its default
             if pick is not None:
                 select.value = pick
-        finally:
-            self._syncing = False
-        self._show_preset(keep_edits=pick == current)
+        same = isinstance(current, str) and self._same_choice(current, [pick or ""]) == pick
+        self._show_preset(keep_edits=bool(same))
+
+    def _same_choice(self, name: object, names: list[str]) -> str | None:
+        """The preset in `names` that `name` stands for on this dataset ('report' for 'report'),
+        if it is a preset of this stage."""
+        if not isinstance(name, str) or name not in self.presets or self.dataset is None:
+            return None
+        old = self.presets[name].config
+        if old.stage != self.stage:
+            return None
+        short = name
+        for prefix in (f"{old.dataset}-{old.stage}-", f"any-{old.stage}-"):
+            short = short.removeprefix(prefix)
+        for cand in (f"{self.dataset}-{self.stage}-{short}", f"any-{self.stage}-{short}", name):
+            if cand in names:
+                return cand
+        return None
 
     @on(Select.Changed, "#preset")
-    def _preset_changed(self) -> None:
-        if not self._syncing:
-            self._show_preset(keep_edits=False)
+    def _preset_changed(self, event: Select.Changed) -> None:
+        """Only the user's picks arrive here: programmatic ones are prevented."""
+        self.picked_preset = event.value if isinstance(event.value, str) else None
+        self._show_preset(keep_edits=False)
 
     def _base_config(self) -> cfgmod.Config | None:
         name = self.query_one("#preset", Select).value
@@ -341,8 +357,7 @@ class LaunchScreen(Screen):
             return
         found = pretrain_runs(self.all_runs, self.dataset)
         current = select.value
-        self._syncing = True
-        try:
+        with select.prevent(Select.Changed):
             select.set_options(
                 [
                     (
@@ -358,8 +373,6 @@ class LaunchScreen(Screen):
                 select.value = current
             elif paths:
                 select.value = paths[0]
-        finally:
-            self._syncing = False
 
     def on_config_form_changed(self, event: ConfigForm.Changed) -> None:
         self._show_error(event.error)

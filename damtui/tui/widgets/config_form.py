@@ -57,7 +57,6 @@ class ConfigForm(VerticalScroll):
         self.base: cfgmod.Config | None = None
         self.edits: dict[str, Any] = {}
         self.field_errors: dict[str, str] = {}
-        self._loading = False
 
     def compose(self) -> ComposeResult:
         for key in EDITABLE:
@@ -77,20 +76,17 @@ class ConfigForm(VerticalScroll):
         self.base = config
         if not keep_edits:
             self.edits.clear()
-        self._loading = True
-        try:
+        with self.prevent(Input.Changed):  # values set here are not the user's edits
             for key in EDITABLE:
                 inp = self.query_one(f"#field-{key}", Input)
                 if key in self.edits:
                     continue
                 inp.value = value_text(getattr(config, key)) if config is not None else ""
                 inp.disabled = config is None
-        finally:
-            self._loading = False
         self._validate_all()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if self._loading or self.base is None or not (event.input.id or "").startswith("field-"):
+        if self.base is None or not (event.input.id or "").startswith("field-"):
             return
         event.stop()
         key = event.input.id.removeprefix("field-")

@@ -1,0 +1,102 @@
+"""How many CPU threads a run's torch ops use: chosen on purpose, never left to OpenMP's default.
+
+PyTorch's default is one thread per core. When other processes share those cores, its OpenMP
+workers spin at every barrier waiting for each other and a CPU epoch can be ten times slower
+(measured in docs/PERFORMANCE.md, "CPU threads"). Precedence: `--threads N`, then
+`$DAMTUI_THREADS`, then the preset's `threads`, then `default_threads()`. Sweeps running several
+CPU jobs side by side pass each child its share through `$DAMTUI_THREADS`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+ENV = "DAMTUI_THREADS"
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (a cgroup/taskset limit counts, unlike os.cpu_count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _cpu_times(cpus: set[int]) -> tuple[int, int] | None:
+    """(idle, total) jiffies of these CPUs from /proc/stat; None where there is no /proc."""
+    idle = total = 0
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, *fields = line.split()
+        if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in cpus:
+            continue
+        values = [int(v) for v in fields[:8]]
+        idle += values[3] + values[4]  # idle + iowait
+        total += sum(values)
+    return (idle, total) if total else None
+
+
+def idle_cores(interval_s: float = 0.2) -> float | None:
+    """How many of this process's cores sat idle over the last `interval_s`: now, not the
+    1-minute load average, which still counts a run that just ended."""
+    try:
+        cpus = os.sched_getaffinity(0)
+    except AttributeError:
+        return None
+    first = _cpu_times(cpus)
+    time.sleep(interval_s)
+    second = _cpu_times(cpus)
+    if first is None or second is None or second[1] <= first[1]:
+        return None
+    return len(cpus) * (second[0] - first[0]) / (second[1] - first[1])
+
+
+def default_threads(cores: int | None = None, idle: float | None = None) -> int:
+    """The cores nobody else is using right now; at least 1, at most every usable core.
+
+    On a quiet machine that is every core; with busy processes beside the run it is fewer, which
+    keeps the OpenMP team from spinning against them (see the module docstring)."""
+    cores = usable_cores() if cores is None else cores
+    if idle is None:
+        idle = idle_cores()
+    if idle is None:
+        return cores
+    return max(1, min(cores, int(idle + 0.5)))
+
+
+def parse_threads(text: str, where: str) -> int:
+    """A thread count from a flag or the environment; DamtuiError names `where` otherwise."""
+    from damtui.errors import DamtuiError
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise DamtuiError(f"{where} takes a whole number of CPU threads >= 1 (got {text!r})")
+    return n
+
+
+def resolve_threads(flag: int | None = None, preset: int | None = None) -> int:
+    """The thread count by the precedence in this module's docstring."""
+    if flag is not None:
+        return parse_threads(str(flag), "--threads")
+    if env := os.environ.get(ENV, "").strip():
+        return parse_threads(env, f"${ENV}")
+    if preset is not None:
+        return preset
+    return default_threads()
+
+
+def apply_threads(n: int) -> int:
+    """Set torch's intra-op thread count for this process (cheap when unchanged); returns n."""
+    import torch
+
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
