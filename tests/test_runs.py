@@ -15,6 +15,7 @@ def test_round_trip(runs_dir):
     for e in (1, 2):
         w.append_metrics({"epoch": e, "val_auc": 0.5 + e / 10, "test_auc": 0.6, "test_acc": 0.7, "nan": float("nan")})
     w.save_checkpoint(runs.BEST, {"epoch": 2, "model": {"w": torch.ones(3)}})
+    w.flush()  # checkpoints are written on a background thread; the engine flushes before it ends
     w.write_summary({"x": 1})
     w.write_status(runs.FINISHED, 2, 3)
     rec = runs.load_run(w.path)
