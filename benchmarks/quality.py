@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from damtui import config as cfg
-from damtui import datasets, engine, runs
+from damtui import datasets, engine, predict, runs
 from damtui.errors import DamtuiError
 
 # MedMNIST v2 paper, test AUC / ACC: ResNet-18 (28) or ResNet-18+3D, and the best method there.
@@ -114,7 +114,7 @@ def seed_ensemble(res: list[dict], args: argparse.Namespace) -> dict:
     """The seeds' two-stage answer checkpoints averaged (reported as an ensemble, never as a run)."""
     root = Path(args.runs_dir)
     dirs = [root / r[r["answer"]["stage"]]["run_id"] for r in res]
-    return engine.ensemble_metrics(dirs, args.data_root, args.device)
+    return predict.ensemble_metrics(dirs, args.data_root, args.device)
 
 
 def write(results: dict, args: argparse.Namespace, ensembles: dict | None = None) -> str:

@@ -159,6 +159,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from damtui import config as cfg
     from damtui import engine, runs
+    from damtui.resume import resume_config
 
     root = runs.runs_dir(args.runs_dir)
     overrides = cfg.parse_overrides(args.overrides)
@@ -171,7 +172,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume = runs.resolve_run(root, args.resume)
         if overrides or args.preset or args.from_run or args.name:
             raise DamtuiError("--resume continues the run's own config: only --epochs may be given")
-        config = engine.resume_config(resume, args.epochs)
+        config = resume_config(resume, args.epochs)
         if args.dataset and args.dataset != config.dataset:
             raise DamtuiError(f"{resume.name} is a {config.dataset} run, not {args.dataset}")
     else:

@@ -20,21 +20,20 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from damtui import engine, runs
 from damtui.config import Config, hyperparameters
+from damtui.datasets import DatasetSpec
+from damtui.engine import Emit, Prepared, prepare, run_epochs
 from damtui.errors import DamtuiError
-from damtui.events import BatchProgress
-from damtui.pipeline import epoch_order
+from damtui.pipeline import DataPipeline, epoch_order
 from damtui.stages import Stage, output_scores
+from damtui.trainer import Batch, RunState, Scored, make_ema, seed_epoch, update_ema
 
 
 def why_not_packable(configs: list[Config]) -> str | None:
@@ -153,7 +152,7 @@ class _Stream:
 
 def train_packed(
     configs: list[Config],
-    emits: list[engine.Emit],
+    emits: list[Emit],
     stop_event: threading.Event,
     *,
     runs_dir: Path,
@@ -173,118 +172,72 @@ def train_packed(
     run_names = run_names or [None] * k
     if len(emits) != k or len(from_runs) != k or len(run_names) != k:
         raise DamtuiError("give one --from and one --name per packed seed")
-    preps: list[engine.Prepared] = []
+    preps: list[Prepared] = []
     for config, emit, src, name in zip(configs, emits, from_runs, run_names):
-        shared = preps[0].loop.pipeline if preps else None
+        shared = preps[0].pipeline if preps else None
         extra = {**(runtime_extra or {}), "packed_with": k}
-        preps.append(engine.prepare(config, emit, stop_event, runs_dir=runs_dir, data_root=data_root,
-                                    device=device, from_run=src, runtime_extra=extra, run_name=name,
-                                    pipeline=shared, threads=threads))
-    widths = {p.loop.c.width for p in preps}
+        preps.append(prepare(config, emit, runs_dir=runs_dir, data_root=data_root, device=device, from_run=src,
+                             runtime_extra=extra, run_name=name, pipeline=shared, threads=threads))
+    widths = {p.state.config.width for p in preps}
     if len(widths) != 1:
         raise DamtuiError(f"the --from runs have different widths {sorted(widths)}; pack runs of one width")
-    packed = _PackedLoop([p.loop for p in preps], stop_event)
-    for p in preps:
-        p.open()
-    return packed.run()
+    trainer = PackedTrainer([p.state for p in preps], preps[0].spec, preps[0].pipeline, preps[0].device)
+    recorders = [p.open() for p in preps]
+    return run_epochs(trainer, recorders, stop_event)
 
 
-class _PackedLoop:
-    """The epoch loop over K members; each member's engine loop does its own bookkeeping."""
+class PackedTrainer:
+    """K members as one Stack: one vmapped forward and backward per batch for all of them. Each
+    member draws its own sample order and augmentation (its own random stream); `publish` copies
+    a member's share back into its RunState, which its recorder saves in the usual format."""
 
-    def __init__(self, members: list[engine._Loop], stop: threading.Event) -> None:
-        first = members[0]
-        self.members, self.stop = members, stop
-        self.c, self.spec, self.device, self.pipeline = first.c, first.spec, first.device, first.pipeline
-        self.stack = Stack([m.model for m in members]).to(self.device)
-        self.stage = Stage(self.c, self.stack, self.spec, self.pipeline.splits.positive_share("train"),
-                           self.device, members=len(members))
+    def __init__(self, members: list[RunState], spec: DatasetSpec, pipeline: DataPipeline,
+                 device: torch.device) -> None:
+        self.states, self.spec, self.pipeline, self.device = members, spec, pipeline, device
+        self.c = members[0].config
+        self.members = len(members)
+        self.stack = Stack([m.model for m in members]).to(device)
+        self.stage = Stage(self.c, self.stack, spec, pipeline.splits.positive_share("train"), device,
+                           members=self.members)
         self.stage.load_state_dict(stack_states([m.stage.state_dict() for m in members], "stage"))
-        self.ema = None
-        if self.c.ema > 0:
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        self.ema = make_ema(self.stack, self.c.ema)
+        self.autocast = device.type == "cuda" and self.c.amp
 
-            self.ema = AveragedModel(self.stack, multi_avg_fn=get_ema_multi_avg_fn(self.c.ema), use_buffers=True)
-        self.autocast = self.device.type == "cuda" and self.c.amp
-        self.alive = list(range(len(members)))
+    @property
+    def lr(self) -> float:
+        return self.stage.lr
 
-    def run(self) -> list[dict[str, Any]]:
-        summaries: dict[int, dict[str, Any]] = {}
-        try:
-            for epoch in range(self.c.epochs):
-                done = self._epoch(epoch, summaries)
-                if not done:
-                    for i in self.alive:
-                        summaries[i] = self.members[i].end(runs.CANCELLED, "cancelled")
-                    self.alive = []
-                    break
-            for i in self.alive:
-                summaries[i] = self.members[i].end(runs.FINISHED, "")
-        except Exception as err:
-            for i in self.alive:
-                summaries[i] = self.members[i].fail_with(err)
-        return [summaries[i] for i in range(len(self.members))]
-
-    def _epoch(self, epoch: int, summaries: dict[int, dict[str, Any]]) -> bool:
-        c, stage, k = self.c, self.stage, len(self.members)
-        stage.start_epoch(epoch)
+    def epoch_batches(self, epoch: int) -> tuple[Iterator[Batch], int]:
+        self.stage.start_epoch(epoch)
         streams = []
-        for m in self.members:
-            engine._seed_epoch(m.c.seed, epoch)
-            order = epoch_order(self.pipeline.np_labels["train"], m.c, epoch)
+        for m in self.states:
+            seed_epoch(m.config.seed, epoch)
+            order = epoch_order(self.pipeline.np_labels["train"], m.config, epoch)
             streams.append(_Stream(iter(self.pipeline.train_batches(order)), self.device))
-        n_batches = self.pipeline.num_train_batches(order)
         self.stack.train()
-        t0 = last_emit = time.perf_counter()
-        loss_sum = torch.zeros(k, device=self.device)
-        seen, scores, labels = 0, [], []
-        for b in range(n_batches):
-            if self.stop.is_set():
-                return False
-            xs, ys = zip(*(s.next() for s in streams))
-            x, y = torch.stack(xs), torch.stack(ys)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                out = self.stack(x)
-            member_losses = torch.stack([stage.loss(out[i], y[i], member=i) for i in range(k)]).reshape(k)
-            stage.optimizer.zero_grad(set_to_none=True)
-            member_losses[self.alive].sum().backward()
-            stage.optimizer.step()
-            if self.ema is not None:
-                engine.update_ema(self.ema, self.stack)
-            loss_sum += member_losses.detach() * y.shape[1]
-            seen += y.shape[1]
-            scores.append(stage.scores(out.detach()))
-            labels.append(y)
-            now = time.perf_counter()
-            if now - last_emit >= engine.PROGRESS_EVERY_S or b + 1 == n_batches:
-                last_emit = now
-                rate = seen * len(self.alive) / max(now - t0, 1e-9)
-                left = (n_batches - b - 1) * (now - t0) / (b + 1)
-                values = member_losses.detach().cpu().tolist()
-                for i in self.alive:
-                    self.members[i].emit(BatchProgress(epoch + 1, b + 1, n_batches, values[i], rate, left))
-                    self.members[i].writer.heartbeat()
-        train_s = time.perf_counter() - t0
-        train_losses = (loss_sum / max(seen, 1)).cpu().tolist()
-        t1 = time.perf_counter()
-        val, test = self._scores("val"), self._scores("test")
-        all_scores, all_labels = torch.cat(scores, 1).cpu().numpy(), torch.cat(labels, 1).cpu().numpy()
-        for i in list(self.alive):
-            member = self.members[i]
-            try:
-                member.check_finite(train_losses[i], epoch)
-            except DamtuiError as err:
-                summaries[i] = member.fail(str(err))
-                self.alive.remove(i)
-                continue
-            row = engine.epoch_row(epoch, train_losses[i], (all_scores[i], all_labels[i]),
-                                   (val[0][i], val[1]), (test[0][i], test[1]), stage.lr, seen, t0, t1, train_s)
-            self._sync(i)
-            member.record(epoch, row)
-        return True
+        n_batches = self.pipeline.num_train_batches(order)
+
+        def batches() -> Iterator[Batch]:
+            for _ in range(n_batches):
+                xs, ys = zip(*(s.next() for s in streams))
+                yield torch.stack(xs), torch.stack(ys)
+
+        return batches(), n_batches
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, alive: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        stage = self.stage
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            out = self.stack(x)
+        losses = torch.stack([stage.loss(out[i], y[i], member=i) for i in range(self.members)]).reshape(-1)
+        stage.optimizer.zero_grad(set_to_none=True)
+        losses[alive].sum().backward()  # a failed member's weights stop moving
+        stage.optimizer.step()
+        if self.ema is not None:
+            update_ema(self.ema, self.stack)
+        return losses.detach(), stage.scores(out.detach())
 
     @torch.inference_mode()
-    def _scores(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+    def evaluate(self, split: str) -> Scored:
         """Scores (K, N, L) of every member on one split, one vmapped pass per eval batch."""
         model = (self.ema.module if self.ema is not None else self.stack).eval()
         out_s, out_y = [], []
@@ -297,10 +250,9 @@ class _PackedLoop:
             out_y.append(y)
         return torch.cat(out_s, 1).cpu().numpy(), torch.cat(out_y).cpu().numpy()
 
-    def _sync(self, i: int) -> None:
-        """Copy member i's share of the pack into its own model, EMA and stage, which its engine
-        loop then saves in the usual checkpoint format."""
-        member = self.members[i]
+    def publish(self, i: int) -> None:
+        """Copy member i's share of the pack into its own model, EMA and stage."""
+        member = self.states[i]
         self.stack.copy_member_into(i, member.model)
         if self.ema is not None:
             self.ema.module.copy_member_into(i, member.ema.module)

@@ -5,7 +5,9 @@ import threading
 
 import pytest
 
-from damtui import engine, events as E, runs
+from damtui import engine, events as E, predict, runs
+from damtui.resume import resume_config
+from damtui.trainer import update_ema
 from damtui.errors import DamtuiError
 from support import demo_config, run_stage, write_chest_like
 
@@ -106,7 +108,7 @@ def test_resume_equals_uninterrupted_run(runs_dir, pretrain_copy, stage):
     part = engine.train(config, emit, stop, runs_dir=runs_dir, device="cpu", **kw)
     assert part["status"] == "cancelled" and part["epochs_done"] == 2
     path = runs_dir / part["run_id"]
-    resumed, res_events = run_stage(engine.resume_config(path), runs_dir, resume=path)
+    resumed, res_events = run_stage(resume_config(path), runs_dir, resume=path)
     assert res_events[0].start_epoch == 2
     rows = runs.load_run(path).metrics
     assert _strip(rows) == _strip(_rows(full_events))
@@ -117,8 +119,8 @@ def test_resume_extends_a_finished_run(runs_dir):
     done, _ = run_stage(demo_config(epochs=1, width=4), runs_dir)
     path = runs_dir / done["run_id"]
     with pytest.raises(DamtuiError, match="already has 1 epochs"):
-        run_stage(engine.resume_config(path), runs_dir, resume=path)
-    more, _ = run_stage(engine.resume_config(path, epochs=2), runs_dir, resume=path)
+        run_stage(resume_config(path), runs_dir, resume=path)
+    more, _ = run_stage(resume_config(path, epochs=2), runs_dir, resume=path)
     assert more["epochs_done"] == 2 and runs.load_run(path).info.status == runs.FINISHED
 
 
@@ -198,25 +200,25 @@ def test_resume_of_a_run_stopped_before_its_first_checkpoint_starts_over(runs_di
     part = engine.train(config, lambda ev: None, stop, runs_dir=runs_dir, device="cpu", from_run=pretrain_copy)
     path = runs_dir / part["run_id"]
     assert part["status"] == "cancelled" and not (path / runs.LAST).exists()
-    again, events = run_stage(engine.resume_config(path), runs_dir, resume=path)
+    again, events = run_stage(resume_config(path), runs_dir, resume=path)
     assert events[0].start_epoch == 0 and again["status"] == "finished"
     assert _strip(runs.load_run(path).metrics) == _strip(_rows(full_events))
 
 
 def test_predict_best_reproduces_the_runs_own_numbers_and_ensembles(runs_dir, pretrain_run):
     rec = runs.load_run(pretrain_run)
-    preds = engine.predict_best(pretrain_run, device="cpu")
+    preds = predict.predict_best(pretrain_run, device="cpu")
     from damtui import metrics
 
     assert metrics.auc(preds["test"][1], preds["test"][0]) == pytest.approx(rec.info.test_auc, abs=1e-6)
     other, _ = run_stage(demo_config(seed=1), runs_dir)
-    ens = engine.ensemble_metrics([pretrain_run, runs_dir / other["run_id"]], device="cpu")
+    ens = predict.ensemble_metrics([pretrain_run, runs_dir / other["run_id"]], device="cpu")
     assert len(ens["members"]) == 2 and 0.5 < ens["test_auc"] <= 1.0
     assert set(ens) >= {"val_auc", "test_auc", "test_acc", "test_acc_thr"}
 
 
 def test_update_ema_is_averaged_models_update_bit_for_bit():
-    """engine.update_ema replaces AveragedModel.update_parameters (which syncs the GPU every step)."""
+    """trainer.update_ema replaces AveragedModel.update_parameters (which syncs the GPU every step)."""
     import copy
 
     import torch
@@ -233,7 +235,7 @@ def test_update_ema_is_averaged_models_update_bit_for_bit():
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(torch.randn_like(p))
-        engine.update_ema(ours, model)
+        update_ema(ours, model)
         theirs.update_parameters(model)
     a, b = ours.state_dict(), theirs.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -5,7 +5,9 @@ import threading
 import pytest
 import torch
 
-from damtui import engine, packing, runs
+from damtui import events as E
+from damtui import packing, runs
+from damtui.resume import resume_config
 from damtui.errors import DamtuiError
 from damtui.stages import Stage
 from support import demo_config, run_stage, write_chest_like
@@ -73,7 +75,7 @@ def test_packed_two_stage_runs_match_runs_trained_alone(runs_dir, float64):
         assert run_stage(c, runs_dir / "alone", run_name=f"pre{c.seed}")[0]["status"] == "finished"
     summaries, events = _pack(pre, runs_dir / "packed", ["pre0", "pre1"])
     assert [s["status"] for s in summaries] == ["finished", "finished"]
-    assert [sum(isinstance(e, engine.EpochMetrics) for e in ev) for ev in events] == [2, 2]
+    assert [sum(isinstance(e, E.EpochMetrics) for e in ev) for ev in events] == [2, 2]
     for name in ("pre0", "pre1"):
         _assert_same_run(runs_dir / "alone" / name, runs_dir / "packed" / name)
 
@@ -86,7 +88,7 @@ def test_packed_two_stage_runs_match_runs_trained_alone(runs_dir, float64):
         _assert_same_run(runs_dir / "alone" / f"fine{s}", runs_dir / "packed" / f"fine{s}")
         assert summaries[s]["answer"]["best_val_auc"] >= runs.load_run(sources[s]).info.best_val_auc - 1e-9
 
-    again = engine.resume_config(runs_dir / "packed" / "fine1", epochs=3)
+    again = resume_config(runs_dir / "packed" / "fine1", epochs=3)
     summary, _ = run_stage(again, runs_dir / "packed", resume=runs_dir / "packed" / "fine1")
     assert summary["status"] == "finished" and len(runs.read_metrics(runs_dir / "packed" / "fine1")[0]) == 3
 
@@ -117,12 +119,12 @@ def test_packed_multilabel_finetune_matches_alone(runs_dir, tmp_path, float64):
 def test_cancel_stops_every_member_and_each_resumes_alone(runs_dir):
     stop = threading.Event()
     configs = [demo_config(seed=s, epochs=3, width=4) for s in (0, 1)]
-    cancel_after_first_epoch = [lambda ev: stop.set() if isinstance(ev, engine.EpochMetrics) else None] * 2
+    cancel_after_first_epoch = [lambda ev: stop.set() if isinstance(ev, E.EpochMetrics) else None] * 2
     summaries = packing.train_packed(configs, cancel_after_first_epoch, stop, runs_dir=runs_dir, device="cpu",
                                      run_names=["c0", "c1"])
     assert [s["status"] for s in summaries] == ["cancelled", "cancelled"]
     for name in ("c0", "c1"):
-        summary, _ = run_stage(engine.resume_config(runs_dir / name), runs_dir, resume=runs_dir / name)
+        summary, _ = run_stage(resume_config(runs_dir / name), runs_dir, resume=runs_dir / name)
         assert summary["status"] == "finished"
         assert [r["epoch"] for r in runs.read_metrics(runs_dir / name)[0]] == [1, 2, 3]
 

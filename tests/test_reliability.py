@@ -12,14 +12,13 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from damtui import cli, engine, runs
+from damtui import engine, runs
 from damtui import events as E
 from support import demo_config, run_stage
 

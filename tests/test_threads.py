@@ -51,8 +51,6 @@ def test_preset_key_is_validated_and_not_part_of_any_identity() -> None:
 
 
 def test_the_engine_applies_the_resolved_count(runs_dir, monkeypatch) -> None:
-    import threading
-
     import torch
 
     from damtui import engine
@@ -60,8 +58,7 @@ def test_the_engine_applies_the_resolved_count(runs_dir, monkeypatch) -> None:
     monkeypatch.setenv(threads.ENV, "2")
     try:
         with pytest.raises(DamtuiError, match="add --from RUN"):  # fails after threads are set
-            engine.prepare(demo_config("finetune"), lambda e: None, threading.Event(), runs_dir=runs_dir,
-                           device="cpu", threads=None)
+            engine.prepare(demo_config("finetune"), lambda e: None, runs_dir=runs_dir, device="cpu")
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)
