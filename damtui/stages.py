@@ -114,7 +114,14 @@ class Stage:
     # -- checkpoint state
 
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"optimizer": self.optimizer.state_dict()}
+        optimizer = self.optimizer.state_dict()
+        if self.config.stage == "finetune":
+            # PESG keeps its reference/average weights and a/b/alpha in every param group AND at the
+            # top level (a second full copy of the model each in last.pt); its load_state_dict
+            # re-points the groups at the top-level ones, so the groups need not carry them.
+            optimizer["param_groups"] = [{k: v for k, v in g.items() if k not in PESG_SHARED}
+                                         for g in optimizer["param_groups"]]
+        state: dict[str, Any] = {"optimizer": optimizer}
         if self.config.stage == "finetune":
             # MultiLabelAUCMLoss keeps a/b/alpha outside its state_dict: save them ourselves.
             state["loss"] = {k: getattr(self.loss_fn, k).detach().clone() for k in ("a", "b", "alpha")}
@@ -125,6 +132,9 @@ class Stage:
             for k, v in state["loss"].items():
                 getattr(self.loss_fn, k).data.copy_(v.to(self.device))
         self.optimizer.load_state_dict(state["optimizer"])  # PESG re-points a/b/alpha itself
+
+
+PESG_SHARED = ("model_ref", "model_acc", "a", "b", "alpha")  # in PESG's groups and restored from itself
 
 
 def output_scores(out: torch.Tensor, stage: str, multilabel: bool) -> torch.Tensor:
