@@ -21,16 +21,27 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _create_exclusive(tmp: Path) -> int:
+    """A new temp file that is nobody's link: whatever sits at that name (a stale temp file, or
+    a symbolic link planted in a folder received from someone else) is removed, never followed."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(tmp, flags, 0o644)
+    except FileExistsError:
+        os.unlink(tmp)  # unlinks a link itself, not its target
+        return os.open(tmp, flags, 0o644)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write temp file + fsync + rename; on failure remove the temp file and keep the old one."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as fh:
+        with os.fdopen(_create_exclusive(tmp), "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, path)  # replaces a link at `path` itself, never what it points to
     except OSError as err:
         try:
             tmp.unlink(missing_ok=True)

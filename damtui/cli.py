@@ -6,12 +6,25 @@ answers at once. Every DamtuiError becomes one line on stderr and a non-zero exi
 
 from __future__ import annotations
 
-import argparse
+import os
+import signal
 import sys
-from pathlib import Path
-from typing import Any, Callable
 
-from damtui.errors import DamtuiError
+
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    """Ctrl+C before `main` runs (while modules import): nothing is written yet; exit quietly."""
+    sys.stderr.write("damtui: interrupted\n")
+    os._exit(130)
+
+
+if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "damtui":  # a program, not an import
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+import argparse  # noqa: E402  (after the handler: importing takes a while)
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+from damtui.errors import DamtuiError  # noqa: E402
 
 EXIT_FAILED, EXIT_CANCELLED = 1, 130
 
@@ -94,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt, caught below
     args = build_parser().parse_args(argv)
     commands: dict[str | None, Callable[[argparse.Namespace], int]] = {
         None: cmd_tui, "train": cmd_train, "runs": cmd_runs, "presets": cmd_presets, "datasets": cmd_datasets,
@@ -164,6 +179,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     root = runs.runs_dir(args.runs_dir)
     overrides = cfg.parse_overrides(args.overrides)
     if args.seed is not None:
+        if args.seed < 0:
+            raise DamtuiError(f"--seed takes a whole number >= 0 (got {args.seed})")
         overrides["seed"] = args.seed
     resume = from_run = None
     if args.seeds is not None:

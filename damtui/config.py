@@ -33,7 +33,7 @@ RUNTIME_KEYS = frozenset({"threads"})
 class Config(BaseModel):
     """One training stage, fully specified. Saved with every run so it can be re-run exactly."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
     preset: str = ""
     dataset: str
@@ -41,7 +41,7 @@ class Config(BaseModel):
     source: str = Field(description="where these values come from (report table, tuning run)")
     description: str = ""
     epochs: int = Field(gt=0)
-    batch_size: int = Field(gt=0)
+    batch_size: int = Field(ge=2, description="images per step (BatchNorm needs at least 2)")
     eval_batch_size: int = Field(default=1024, gt=0)
     lr: float = Field(gt=0)
     optimizer: Literal["sgd", "adam", "pesg"]
@@ -68,7 +68,7 @@ class Config(BaseModel):
     compile: bool = Field(default=False, description="torch.compile the model (CUDA, fast pipeline)")
     ema: float = Field(default=0.0, ge=0, lt=1, description="EMA decay of the weights per step; 0 = off")
     tta_flip: bool = Field(default=False, description="average eval scores over a horizontal flip")
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     threads: int | None = Field(
         default=None, ge=1,
         description="CPU threads for torch (default: $DAMTUI_THREADS, else the cores not busy)",

@@ -18,10 +18,12 @@ import socket
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
+import numpy as np
 import torch
 
 from damtui import datasets, metrics, runs
@@ -106,10 +108,24 @@ class Prepared:
         return recorder
 
 
-def prepare(
+def prepare(config: Config, emit: Emit, *, resume: Path | None = None, **kw: Any) -> Prepared:
+    """Everything `train` does before the first epoch except creating a run folder (the keyword
+    arguments are `_prepare`'s). A resumed run is locked first, one writer per run, and unlocked
+    again if anything here refuses it."""
+    lock = runs.RunLock.acquire(Path(resume)) if resume is not None else None
+    try:
+        return _prepare(config, emit, resume=resume, lock=lock, **kw)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+
+
+def _prepare(
     config: Config,
     emit: Emit,
     *,
+    lock: runs.RunLock | None,
     runs_dir: Path,
     data_root: Path | None = None,
     device: str = "auto",
@@ -120,9 +136,8 @@ def prepare(
     pipeline: DataPipeline | None = None,
     threads: int | None = None,
 ) -> Prepared:
-    """Everything `train` does before the first epoch except touching the runs dir. `pipeline`
-    shares one device-resident copy of the data between runs of the same dataset. `threads` is
-    the `--threads` flag (damtui.threads has the precedence)."""
+    """`pipeline` shares one device-resident copy of the data between runs of the same dataset;
+    `threads` is the `--threads` flag (damtui.threads has the precedence)."""
     apply_threads(resolve_threads(threads, config.threads))
     dev = resolve_device(device)
     splits = pipeline.splits if pipeline is not None else datasets.load(config.dataset, data_root)
@@ -137,7 +152,8 @@ def prepare(
         from_run_id = rec.runtime.get("from_run")
         source_summary = rec.runtime.get("from_run_summary")
         if ckpt is None and from_run_id:  # a fine-tune starting over needs its source again
-            source = load_source(Path(resume).parent / from_run_id, config)
+            src = rec.runtime.get("from_run_path") or str(Path(resume).parent / from_run_id)
+            source = load_source(Path(src), config)
     else:
         source = load_source(Path(from_run) if from_run else None, config)
         if source is not None:
@@ -146,24 +162,9 @@ def prepare(
         source_summary = source.summary if source else None
 
     seed_epoch(config.seed, -1)
-    if source is not None:
-        try:
-            model = finetune_model_from(config, spec, source.state)
-        except (RuntimeError, KeyError, TypeError, ValueError):
-            raise DamtuiError(f"the weights in {source.path / runs.BEST} do not fit a {spec.flag} ResNet of"
-                              f" width {config.width}; pick another pretrain run") from None
-    else:
-        model = make_model(config, spec, num_outputs(spec, config.stage))
-    model = model.to(dev)
-    fast_cuda = dev.type == "cuda" and config.pipeline == "fast"
-    if fast_cuda:
-        model = model.to(memory_format=memory_format(spec.is_3d))
-        torch.backends.cudnn.benchmark = True
-    if pipeline is None:
-        workers = 0 if dev.type == "cpu" else min(12 if spec.is_3d else 4, os.cpu_count() or 1)
-        pipeline = DataPipeline(splits, config, dev, workers=workers)
-    stage = Stage(config, model, spec, splits.positive_share("train"), dev)
-
+    with _memory_guard(config):
+        model, stage, pipeline = _build(config, spec, splits, source, dev, pipeline)
+    _check_batches(config, pipeline)
     state = RunState(config, model, stage, make_ema(model, config.ema))
     start_epoch, best_epoch, best_val = 0, 0, -math.inf
     if ckpt is not None:
@@ -176,7 +177,7 @@ def prepare(
 
     def open_writer() -> runs.RunWriter:
         if resume is not None:  # with no epoch saved the run starts over in its own folder
-            return runs.RunWriter.reopen(Path(resume), config.epochs, start_epoch)
+            return runs.RunWriter.reopen(Path(resume), config.epochs, start_epoch, lock=lock)
         runtime = {
             "versions": library_versions(),
             "device": device_name(dev),
@@ -184,6 +185,7 @@ def prepare(
             "data_root": str(datasets.data_root(data_root)),
             "data_md5": datasets.file_md5(datasets.dataset_path(spec.flag, datasets.data_root(data_root))),
             "from_run": from_run_id,
+            "from_run_path": str(source.path.resolve()) if source else None,
             "from_run_summary": source_summary,
             "argv": sys.argv,
             **(runtime_extra or {}),
@@ -191,6 +193,58 @@ def prepare(
         return runs.RunWriter.create(Path(runs_dir), config.as_dict(), runtime, name=run_name)
 
     return Prepared(state, spec, pipeline, dev, emit, start_epoch, best_epoch, best_val, source_summary, open_writer)
+
+
+def _build(config: Config, spec: DatasetSpec, splits: datasets.Splits, source: Source | None,
+           dev: torch.device, pipeline: DataPipeline | None) -> tuple[torch.nn.Module, Stage, DataPipeline]:
+    """The model (from the source run's weights for a fine-tune), the data on the device, the stage."""
+    if source is not None:
+        try:
+            model = finetune_model_from(config, spec, source.state)
+        except (RuntimeError, KeyError, TypeError, ValueError) as err:
+            if _out_of_memory(err):
+                raise
+            raise DamtuiError(f"the weights in {source.path / runs.BEST} do not fit a {spec.flag} ResNet of"
+                              f" width {config.width}; pick another pretrain run") from None
+    else:
+        model = make_model(config, spec, num_outputs(spec, config.stage))
+    model = model.to(dev)
+    if dev.type == "cuda" and config.pipeline == "fast":
+        model = model.to(memory_format=memory_format(spec.is_3d))
+        torch.backends.cudnn.benchmark = True
+    if pipeline is None:
+        workers = 0 if dev.type == "cpu" else min(12 if spec.is_3d else 4, os.cpu_count() or 1)
+        pipeline = DataPipeline(splits, config, dev, workers=workers)
+    return model, Stage(config, model, spec, splits.positive_share("train"), dev), pipeline
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(err) \
+        or "out of memory" in str(err).lower()
+
+
+@contextmanager
+def _memory_guard(config: Config) -> Iterator[None]:
+    """Building a model too large for the machine is bad input, not a crash: one line."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as err:
+        if not _out_of_memory(err):
+            raise
+        raise DamtuiError(f"not enough memory to build a width-{config.width} model with its optimizer;"
+                          " lower --set width (64 is the report's ResNet-18) or free memory") from None
+
+
+def _check_batches(config: Config, pipeline: DataPipeline) -> None:
+    """Every split must give something to train on and to score (a batch of one is dropped)."""
+    sizes = pipeline.sizes()
+    if pipeline.num_train_batches(np.arange(sizes["train"])) == 0:
+        raise DamtuiError(f"{config.dataset} has {sizes['train']} training images: no batch of at least 2"
+                          f" at batch_size {config.batch_size}; use more data or a smaller --set batch_size")
+    empty = [split for split in ("val", "test") if sizes[split] == 0]
+    if empty:
+        raise DamtuiError(f"{config.dataset}'s {' and '.join(empty)} split is empty: nothing to select or"
+                          " report on; check the dataset file")
 
 
 # ----------------------------------------------------------------------------- the epoch loop

@@ -82,6 +82,7 @@ class RunRecorder:
         summary = self.summary(state)
         self.writer.write_summary(summary)
         self.writer.write_status(state, len(self.rows), self.c.epochs, message)
+        self.writer.close()
         self.emit(RunFinished(summary) if state == runs.FINISHED else RunCancelled(len(self.rows), summary))
         return summary
 
@@ -93,6 +94,7 @@ class RunRecorder:
                 write()
             except DamtuiError:
                 pass  # disk full: the status stays 'running' and readers show it as crashed
+        self.writer.close()
         self.emit(RunFailed(message, len(self.rows)))
         return summary
 

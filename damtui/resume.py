@@ -87,9 +87,14 @@ def check_resume(resume: Path, config: Config) -> tuple[dict[str, Any] | None, r
 
 
 def resume_config(resume: Path, epochs: int | None = None) -> Config:
-    """The config a resumed run continues with: its own, with an optional new epoch count."""
+    """The config a resumed run continues with: its own, with an optional new epoch count. An
+    extension (`--epochs N`) killed before it ended keeps its target: status.json records it."""
+    if epochs is not None and epochs < 1:
+        raise DamtuiError(f"--epochs takes a number of epochs >= 1 (got {epochs})")
     rec = runs.load_run(resume)
     data = dict(rec.config)
     if epochs is not None:
         data["epochs"] = epochs
+    elif isinstance(data.get("epochs"), int) and rec.info.epochs_planned > data["epochs"]:
+        data["epochs"] = rec.info.epochs_planned
     return validate(data, f"{resume}/{runs.CONFIG}")

@@ -32,6 +32,9 @@ CONFIG, STATUS, METRICS, SUMMARY = "config.json", "status.json", "metrics.jsonl"
 BEST, LAST, ERROR_LOG = "best.pt", "last.pt", "error.log"
 CHECKPOINT_FORMAT = "damtui-checkpoint-v1"
 RUNNING, FINISHED, FAILED, CANCELLED, CRASHED = "running", "finished", "failed", "cancelled", "crashed"
+LOCK = ".writer.lock"  # flock'ed by the one process writing the run (see RunLock)
+RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG)
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 STALE_HEARTBEAT_S = 600.0  # a run on another host with no heartbeat for this long is crashed
 HEARTBEAT_EVERY_S = 10.0
 
@@ -94,11 +97,55 @@ def _proc_start(pid: int) -> str | None:
         return None
 
 
-class RunWriter:
-    """Writes one run folder; used by the engine only."""
+class RunLock:
+    """One writer per run folder: an exclusive flock on <run>/.writer.lock, held while a process
+    writes the run and released by the kernel when that process dies, SIGKILL included. A second
+    writer (two resumes, two `--name X`, the app resuming a run a CLI process trains) is refused
+    with one line naming the holder."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, fd: int) -> None:
+        self.fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, run_dir: Path) -> RunLock:
+        import fcntl
+
+        try:
+            fd = os.open(Path(run_dir) / LOCK, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
+        except OSError as err:
+            raise DamtuiError(f"cannot lock {run_dir} ({err.strerror}); is it a damtui run folder you may write?") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise DamtuiError(f"{Path(run_dir).name} is being written by another damtui process (pid {holder});"
+                              " wait for it to end, or follow it in `damtui`") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return cls(fd)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the flock
+            self.fd = None
+
+
+def refuse_links(run_dir: Path) -> None:
+    """A run folder whose own files are symbolic links was damaged or tampered with: damtui never
+    writes through one (it could overwrite a file outside the folder)."""
+    for name in RUN_FILES:
+        if (Path(run_dir) / name).is_symlink():
+            raise DamtuiError(f"{Path(run_dir) / name} is a symbolic link, not a run file: the folder is damaged;"
+                              " start a new run with the same settings")
+
+
+class RunWriter:
+    """Writes one run folder, holding its RunLock; used by the engine only."""
+
+    def __init__(self, path: Path, lock: RunLock | None = None) -> None:
         self.path = Path(path)
+        self.lock = lock
         self.run_id = self.path.name
         self._status: dict[str, Any] = {}
         self._last_beat = 0.0
@@ -117,29 +164,32 @@ class RunWriter:
         except OSError as err:
             raise DamtuiError(f"cannot create runs dir {root} ({err.strerror}); choose --runs-dir") from None
         if name is not None:
-            if not name or "/" in name or name.startswith(".") or os.sep in name:
-                raise DamtuiError(f"run name {name!r} is not a plain folder name")
-            _claim_named(root / name)
+            check_run_name(name)
+            lock = _claim_named(root / name)
         else:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             for _ in range(100):
                 name = f"{stamp}-{config['dataset']}-{config['stage']}-{secrets.token_hex(3)}"
                 try:
                     (root / name).mkdir()  # exclusive: two processes never share a folder
+                    lock = RunLock.acquire(root / name)
                     break
                 except FileExistsError:
                     continue
                 except OSError as err:
                     raise DamtuiError(f"cannot create a run in {root} ({err.strerror}); choose --runs-dir") from None
-        writer = cls(root / name)
+        writer = cls(root / name, lock)
         atomic_write_json(writer.path / CONFIG, {"config": config, "runtime": runtime})
         writer.write_status(RUNNING, epoch=0, epochs=config["epochs"])
         return writer
 
     @classmethod
-    def reopen(cls, path: Path, epochs: int, done: int) -> RunWriter:
-        """Continue a run folder (resume): keep metrics of the `done` finished epochs only."""
-        writer = cls(path)
+    def reopen(cls, path: Path, epochs: int, done: int, lock: RunLock | None = None) -> RunWriter:
+        """Continue a run folder (resume) under its lock (taken here unless the caller holds it):
+        keep metrics of the `done` finished epochs only."""
+        lock = lock or RunLock.acquire(path)
+        refuse_links(path)
+        writer = cls(path, lock)
         for tmp in path.glob(".*.tmp"):  # left by a writer killed mid-write; the folder is ours now
             pid = tmp.name.rsplit(".", 2)[-2]
             if not (pid.isdigit() and _pid_alive(int(pid))):
@@ -185,7 +235,7 @@ class RunWriter:
     def append_metrics(self, row: dict[str, Any]) -> None:
         line = (json.dumps(_clean(row)) + "\n").encode()
         try:
-            fd = os.open(self.path / METRICS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.path / METRICS, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW, 0o644)
             try:
                 os.write(fd, line)
                 os.fsync(fd)
@@ -249,6 +299,11 @@ class RunWriter:
             self._queue, self._thread = None, None
         self._raise_pending_error()
 
+    def close(self) -> None:
+        """The run has ended: let another process write it (an extension, a retry)."""
+        if self.lock is not None:
+            self.lock.release()
+
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write_json(self.path / SUMMARY, _clean(summary))
 
@@ -263,15 +318,34 @@ class RunWriter:
 # ----------------------------------------------------------------------------- reading runs
 
 
-def _claim_named(path: Path) -> None:
-    """Create `path` exclusively; an empty folder left by a creation that died is taken over."""
+def check_run_name(name: str) -> None:
+    """A run name is one plain, printable folder name (it is typed in shells and shown in lists)."""
+    bad = (not name or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name
+           or os.sep in name or not name.isprintable() or len(name) > 200)
+    if bad:
+        raise DamtuiError(f"run name {name!r} is not a plain folder name: use letters, digits, '-', '_' and '.'")
+
+
+def _claim_named(path: Path) -> RunLock:
+    """Create `path` exclusively and lock it; an empty folder left by a creation that died is
+    taken over."""
     try:
         path.mkdir()
-        return
+        return RunLock.acquire(path)
     except FileExistsError:
         pass
     except OSError as err:
         raise DamtuiError(f"cannot create run {path} ({err.strerror}); choose --runs-dir") from None
+    lock = RunLock.acquire(path)
+    try:
+        _check_takeover(path)
+    except DamtuiError:
+        lock.release()
+        raise
+    return lock
+
+
+def _check_takeover(path: Path) -> None:
     if is_run_dir(path):
         raise DamtuiError(f"run {path.name} already exists in {path.parent}; continue it with --resume {path.name}")
     if any(not p.name.startswith(".") for p in path.iterdir()):

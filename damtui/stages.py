@@ -131,7 +131,11 @@ class Stage:
         if self.config.stage == "finetune":
             for k, v in state["loss"].items():
                 getattr(self.loss_fn, k).data.copy_(v.to(self.device))
+        keys = [set(g) for g in self.optimizer.param_groups]
         self.optimizer.load_state_dict(state["optimizer"])  # PESG re-points a/b/alpha itself
+        for group, fresh in zip(self.optimizer.param_groups, keys):
+            for key in set(group) - fresh:  # PESG's __setstate__ adds an unused 'nesterov' on load:
+                del group[key]  # a resumed checkpoint keeps the structure of an uninterrupted one
 
 
 PESG_SHARED = ("model_ref", "model_acc", "a", "b", "alpha")  # in PESG's groups and restored from itself

@@ -102,6 +102,9 @@ def test_foreign_checkpoints_are_refused_without_running_code(tmp_path):
 def test_named_runs_are_exclusive_and_take_over_an_empty_folder(runs_dir):
     w = runs.RunWriter.create(runs_dir, CONFIG, {}, name="sweep-a-seed0-pretrain")
     assert w.path.name == "sweep-a-seed0-pretrain"
+    with pytest.raises(DamtuiError, match=f"being written by another damtui process \\(pid {os.getpid()}\\)"):
+        runs.RunWriter.create(runs_dir, CONFIG, {}, name="sweep-a-seed0-pretrain")
+    w.close()
     with pytest.raises(DamtuiError, match="already exists.*--resume sweep-a-seed0-pretrain"):
         runs.RunWriter.create(runs_dir, CONFIG, {}, name="sweep-a-seed0-pretrain")
     (runs_dir / "half-made").mkdir()  # a creation killed between mkdir and config.json
@@ -110,8 +113,10 @@ def test_named_runs_are_exclusive_and_take_over_an_empty_folder(runs_dir):
     (runs_dir / "foreign" / "data.txt").write_text("mine")
     with pytest.raises(DamtuiError, match="not a damtui run"):
         runs.RunWriter.create(runs_dir, CONFIG, {}, name="foreign")
-    with pytest.raises(DamtuiError, match="plain folder name"):
-        runs.RunWriter.create(runs_dir, CONFIG, {}, name="../escape")
+    for bad in ("../escape", "new\nline", "back\\slash", "..", ".hidden", "tab\there"):
+        with pytest.raises(DamtuiError, match="plain folder name"):
+            runs.RunWriter.create(runs_dir, CONFIG, {}, name=bad)
+    assert sorted(p.name for p in runs_dir.iterdir()) == ["foreign", "half-made", "sweep-a-seed0-pretrain"]
 
 
 def test_checkpoint_thread_ends_after_flush(runs_dir):

@@ -126,6 +126,7 @@ class FakeEngine:
                     )
                     summary = summarize(rows)
                     writer.write_summary(summary)
+                    writer.close()
                     emit(events.RunCancelled(epoch - 1, summary))
                     return summary
                 if self.batch_delay:
@@ -142,6 +143,7 @@ class FakeEngine:
                         time.sleep(0.01)
             if self.fail_at == epoch:
                 writer.write_status(runs.FAILED, epoch - 1, config.epochs, "loss became NaN")
+                writer.close()
                 emit(events.RunFailed("loss became NaN at epoch %d; lower lr" % epoch, epoch - 1))
                 return {}
             row = metrics_row(epoch)
@@ -154,6 +156,7 @@ class FakeEngine:
         summary = summarize(rows)
         writer.write_status(runs.FINISHED, len(rows), config.epochs)
         writer.write_summary(summary)
+        writer.close()
         emit(events.RunFinished(summary))
         return summary
 
