@@ -49,6 +49,12 @@ def forward(self, x):
 m.ResNet18.forward = forward
 """
 
+NO_MEMORY = """
+import damtui.engine as engine
+def make_model(*a, **k):
+    raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 TB")
+engine.make_model = make_model
+"""
 NAN_EPOCH_2 = """
 import damtui.stages as st
 real_start, real_loss = st.Stage.start_epoch, st.Stage.loss
@@ -209,6 +215,10 @@ def build(work: Path) -> Env:
         return path
 
     (crashed("last-missing") / runs.LAST).unlink()  # epochs recorded, checkpoint gone: damaged
+    linked = crashed("metrics-link")
+    outside = e.work / "outside-metrics.jsonl"
+    shutil.move(linked / runs.METRICS, outside)
+    (linked / runs.METRICS).symlink_to(outside)
     (crashed("last-garbage") / runs.LAST).write_bytes(b"\x80\x04not a checkpoint at all")
     torch.save({"epoch": 1, "model": {}}, crashed("last-plain") / runs.LAST)
     (crashed("last-evil") / runs.LAST).write_bytes(evil)
@@ -311,6 +321,20 @@ def cases(e: Env) -> list[Case]:
         Case("--set epochs=many", [*train, "--set", "epochs=many"], "'epochs'"),
         Case("--set batch_size=1.5", [*train, "--set", "batch_size=1.5"], "'batch_size'"),
         Case("--set without =", [*train, "--set", "lr"], "key=value"),
+        # issue 13: refused up front, no run folder left behind
+        Case("--set batch_size=1", [*train, "--set", "batch_size=1"], "'batch_size'"),
+        Case("--seed -5", [*train, "--seed", "-5"], "--seed takes a whole number >= 0"),
+        Case("--set weight_decay=inf", [*train, "--set", "weight_decay=inf"], "'weight_decay'"),
+        Case("--set decay_factor=inf", [*train, "--set", "decay_factor=inf"], "'decay_factor'"),
+        Case("--name with a newline", [*train, "--name", "two\nlines"], "plain folder name"),
+        Case("--name with a backslash", [*train, "--name", "back\\slash"], "plain folder name"),
+        Case("--threads 0", [*train, "--threads", "0"], "--threads takes"),
+        Case("--resume with --epochs 0", ["train", "--resume", e.pre.name, "--epochs", "0"], "--epochs takes"),
+        Case("--resume a run whose metrics.jsonl is a link", ["train", "--resume", "metrics-link",
+                                                              "--epochs", "3", "--device", "cpu"],
+             "is a symbolic link"),
+        Case("model too large for memory (width 40000, injected)", [*train, "--set", "width=40000"],
+             "not enough memory", prelude=NO_MEMORY),
         # --from
         Case("--from a run of another dataset", ["train", "synthetic3d", "--stage", "finetune", "--from", pre,
                                                  "--device", "cpu"], "is a synthetic2d run"),
@@ -333,7 +357,7 @@ def cases(e: Env) -> list[Case]:
                                                          "latest", "--device", "cpu"], "train one first"),
         # --resume
         Case("--resume a running run (pid alive)", ["train", "--resume", "RUNNING", "--device", "cpu"],
-             "still running", new_runs=1, special="running"),
+             "being written by another damtui process", new_runs=1, special="running"),
         Case("--resume a foreign folder in runs/", ["train", "--resume", "notes"], "not a damtui run"),
         Case("--resume a folder elsewhere", ["train", "--resume", str(e.work / "elsewhere")], "not a damtui run"),
         Case("--resume a run whose config.json is garbage", ["train", "--resume", "config-garbage"],
@@ -379,9 +403,11 @@ def cases(e: Env) -> list[Case]:
 
 
 def snapshot(work: Path) -> dict[str, str]:
+    from damtui import runs
+
     out = {}
     for p in sorted(work.rglob("*")):
-        if p.is_file():
+        if p.is_file() and p.name != runs.LOCK:  # the lock file records its last holder's pid
             out[str(p.relative_to(work))] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 

@@ -253,8 +253,12 @@ def payload_equal(a: Any, b: Any) -> bool:
 
 
 def tree_hash(path: Path) -> str:
+    from damtui import runs
+
     h = hashlib.sha256()
     for p in sorted(Path(path).rglob("*")):
+        if p.name == runs.LOCK:  # records its last holder's pid, not the run's state
+            continue
         h.update(str(p.relative_to(path)).encode())
         if p.is_file():
             h.update(p.read_bytes())

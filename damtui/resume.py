@@ -49,9 +49,21 @@ def load_source(from_run: Path | None, config: Config) -> Source | None:
     return Source(Path(from_run), ckpt["model"], rec.config, summary)
 
 
+def _undamaged(resume: Path) -> runs.RunRecord:
+    rec = runs.load_run(resume)
+    if rec.info.status == runs.DAMAGED:
+        raise DamtuiError(f"{rec.info.message}; the run cannot be resumed (nothing was changed):"
+                          " start a new run with the same settings")
+    return rec
+
+
 def check_resume(resume: Path, config: Config) -> tuple[dict[str, Any] | None, runs.RunRecord]:
     """The checkpoint to continue from, or None when the run must start over (no epoch saved)."""
-    rec = runs.load_run(resume)
+    runs.refuse_links(resume)
+    rec = _undamaged(resume)
+    if (Path(resume) / runs.LAST).exists() and not (Path(resume) / runs.METRICS).exists():
+        raise DamtuiError(f"{rec.info.run_id} has {runs.LAST} but no {runs.METRICS}: the folder is damaged and"
+                          " cannot be resumed; start a new run with the same settings")
     if rec.info.status == runs.RUNNING:
         raise DamtuiError(
             f"{rec.info.run_id} is still running (pid {rec.info.pid}); stop it first or follow it in `damtui`"
@@ -78,6 +90,9 @@ def check_resume(resume: Path, config: Config) -> tuple[dict[str, Any] | None, r
     if not ok:
         raise DamtuiError(f"{last} does not belong to this run (fields or config differ); it cannot be resumed:"
                           " start a new run with the same settings")
+    if ckpt["epoch"] > len(rec.metrics):  # last.pt may lag the metrics by an epoch, never lead them
+        raise DamtuiError(f"{Path(resume) / runs.METRICS} has {len(rec.metrics)} epochs but {runs.LAST} is at epoch"
+                          f" {ckpt['epoch']}: the folder is damaged; start a new run with the same settings")
     # a run killed after its last checkpoint but before its final status is only finalized
     if ckpt["epoch"] > config.epochs or (ckpt["epoch"] == config.epochs and rec.info.status == runs.FINISHED):
         raise DamtuiError(
@@ -91,7 +106,7 @@ def resume_config(resume: Path, epochs: int | None = None) -> Config:
     extension (`--epochs N`) killed before it ended keeps its target: status.json records it."""
     if epochs is not None and epochs < 1:
         raise DamtuiError(f"--epochs takes a number of epochs >= 1 (got {epochs})")
-    rec = runs.load_run(resume)
+    rec = _undamaged(resume)
     data = dict(rec.config)
     if epochs is not None:
         data["epochs"] = epochs

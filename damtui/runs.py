@@ -32,6 +32,7 @@ CONFIG, STATUS, METRICS, SUMMARY = "config.json", "status.json", "metrics.jsonl"
 BEST, LAST, ERROR_LOG = "best.pt", "last.pt", "error.log"
 CHECKPOINT_FORMAT = "damtui-checkpoint-v1"
 RUNNING, FINISHED, FAILED, CANCELLED, CRASHED = "running", "finished", "failed", "cancelled", "crashed"
+DAMAGED = "damaged"  # a file of the run is not what damtui writes: listed with the reason, never resumed
 LOCK = ".writer.lock"  # flock'ed by the one process writing the run (see RunLock)
 RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG)
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -376,6 +377,32 @@ def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int
     return rows, offset + consumed
 
 
+def metrics_damage(path: Path) -> str:
+    """'' when metrics.jsonl is what damtui writes (whole JSON objects with an integer epoch, one a
+    line; only the last may be torn by a crash), else the first problem with its line number."""
+    file = Path(path) / METRICS
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        return ""
+    except OSError as err:
+        return f"{file}: unreadable ({err.strerror})"
+    lines = data.splitlines(keepends=True)
+    for n, line in enumerate(lines, 1):
+        last = n == len(lines)
+        try:
+            row = json.loads(line)
+        except ValueError:
+            if last and not line.endswith(b"\n"):
+                return ""  # torn by a crash mid-append: the next append completes or resume drops it
+            return f"{file} line {n}: not a JSON object"
+        if not isinstance(row, dict) or type(row.get("epoch")) is not int:
+            return f"{file} line {n}: not an epoch row (no integer 'epoch')"
+        if row["epoch"] != n:
+            return f"{file} line {n}: epoch {row['epoch']} where epoch {n} belongs"
+    return ""
+
+
 @dataclass
 class RunInfo:
     """One row of the runs list; derived from the files, never stored."""
@@ -422,7 +449,7 @@ def effective_status(status: dict[str, Any]) -> str:
     if state != RUNNING:
         return state
     if status.get("host") == socket.gethostname():
-        pid = int(status.get("pid", -1))
+        pid = int(status.get("pid", -1))  # ValueError for a damaged status: the caller lists it damaged
         if not _pid_alive(pid):
             return CRASHED
         started, now = status.get("pid_start"), _proc_start(pid)
@@ -435,11 +462,30 @@ def is_run_dir(path: Path) -> bool:
 
 
 def _info(path: Path, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> RunInfo:
-    config, runtime = cfg.get("config", {}), cfg.get("runtime", {})
+    """The run's list row; a folder whose files are not what damtui writes lists as damaged, with
+    the reason, instead of breaking the listing of every other run."""
+    damage = metrics_damage(path)
+    if not damage:
+        try:
+            return _read_info(path, cfg, rows)
+        except (TypeError, ValueError, AttributeError, KeyError) as err:
+            damage = f"{path}: a file has unexpected contents ({type(err).__name__}: {err})"
+    config = cfg.get("config") if isinstance(cfg.get("config"), dict) else {}
+    return RunInfo(run_id=path.name, path=path, dataset=str(config.get("dataset", "?")),
+                   stage=str(config.get("stage", "?")), preset=str(config.get("preset", "")), status=DAMAGED,
+                   epochs_done=0, epochs_planned=0, started=0.0, updated=0.0, message=damage)
+
+
+def _read_info(path: Path, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> RunInfo:
+    config, runtime = cfg["config"], cfg.get("runtime", {})
+    if not isinstance(config, dict) or not isinstance(runtime, dict):
+        raise TypeError(f"{CONFIG} must hold objects 'config' and 'runtime'")
     try:
         status = read_json(path / STATUS)
     except (OSError, ValueError):
         status = {}
+    if not isinstance(status, dict):
+        raise TypeError(f"{STATUS} is not a JSON object")
     summary = summarize(rows)
     return RunInfo(
         run_id=path.name,
@@ -460,7 +506,7 @@ def _info(path: Path, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> RunInf
         seed=int(config.get("seed", 0)),
         from_run=runtime.get("from_run"),
         message=str(status.get("message", "")),
-        pid=status.get("pid"),
+        pid=None if status.get("pid") is None else int(status["pid"]),
         sweep=runtime.get("sweep"),
         sweep_config=runtime.get("sweep_config"),
     )
@@ -475,7 +521,12 @@ def load_run(path: Path) -> RunRecord:
     if not isinstance(cfg, dict) or "config" not in cfg:
         raise DamtuiError(f"{path} is not a damtui run ({CONFIG} has no 'config')")
     rows, offset = read_metrics(path)
-    return RunRecord(_info(path, cfg, rows), cfg["config"], cfg.get("runtime", {}), rows, offset)
+    info = _info(path, cfg, rows)
+    if info.status == DAMAGED:  # what a damaged folder holds is not trusted further
+        config, runtime = cfg["config"], cfg.get("runtime")
+        return RunRecord(info, config if isinstance(config, dict) else {},
+                         runtime if isinstance(runtime, dict) else {}, [], offset)
+    return RunRecord(info, cfg["config"], cfg.get("runtime", {}), rows, offset)
 
 
 def list_runs(root: Path) -> tuple[list[RunInfo], list[str]]:

@@ -189,3 +189,77 @@ def test_a_resumed_finetune_checkpoint_has_the_structure_of_an_uninterrupted_one
     resumed = runs.load_checkpoint(path / runs.LAST)
     assert keys(resumed) == keys(runs.load_checkpoint(runs_dir / full["run_id"] / runs.LAST))
     assert "nesterov" not in json.dumps(sorted(keys(resumed["stage"])))
+
+
+def _status(path: Path, **change) -> None:
+    status = json.loads((path / runs.STATUS).read_text())
+    (path / runs.STATUS).write_text(json.dumps({**status, **change}))
+
+
+def _config(path: Path, config=None, **change) -> None:
+    data = json.loads((path / runs.CONFIG).read_text())
+    data["config"] = config if config is not None else {**data["config"], **change}
+    (path / runs.CONFIG).write_text(json.dumps(data))
+
+
+def _metrics(path: Path, edit) -> None:
+    lines = (path / runs.METRICS).read_text().splitlines(keepends=True)
+    (path / runs.METRICS).write_text("".join(edit(lines)))
+
+
+DAMAGES = {
+    "status pid 'abc'": lambda p: _status(p, state="running", pid="abc"),
+    "status is a list": lambda p: (p / runs.STATUS).write_text("[1]"),
+    "status epochs 'x'": lambda p: _status(p, epochs="x"),
+    "config is a list": lambda p: _config(p, config=[1, 2]),
+    "config seed 'x'": lambda p: _config(p, seed="x"),
+    "metrics line 42": lambda p: _metrics(p, lambda ls: ["42\n", *ls[1:]]),
+    "metrics line [1,2]": lambda p: _metrics(p, lambda ls: [*ls[:1], "[1, 2]\n", *ls[2:]]),
+    "epoch 'two'": lambda p: _metrics(p, lambda ls: [ls[0], ls[1].replace('"epoch": 2', '"epoch": "two"')]),
+    "bad line in the middle": lambda p: _metrics(p, lambda ls: [ls[0], "{not json\n", *ls[1:]]),
+}
+
+
+@pytest.fixture
+def three_runs(finished: Path, runs_dir: Path, data_root: Path) -> list[Path]:
+    """Two more epochs on a copy (3 rows), plus two healthy copies of the finished run."""
+    a = runs_dir / "a-damaged"
+    shutil.copytree(finished, a)
+    run_stage(resume_config(a, epochs=3), runs_dir, resume=a)
+    for name in ("b-ok", "c-ok"):
+        shutil.copytree(finished, runs_dir / name)
+    return [a, runs_dir / "b-ok", runs_dir / "c-ok"]
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_run_lists_as_damaged_and_the_others_normally(damtui, runs_dir, three_runs, damage):
+    bad = three_runs[0]
+    DAMAGES[damage](bad)
+    infos, ignored = runs.list_runs(runs_dir)
+    by = {i.run_id: i for i in infos}
+    assert by["a-damaged"].status == runs.DAMAGED and by["a-damaged"].message and not ignored
+    assert by["b-ok"].status == by["c-ok"].status == runs.FINISHED
+    rc, out, err = damtui("runs", "list")
+    assert rc == 0 and "damaged" in out and "b-ok" in out and "Traceback" not in err, err
+    rc, out, err = damtui("runs", "show", "a-damaged")
+    assert rc == 0 and "damaged" in out, err
+    assert damtui("runs", "compare", "a-damaged", "b-ok")[0] == 0
+    before = tree(bad)
+    rc, _, err = damtui("train", "--resume", "a-damaged", "--epochs", "5", "--device", "cpu")
+    one_line(rc, err, "cannot be resumed")
+    assert tree(bad) == before  # never rewritten
+
+
+def test_a_bad_middle_line_names_file_and_line_and_keeps_the_rows_after_it(damtui, three_runs):
+    bad = three_runs[0]
+    DAMAGES["bad line in the middle"](bad)
+    rc, _, err = damtui("train", "--resume", "a-damaged", "--epochs", "5", "--device", "cpu")
+    one_line(rc, err, "metrics.jsonl line 2: not a JSON object")
+    assert (bad / runs.METRICS).read_text().count("\n") == 4
+
+
+def test_a_deleted_metrics_file_with_checkpoints_is_not_resumed(damtui, crashed):
+    (crashed / runs.METRICS).unlink()
+    rc, _, err = damtui("train", "--resume", crashed.name, "--epochs", "3", "--device", "cpu")
+    one_line(rc, err, "has last.pt but no metrics.jsonl")
+    assert (crashed / runs.LAST).exists() and not (crashed / runs.METRICS).exists()

@@ -24,6 +24,7 @@ STATUS_STYLE = {
     runs.FAILED: "bold red",
     runs.CANCELLED: "yellow",
     runs.CRASHED: "bold magenta",
+    runs.DAMAGED: "bold red reverse",
 }
 
 # (key, header, sort key, default descending)
