@@ -85,16 +85,15 @@ a.os = _OS()
 
 # after two checkpoints the run folder refuses new files, as a folder made read-only would
 EACCES = """
-import builtins, damtui.atomic as a
-n = [0]
-def guarded_open(path, *args, **kw):
-    if str(path).endswith(".tmp"):
-        if ".pt." in str(path):
-            n[0] += 1
-        if n[0] > 2:
-            raise PermissionError(13, "Permission denied", str(path))
-    return builtins.open(path, *args, **kw)
-a.open = guarded_open
+import damtui.atomic as a
+real, n = a._create_exclusive, [0]
+def guarded(tmp):
+    if ".pt." in str(tmp):
+        n[0] += 1
+    if n[0] > 2:
+        raise PermissionError(13, "Permission denied", str(tmp))
+    return real(tmp)
+a._create_exclusive = guarded
 """
 
 EVIL_MARK = "pwned-by-a-checkpoint"

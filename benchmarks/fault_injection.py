@@ -523,6 +523,43 @@ def run_benchmark(kills: int = 20, seed: int = 0, epochs: int = 6, width: int = 
     return res
 
 
+def double_resumes(trials: int, work: Path, epochs: int = 4, width: int = 4, threads: int = 1) -> dict[str, Any]:
+    """Issue 13's race: two `--resume` of one crashed run started together. With one writer per
+    run exactly one may train; the other must exit with one line naming the holder, and the
+    run's metrics must hold each epoch once."""
+    import json as _json
+
+    from damtui import runs
+
+    setup = Setup(work, epochs=epochs, width=width, threads=threads)
+    setup.prepare()
+    base = setup.popen(setup.train_cmd())
+    base.wait()
+    (src,) = [p for p in setup.root.iterdir() if p.is_dir()]
+    both, refused_ok, clean = 0, 0, 0
+    for t in range(trials):
+        run = setup.root / f"race-{t}"
+        shutil.copytree(src, run)
+        status = _json.loads((run / runs.STATUS).read_text())
+        status.update(state=runs.RUNNING, pid=2**22 + 4321, epoch=1)  # killed after epoch 1
+        (run / runs.STATUS).write_text(_json.dumps(status))
+        lines = (run / runs.METRICS).read_text().splitlines(keepends=True)
+        (run / runs.METRICS).write_text("".join(lines[:1]))
+        last = runs.load_checkpoint(run / runs.LAST)
+        import torch
+
+        torch.save({**last, "epoch": 1, "best_epoch": 1}, run / runs.LAST)
+        procs = [setup.popen(setup.resume_cmd(run)) for _ in range(2)]
+        rcs = [p.wait() for p in procs]
+        errs = [p.stderr.read() if p.stderr else "" for p in procs]
+        both += rcs == [0, 0]
+        refused_ok += sorted(rcs) == [0, 1] and any("being written by another damtui process" in e for e in errs)
+        epochs_seen = [r["epoch"] for r in runs.read_metrics(run)[0]]
+        clean += epochs_seen == list(range(1, epochs + 1))
+    return {"double_resume_trials": trials, "both_ran": both, "one_refused_with_the_holder": refused_ok,
+            "metrics_each_epoch_once": clean}
+
+
 def summary(res: dict[str, Any]) -> str:
     lines = [
         (f"runs killed:                      {res['runs_killed']} of {res['kills_planned']}"
@@ -559,8 +596,18 @@ def main() -> int:
     ap.add_argument("--no-concurrent", action="store_true", help="skip the two-runs-at-once check")
     ap.add_argument("--workdir", help="keep everything here (default: a temp folder, removed)")
     ap.add_argument("--json", help="also write the counts here")
+    ap.add_argument("--double-resumes", type=int, metavar="N",
+                    help="instead: N trials of two --resume of one crashed run started together")
     args = ap.parse_args()
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="damtui-faults-"))
+    if args.double_resumes:
+        try:
+            res = double_resumes(args.double_resumes, work, threads=args.threads)
+        finally:
+            if not args.workdir:
+                shutil.rmtree(work, ignore_errors=True)
+        print(json.dumps(res))
+        return 0 if res["both_ran"] == 0 and res["metrics_each_epoch_once"] == args.double_resumes else 1
     try:
         res = run_benchmark(args.kills, args.seed, args.epochs, args.width, work,
                             concurrent=not args.no_concurrent, double_every=args.double_every,
