@@ -27,16 +27,12 @@ from typing import Any, Callable
 from damtui.atomic import atomic_write_bytes
 from damtui.errors import DamtuiError
 from damtui.metrics import summarize
+from damtui.run_files import (  # noqa: F401  (the run store's API includes these)
+    BEST, CANCELLED, CHECKPOINT_FORMAT, CONFIG, CRASHED, DAMAGED, ERROR_LOG, FAILED, FINISHED, LAST, LOCK,
+    METRICS, NOFOLLOW, RUN_FILES, RUNNING, STALE_HEARTBEAT_S, STATUS, SUMMARY, RunLock, atomic_write_json, json_safe,
+    check_run_name, effective_status, metrics_damage, pid_alive, process_start, read_json, refuse_links,
+)
 
-CONFIG, STATUS, METRICS, SUMMARY = "config.json", "status.json", "metrics.jsonl", "summary.json"
-BEST, LAST, ERROR_LOG = "best.pt", "last.pt", "error.log"
-CHECKPOINT_FORMAT = "damtui-checkpoint-v1"
-RUNNING, FINISHED, FAILED, CANCELLED, CRASHED = "running", "finished", "failed", "cancelled", "crashed"
-DAMAGED = "damaged"  # a file of the run is not what damtui writes: listed with the reason, never resumed
-LOCK = ".writer.lock"  # flock'ed by the one process writing the run (see RunLock)
-RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG)
-NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-STALE_HEARTBEAT_S = 600.0  # a run on another host with no heartbeat for this long is crashed
 HEARTBEAT_EVERY_S = 10.0
 
 
@@ -45,100 +41,7 @@ def runs_dir(path: str | os.PathLike[str] | None = None) -> Path:
     return Path(path or os.environ.get("DAMTUI_RUNS") or "runs")
 
 
-# ----------------------------------------------------------------------------- atomic writes
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_json_default) + "\n").encode())
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):
-        return obj.item()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def _clean(obj: Any) -> Any:
-    """NaN/inf are not JSON: store them as null."""
-    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return obj
-
-
-def read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
-
-
 # ----------------------------------------------------------------------------- writing a run
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def _proc_start(pid: int) -> str | None:
-    """The process's start time from /proc (Linux), to tell a live run from a reused pid."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]  # field 22, starttime
-    except (OSError, IndexError):
-        return None
-
-
-class RunLock:
-    """One writer per run folder: an exclusive flock on <run>/.writer.lock, held while a process
-    writes the run and released by the kernel when that process dies, SIGKILL included. A second
-    writer (two resumes, two `--name X`, the app resuming a run a CLI process trains) is refused
-    with one line naming the holder."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd: int | None = fd
-
-    @classmethod
-    def acquire(cls, run_dir: Path) -> RunLock:
-        import fcntl
-
-        try:
-            fd = os.open(Path(run_dir) / LOCK, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
-        except OSError as err:
-            raise DamtuiError(f"cannot lock {run_dir} ({err.strerror}); is it a damtui run folder you may write?") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise DamtuiError(f"{Path(run_dir).name} is being written by another damtui process (pid {holder});"
-                              " wait for it to end, or follow it in `damtui`") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        return cls(fd)
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing the descriptor drops the flock
-            self.fd = None
-
-
-def refuse_links(run_dir: Path) -> None:
-    """A run folder whose own files are symbolic links was damaged or tampered with: damtui never
-    writes through one (it could overwrite a file outside the folder)."""
-    for name in RUN_FILES:
-        if (Path(run_dir) / name).is_symlink():
-            raise DamtuiError(f"{Path(run_dir) / name} is a symbolic link, not a run file: the folder is damaged;"
-                              " start a new run with the same settings")
 
 
 class RunWriter:
@@ -193,14 +96,14 @@ class RunWriter:
         writer = cls(path, lock)
         for tmp in path.glob(".*.tmp"):  # left by a writer killed mid-write; the folder is ours now
             pid = tmp.name.rsplit(".", 2)[-2]
-            if not (pid.isdigit() and _pid_alive(int(pid))):
+            if not (pid.isdigit() and pid_alive(int(pid))):
                 try:
                     tmp.unlink()
                 except OSError:
                     pass
         rows, _ = read_metrics(path)
         rows = [r for r in rows if r.get("epoch", 0) <= done]
-        text = "".join(json.dumps(_clean(r)) + "\n" for r in rows)
+        text = "".join(json.dumps(json_safe(r)) + "\n" for r in rows)
         atomic_write_bytes(path / METRICS, text.encode())
         old = {}
         try:
@@ -216,7 +119,7 @@ class RunWriter:
         self._status = {
             "state": state,
             "pid": os.getpid(),
-            "pid_start": _proc_start(os.getpid()),
+            "pid_start": process_start(os.getpid()),
             "host": socket.gethostname(),
             "started": self._status.get("started", now),
             "updated": now,
@@ -234,7 +137,7 @@ class RunWriter:
             self.write_status(s["state"], s["epoch"], s["epochs"], s["message"])
 
     def append_metrics(self, row: dict[str, Any]) -> None:
-        line = (json.dumps(_clean(row)) + "\n").encode()
+        line = (json.dumps(json_safe(row)) + "\n").encode()
         try:
             fd = os.open(self.path / METRICS, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW, 0o644)
             try:
@@ -306,7 +209,7 @@ class RunWriter:
             self.lock.release()
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        atomic_write_json(self.path / SUMMARY, _clean(summary))
+        atomic_write_json(self.path / SUMMARY, json_safe(summary))
 
     def write_error(self, text: str) -> None:
         """Keep the traceback of an unexpected failure beside the run; best effort."""
@@ -317,14 +220,6 @@ class RunWriter:
 
 
 # ----------------------------------------------------------------------------- reading runs
-
-
-def check_run_name(name: str) -> None:
-    """A run name is one plain, printable folder name (it is typed in shells and shown in lists)."""
-    bad = (not name or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name
-           or os.sep in name or not name.isprintable() or len(name) > 200)
-    if bad:
-        raise DamtuiError(f"run name {name!r} is not a plain folder name: use letters, digits, '-', '_' and '.'")
 
 
 def _claim_named(path: Path) -> RunLock:
@@ -377,32 +272,6 @@ def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int
     return rows, offset + consumed
 
 
-def metrics_damage(path: Path) -> str:
-    """'' when metrics.jsonl is what damtui writes (whole JSON objects with an integer epoch, one a
-    line; only the last may be torn by a crash), else the first problem with its line number."""
-    file = Path(path) / METRICS
-    try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        return ""
-    except OSError as err:
-        return f"{file}: unreadable ({err.strerror})"
-    lines = data.splitlines(keepends=True)
-    for n, line in enumerate(lines, 1):
-        last = n == len(lines)
-        try:
-            row = json.loads(line)
-        except ValueError:
-            if last and not line.endswith(b"\n"):
-                return ""  # torn by a crash mid-append: the next append completes or resume drops it
-            return f"{file} line {n}: not a JSON object"
-        if not isinstance(row, dict) or type(row.get("epoch")) is not int:
-            return f"{file} line {n}: not an epoch row (no integer 'epoch')"
-        if row["epoch"] != n:
-            return f"{file} line {n}: epoch {row['epoch']} where epoch {n} belongs"
-    return ""
-
-
 @dataclass
 class RunInfo:
     """One row of the runs list; derived from the files, never stored."""
@@ -441,20 +310,6 @@ class RunRecord:
     runtime: dict[str, Any]
     metrics: list[dict[str, Any]] = field(default_factory=list)
     metrics_offset: int = 0
-
-
-def effective_status(status: dict[str, Any]) -> str:
-    """The stored state, except a 'running' run whose process is gone is 'crashed'."""
-    state = status.get("state", CRASHED)
-    if state != RUNNING:
-        return state
-    if status.get("host") == socket.gethostname():
-        pid = int(status.get("pid", -1))  # ValueError for a damaged status: the caller lists it damaged
-        if not _pid_alive(pid):
-            return CRASHED
-        started, now = status.get("pid_start"), _proc_start(pid)
-        return CRASHED if started and now and started != now else RUNNING  # a reused pid is not the run
-    return RUNNING if time.time() - status.get("updated", 0) < STALE_HEARTBEAT_S else CRASHED
 
 
 def is_run_dir(path: Path) -> bool:
