@@ -32,9 +32,12 @@ from damtui.errors import DamtuiError  # noqa: E402
 EXIT_FAILED, EXIT_CANCELLED = 1, 130
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--runs-dir", help="runs folder (default: $DAMTUI_RUNS or ./runs)")
-    p.add_argument("--data-root", help="MedMNIST folder (default: $DAMTUI_DATA or ~/.medmnist)")
+def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
+    """--runs-dir and --data-root, before or after the command: a subcommand's own default must
+    not overwrite what was given before it (`damtui --runs-dir X runs list`)."""
+    default = None if top else argparse.SUPPRESS
+    p.add_argument("--runs-dir", default=default, help="runs folder (default: $DAMTUI_RUNS or ./runs)")
+    p.add_argument("--data-root", default=default, help="MedMNIST folder (default: $DAMTUI_DATA or ~/.medmnist)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="damtui",
         description="Deep AUC Maximization on MedMNIST. Without a command: open the terminal app.",
     )
-    _common(parser)
+    _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     t = sub.add_parser("train", help="train one stage headless (pretrain or finetune)")

@@ -160,3 +160,17 @@ def test_real_breastmnist_trains_one_epoch(runs_dir):
     assert proc.returncode == 0, proc.stderr
     (info,), _ = runs.list_runs(runs_dir)
     assert info.status == runs.FINISHED and runs.load_run(info.path).runtime["data_md5"] == "750601b1f35ba3300ea97c75c52ff8f6"
+
+
+def test_global_options_before_the_command_are_honoured(damtui, tmp_path, pretrain_run):
+    """`damtui --runs-dir X runs list` used to list $DAMTUI_RUNS: the subcommand's default won."""
+    import shutil
+
+    other = tmp_path / "elsewhere"
+    shutil.copytree(pretrain_run, other / pretrain_run.name)
+    rc, out, _ = damtui("--runs-dir", str(other), "runs", "list")
+    assert rc == 0 and pretrain_run.name in out and str(other) in out
+    rc, out, _ = damtui("runs", "list", "--runs-dir", str(other))
+    assert rc == 0 and pretrain_run.name in out
+    rc, out, _ = damtui("--data-root", str(tmp_path / "data-x"), "datasets", "list")
+    assert rc == 0 and f"data root: {tmp_path / 'data-x'}" in out
