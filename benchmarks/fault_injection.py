@@ -235,8 +235,8 @@ def _kill(launch: Launch) -> None:
 # ----------------------------------------------------------------------------- checking folders
 
 
-def strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+def strip(rows: list[Any]) -> list[dict[str, Any]]:  # runs.read_metrics rows (EpochRow)
+    return [{k: v for k, v in r.to_json().items() if k not in TIMING} for r in rows]
 
 
 def payload_equal(a: Any, b: Any) -> bool:
@@ -554,7 +554,7 @@ def double_resumes(trials: int, work: Path, epochs: int = 4, width: int = 4, thr
         errs = [p.stderr.read() if p.stderr else "" for p in procs]
         both += rcs == [0, 0]
         refused_ok += sorted(rcs) == [0, 1] and any("being written by another damtui process" in e for e in errs)
-        epochs_seen = [r["epoch"] for r in runs.read_metrics(run)[0]]
+        epochs_seen = [r.epoch for r in runs.read_metrics(run)[0]]
         clean += epochs_seen == list(range(1, epochs + 1))
     return {"double_resume_trials": trials, "both_ran": both, "one_refused_with_the_holder": refused_ok,
             "metrics_each_epoch_once": clean}

@@ -63,12 +63,13 @@ def run_variant(config: cfg.Config, device: str, data_root: Path | None, runs_di
 
     def emit(ev):
         if isinstance(ev, EpochMetrics):
-            rows.append(ev.metrics)
+            rows.append(ev.row.to_json())
 
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    summary = engine.train(config, emit, threading.Event(), runs_dir=runs_dir, data_root=data_root, device=device)
+    summary = engine.train(config, emit, threading.Event(), runs_dir=runs_dir, data_root=data_root,
+                           device=device).to_json()
     wall = time.perf_counter() - t0
     if summary["status"] != "finished":
         return {"error": summary.get("message", summary["status"])}

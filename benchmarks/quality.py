@@ -43,7 +43,7 @@ def one_seed(flag: str, preset: str, seed: int, args: argparse.Namespace, log) -
                                 {"seed": seed, **cfg.parse_overrides(args.overrides)})
         t = time.perf_counter()
         s = engine.train(c, lambda ev: None, threading.Event(), runs_dir=runs_dir, data_root=args.data_root,
-                         device=args.device, from_run=from_run)
+                         device=args.device, from_run=from_run).to_json()
         log(f"{flag} seed {seed} {name}: {s['status']} val {s.get('best_val_auc')} test {s.get('best_test_auc')}"
             f" / {s.get('best_test_acc_thr')} in {time.perf_counter() - t:.0f}s ({s['run_id']})")
         if s["status"] != "finished":
@@ -53,7 +53,7 @@ def one_seed(flag: str, preset: str, seed: int, args: argparse.Namespace, log) -
     pre = stage("pretrain", None)
     fine = stage("finetune", runs_dir / pre["run_id"])
     answer = fine["answer"]
-    fine_rows = runs.load_run(runs_dir / fine["run_id"]).metrics
+    fine_rows = [r.to_json() for r in runs.load_run(runs_dir / fine["run_id"]).metrics]
     return {
         "seed": seed, "pretrain": pre, "finetune": fine, "answer": answer,
         "answer_acc_half": _acc_half(answer, pre, fine),

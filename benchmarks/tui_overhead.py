@@ -35,7 +35,7 @@ def headless(config: cfg.Config, device: str, runs_dir: Path) -> list[dict]:
     t = threading.Thread(target=work)
     t.start()
     t.join()
-    return runs.load_run(runs_dir / out["summary"]["run_id"]).metrics
+    return runs.load_run(runs_dir / out["summary"].run_id).metrics
 
 
 async def in_app(config: cfg.Config, device: str, runs_dir: Path, size: tuple[int, int]) -> list[dict]:
@@ -51,8 +51,8 @@ async def in_app(config: cfg.Config, device: str, runs_dir: Path, size: tuple[in
     return runs.load_run(path).metrics
 
 
-def median_train_s(rows: list[dict]) -> float:
-    return statistics.median(r["train_s"] for r in rows[1:] or rows)
+def median_train_s(rows: list) -> float:
+    return statistics.median(r.train_s for r in rows[1:] or rows)
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
 from damtui.cli_printers import (  # noqa: E402
-    TaggedPrinter, epoch_header, epoch_line, fmt, make_printer,
+    TaggedPrinter, epoch_header, epoch_line, make_printer,
 )
 from damtui.errors import DamtuiError  # noqa: E402
 
@@ -215,7 +215,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                runtime_extra=extra, threads=args.threads)
     finally:
         printer.close()
-    status = summary.get("status")
+    status = summary.status
     return 0 if status == runs.FINISHED else EXIT_CANCELLED if status == runs.CANCELLED else EXIT_FAILED
 
 
@@ -317,14 +317,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from damtui import compare, runs
+    from damtui.records import METRICS, SELECTED_METRICS
 
     root = runs.runs_dir(args.runs_dir)
     if args.action == "list":
         infos, ignored = runs.list_runs(root)
+        shown = [METRICS[k] for k in SELECTED_METRICS if k != "val_acc"]
         _print_table(
-            ["run", "status", "epochs", "best val AUC", "test AUC", "test ACC", "ACC@thr"],
-            [[r.run_id, r.status, f"{r.epochs_done}/{r.epochs_planned}", fmt(r.best_val_auc),
-              fmt(r.test_auc), fmt(r.test_acc), fmt(r.test_acc_thr)] for r in infos],
+            ["run", "status", "epochs", "stage@ep", *(m.label for m in shown)],
+            [[r.run_id, r.status, f"{r.epochs_done}/{r.epochs_planned}",
+              f"{r.result.stage}@{r.result.epoch}" if r.result else "-",
+              *(m.format(r.result.value(m.key) if r.result else None) for m in shown)] for r in infos],
             title=f"{len(infos)} runs in {root}",
         )
         if ignored:
@@ -341,11 +344,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
             if i.message:
                 print(f"message: {i.message}")
             print(epoch_header())
-            best = i.best_epoch
+            best = i.best.epoch if i.best else None
             for row in rec.metrics:
-                print(epoch_line(row, row.get("epoch") == best))
-            print(f"best val AUC {fmt(i.best_val_auc)} at epoch {fmt(best)}: test AUC {fmt(i.test_auc)}"
-                  f" ACC {fmt(i.test_acc)} ACC@thr {fmt(i.test_acc_thr)}")
+                print(epoch_line(row, row.epoch == best))
+            print(f"best {i.best.describe()}" if i.best else "no epoch finished")
+            if i.answer is not None and i.answer.stage != i.stage:
+                print(f"two-stage answer: {i.answer.describe()}")
         return 0
     if args.action == "compare":
         print(compare.to_markdown(records))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from damtui.records import METRICS, EpochRow, RunSummary
+
 
 def fmt(v: Any, digits: int = 4) -> str:
     if v is None:
@@ -15,22 +17,17 @@ def fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
-EPOCH_COLUMNS = [("epoch", "ep"), ("train_loss", "loss"), ("train_auc", "trAUC"), ("val_auc", "vAUC"),
-                 ("val_acc", "vACC"), ("test_auc", "tAUC"), ("test_acc", "tACC"), ("test_acc_thr", "tACC@thr"),
-                 ("lr", "lr"), ("epoch_s", "s"), ("images_per_s", "img/s")]
+EPOCH_COLUMNS = [METRICS[k] for k in ("epoch", "train_loss", "train_auc", "val_auc", "val_acc", "test_auc",
+                                       "test_acc", "test_acc_thr", "lr", "epoch_s", "images_per_s")]
 
 
-def epoch_line(row: dict[str, Any], best: bool) -> str:
-    cells = []
-    for key, head in EPOCH_COLUMNS:
-        v = row.get(key)
-        text = f"{v:.2g}" if key == "lr" and v else f"{v:.0f}" if key == "images_per_s" and v else fmt(v, 4 if key != "epoch_s" else 1)
-        cells.append(text.rjust(max(len(head), 6)))
+def epoch_line(row: EpochRow, best: bool) -> str:
+    cells = [m.format(row.value(m.key)).rjust(max(len(m.short), 6)) for m in EPOCH_COLUMNS]
     return " ".join(cells) + ("  *best" if best else "")
 
 
 def epoch_header() -> str:
-    return " ".join(head.rjust(max(len(head), 6)) for _, head in EPOCH_COLUMNS)
+    return " ".join(m.short.rjust(max(len(m.short), 6)) for m in EPOCH_COLUMNS)
 
 
 class PlainPrinter:
@@ -44,9 +41,10 @@ class PlainPrinter:
             self._print(f"device {ev.device}; sizes {ev.sizes}; epochs {ev.start_epoch + 1}..{ev.epochs}")
             self._print(epoch_header())
         elif isinstance(ev, E.EpochMetrics):
-            self._print(epoch_line(ev.metrics, ev.is_best))
+            self._print(epoch_line(ev.row, ev.is_best))
         elif isinstance(ev, (E.RunFinished, E.RunCancelled)):
-            self._print(summary_line(ev.summary))
+            if ev.summary is not None:
+                self._print(summary_line(ev.summary))
         elif isinstance(ev, E.RunFailed):
             print(f"damtui: error: {ev.message}", file=sys.stderr, flush=True)
 
@@ -103,11 +101,11 @@ def make_printer(tty: bool) -> PlainPrinter:
     return RichPrinter() if tty else PlainPrinter()
 
 
-def summary_line(s: dict[str, Any]) -> str:
-    a = s.get("answer") or {}
-    text = (f"{s.get('status')}: best val AUC {fmt(s.get('best_val_auc'))} at epoch {fmt(s.get('best_epoch'))};"
-            f" test AUC {fmt(s.get('best_test_auc'))}, ACC {fmt(s.get('best_test_acc'))},"
-            f" ACC@val-threshold {fmt(s.get('best_test_acc_thr'))}")
-    if a and a.get("stage") != s.get("stage"):
-        text += f"; two-stage answer is the pretrain epoch {a.get('best_epoch')} (val AUC {fmt(a.get('best_val_auc'))})"
+def summary_line(s: RunSummary) -> str:
+    if s.best is None:
+        return f"{s.status}: no epoch finished"
+    text = f"{s.status}: best {s.best.describe()}"
+    a = s.answer
+    if a is not None and a.stage != s.stage:
+        text += f"; two-stage answer is the pretrain epoch {a.epoch} ({METRICS['val_auc'].label} {fmt(a.val_auc)})"
     return text

@@ -3,8 +3,9 @@
 Input is a list of `runs.RunRecord` (what `runs.load_run` returns). Nothing here reads or writes
 files or imports textual; exports return text that the caller writes with `runs.write_text_file`.
 
-Summary metrics follow the honest protocol of `metrics.summarize`: the best epoch is chosen on
-validation AUC and the test numbers are read at that epoch.
+Summary metrics follow the honest protocol of `records.RunSummary`: the best epoch is chosen on
+validation AUC and the test numbers are read at that epoch; a fine-tune reports its two-stage
+answer (the best validation epoch of both stages). Labels and formats come from `records.METRICS`.
 """
 
 from __future__ import annotations
@@ -13,30 +14,19 @@ import csv
 import io
 import math
 import re
-import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from damtui.config import RUNTIME_KEYS
-from damtui.metrics import summarize
+from damtui.config import PROVENANCE_KEYS, RUNTIME_KEYS, hyperparameters
+from damtui.records import CURVE_METRICS, METRICS, SELECTED_METRICS, MeanStd
 from damtui.runs import RunRecord
 
-# Config keys that do not change training; never reported as a difference, ignored for grouping.
-NON_TRAINING_KEYS = ("description", "source", *sorted(RUNTIME_KEYS))
-# Keys ignored when deciding whether runs differ only by seed.
-SEED_GROUP_IGNORED = ("seed", "preset", *NON_TRAINING_KEYS)
+# Config keys that say where values came from or how a run executes: never listed as a difference.
+NON_TRAINING_KEYS = tuple(sorted(PROVENANCE_KEYS | RUNTIME_KEYS))
 
-# (column, key in metrics.summarize(), label, higher is better or None when not a score)
-SUMMARY_FIELDS: tuple[tuple[str, str, str, bool | None], ...] = (
-    ("best_epoch", "best_epoch", "best epoch", None),
-    ("best_val_auc", "best_val_auc", "best val AUC", True),
-    ("val_acc", "best_val_acc", "val ACC @best", True),
-    ("test_auc", "best_test_auc", "test AUC @best val", True),
-    ("test_acc", "best_test_acc", "test ACC @best val", True),
-    ("test_acc_thr", "best_test_acc_thr", "test ACC val-thr", True),
-)
-SUMMARY_COLUMNS = tuple(col for col, _, _, _ in SUMMARY_FIELDS)
-SCORE_COLUMNS = tuple(col for col, _, _, better in SUMMARY_FIELDS if better is not None)
+# The result columns: where the result was selected, then the selected metrics read there.
+SCORE_COLUMNS = SELECTED_METRICS
+SUMMARY_COLUMNS = ("selected_stage", "selected_epoch", *SCORE_COLUMNS)
 IDENTITY_COLUMNS = (
     "run",
     "dataset",
@@ -47,21 +37,7 @@ IDENTITY_COLUMNS = (
     "epochs_planned",
     "duration_s",
 )
-# Per-epoch metrics a curve can be drawn for (keys of metrics.jsonl rows).
-CURVE_METRICS = (
-    "val_auc",
-    "test_auc",
-    "train_auc",
-    "val_acc",
-    "test_acc",
-    "train_acc",
-    "val_acc_thr",
-    "test_acc_thr",
-    "train_loss",
-    "lr",
-    "epoch_s",
-    "images_per_s",
-)
+__all__ = ["CURVE_METRICS"]  # re-exported: the compare screen picks curves from it
 
 
 def _is_num(v: Any) -> bool:
@@ -100,9 +76,11 @@ def differing_keys(records: Sequence[RunRecord]) -> list[str]:
 
 
 def summary(record: RunRecord) -> dict[str, Any]:
-    """The summary columns of one run (None where no epoch has finished)."""
-    s = summarize(record.metrics)
-    return {col: s.get(key) for col, key, _, _ in SUMMARY_FIELDS}
+    """The result columns of one run: the two-stage answer of a fine-tune, else its best epoch
+    (None where no epoch has finished)."""
+    r = record.info.result
+    return {"selected_stage": r.stage if r else None, "selected_epoch": r.epoch if r else None,
+            **{k: r.value(k) if r else None for k in SCORE_COLUMNS}}
 
 
 def comparison_rows(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
@@ -140,25 +118,16 @@ def best_runs(rows: Sequence[dict[str, Any]]) -> dict[str, set[int]]:
     return out
 
 
-def _mean_std(values: list[float]) -> dict[str, Any]:
-    if not values:
-        return {"mean": None, "std": None, "n": 0}
-    mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"mean": mean, "std": std, "n": len(values)}
-
-
 def seed_groups(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
     """Groups of two or more runs whose configs differ only by seed, with mean/std per metric.
 
-    std is the sample standard deviation (n - 1). Each group: label, runs (ids), seeds, n,
-    statuses, and metrics {column: {mean, std, n}} over the runs that have that metric.
+    "Differ only by seed" is config.hyperparameters(c, ["seed"]), the rule packing and sweeps use.
+    Each group: label, runs (ids), seeds, n, statuses, and metrics {column: MeanStd} over the
+    runs that have that metric.
     """
     groups: dict[str, list[RunRecord]] = {}
     for rec in records:
-        key = repr(
-            sorted((k, repr(v)) for k, v in rec.config.items() if k not in SEED_GROUP_IGNORED)
-        )
+        key = repr(sorted((k, repr(v)) for k, v in hyperparameters(rec.config, ["seed"]).items()))
         groups.setdefault(key, []).append(rec)
     out = []
     for members in groups.values():
@@ -175,10 +144,7 @@ def seed_groups(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
                 "seeds": [rec.config.get("seed") for rec in members],
                 "statuses": [rec.info.status for rec in members],
                 "n": len(members),
-                "metrics": {
-                    col: _mean_std([s[col] for s in sums if _is_num(s[col])])
-                    for col in SCORE_COLUMNS
-                },
+                "metrics": {col: MeanStd.of(s[col] for s in sums) for col in SCORE_COLUMNS},
             }
         )
     return out
@@ -188,9 +154,9 @@ def curve(record: RunRecord, metric: str) -> tuple[list[int], list[float]]:
     """(epochs, values) of one per-epoch metric, skipping epochs without a number."""
     xs, ys = [], []
     for row in record.metrics:
-        v = row.get(metric)
-        if _is_num(v) and _is_num(row.get("epoch")):
-            xs.append(int(row["epoch"]))
+        v = row.value(metric)
+        if _is_num(v):
+            xs.append(row.epoch)
             ys.append(float(v))
     return xs, ys
 
@@ -207,8 +173,8 @@ def fmt(value: Any, column: str = "") -> str:
     if isinstance(value, float):
         if column == "duration_s":
             return format_duration(value)
-        if column in SCORE_COLUMNS or column.endswith(("_auc", "_acc", "_acc_thr")):
-            return f"{value:.4f}"
+        if column in METRICS:
+            return METRICS[column].format(value)
         return f"{value:.6g}"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(fmt(v) for v in value) + "]"
@@ -226,9 +192,12 @@ def format_duration(seconds: float | None) -> str:
 
 def column_label(column: str) -> str:
     """Human name of a comparison column."""
-    for col, _, label, _ in SUMMARY_FIELDS:
-        if col == column:
-            return label
+    if column in SCORE_COLUMNS:
+        return f"{METRICS[column].label} @selected"
+    if column == "selected_stage":
+        return "selected in stage"
+    if column == "selected_epoch":
+        return "selected epoch"
     if column == "duration_s":
         return "duration"
     return column.replace("_", " ") if column in IDENTITY_COLUMNS else column
@@ -268,7 +237,8 @@ def to_markdown(records: Sequence[RunRecord]) -> str:
     best = best_runs(rows)
     names = [run_label(rec) for rec in records]
     lines = ["# damtui run comparison", ""]
-    lines.append("Test metrics are read at the epoch with the best validation AUC.")
+    lines.append("Test metrics are read at the epoch with the best validation AUC (for a fine-tune, the"
+                 " best of both stages).")
     lines.append("")
     lines.append("| | " + " | ".join(_md_cell(n) for n in names) + " |")
     lines.append("|---|" + "---|" * len(names))
@@ -291,7 +261,7 @@ def to_markdown(records: Sequence[RunRecord]) -> str:
         )
         lines.append("|---|---|---|" + "---|" * len(SCORE_COLUMNS))
         for g in groups:
-            cells = [format_mean_std(g["metrics"][c]) for c in SCORE_COLUMNS]
+            cells = [g["metrics"][c].format() for c in SCORE_COLUMNS]
             seeds = ", ".join(str(s) for s in g["seeds"])
             lines.append(
                 f"| {_md_cell(g['label'])} | {g['n']} | {seeds} | " + " | ".join(cells) + " |"
@@ -300,9 +270,3 @@ def to_markdown(records: Sequence[RunRecord]) -> str:
     lines.append("Runs: " + "; ".join(f"`{rec.info.run_id}`" for rec in records))
     lines.append("")
     return "\n".join(lines)
-
-
-def format_mean_std(stat: dict[str, Any]) -> str:
-    if stat.get("mean") is None:
-        return "-"
-    return f"{stat['mean']:.4f} ± {stat['std']:.4f}"

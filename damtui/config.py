@@ -25,9 +25,11 @@ else:  # pragma: no cover
 
 SHIPPED_PRESETS = Path(__file__).parent / "presets"
 ANY_DATASET = "*"
-# How a run executes, not what it learns: left out of every comparison of configs, so changing
-# it never blocks a resume, splits a seed group or renames a sweep's runs.
-RUNTIME_KEYS = frozenset({"threads"})
+# A field's role (json_schema_extra): "provenance" says where the values came from (the preset's
+# name, source and description), "runtime" how a run executes (threads); neither changes what a
+# run learns, so `hyperparameters` leaves both out of every comparison of configs.
+PROVENANCE = {"role": "provenance"}
+RUNTIME = {"role": "runtime"}
 
 
 class Config(BaseModel):
@@ -35,11 +37,12 @@ class Config(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
-    preset: str = ""
+    preset: str = Field(default="", json_schema_extra=PROVENANCE)
     dataset: str
     stage: Literal["pretrain", "finetune"]
-    source: str = Field(description="where these values come from (report table, tuning run)")
-    description: str = ""
+    source: str = Field(description="where these values come from (report table, tuning run)",
+                        json_schema_extra=PROVENANCE)
+    description: str = Field(default="", json_schema_extra=PROVENANCE)
     epochs: int = Field(gt=0)
     batch_size: int = Field(ge=2, description="images per step (BatchNorm needs at least 2)")
     eval_batch_size: int = Field(default=1024, gt=0)
@@ -72,6 +75,7 @@ class Config(BaseModel):
     threads: int | None = Field(
         default=None, ge=1,
         description="CPU threads for torch (default: $DAMTUI_THREADS, else the cores not busy)",
+        json_schema_extra=RUNTIME,
     )
 
     @model_validator(mode="after")
@@ -96,12 +100,25 @@ class Config(BaseModel):
         return self.model_dump()
 
 
+def _keys_with(role: dict[str, str]) -> frozenset[str]:
+    return frozenset(k for k, f in Config.model_fields.items() if f.json_schema_extra == role)
+
+
+PROVENANCE_KEYS = _keys_with(PROVENANCE)
+RUNTIME_KEYS = _keys_with(RUNTIME)
+
+
 def hyperparameters(config: Config | Mapping[str, Any], ignore: Iterable[str] = ()) -> dict[str, Any]:
-    """The config as compared between runs: without RUNTIME_KEYS and the keys in `ignore`
-    (e.g. "seed" for "same config but the seed", "epochs" for a resume that extends a run)."""
+    """THE identity rule: the config as compared between runs, without provenance and runtime
+    keys and the keys in `ignore`. `hyperparameters(c, ["seed"])` is "same config but the seed"
+    (seed groups, packing, sweeps); `["epochs"]` is "the same run, extended" (resume)."""
     data = config.as_dict() if isinstance(config, Config) else dict(config)
-    drop = RUNTIME_KEYS | set(ignore)
+    drop = PROVENANCE_KEYS | RUNTIME_KEYS | set(ignore)
     return {k: v for k, v in data.items() if k not in drop}
+
+
+def same_but_seed(a: Config | Mapping[str, Any], b: Config | Mapping[str, Any]) -> bool:
+    return hyperparameters(a, ["seed"]) == hyperparameters(b, ["seed"])
 
 
 def _explain(err: ValidationError, where: str) -> DamtuiError:

@@ -28,6 +28,7 @@ import torch
 
 from damtui import datasets, metrics, runs
 from damtui.config import Config
+from damtui.records import EpochRow, RunSummary
 from damtui.datasets import DatasetSpec
 from damtui.devices import resolve_device
 from damtui.errors import DamtuiError
@@ -74,7 +75,7 @@ def train(
     runtime_extra: dict[str, Any] | None = None,
     run_name: str | None = None,
     threads: int | None = None,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Train one stage. Bad input found before the run starts raises DamtuiError; anything that
     goes wrong afterwards marks the run failed, emits RunFailed and is returned in the summary."""
     run = prepare(config, emit, runs_dir=runs_dir, data_root=data_root, device=device, from_run=from_run,
@@ -97,7 +98,7 @@ class Prepared:
     start_epoch: int
     best_epoch: int
     best_val: float
-    source_summary: dict[str, Any] | None
+    source_summary: RunSummary | None
     open_writer: Callable[[], runs.RunWriter]
 
     def open(self) -> RunRecorder:
@@ -150,7 +151,8 @@ def _prepare(
     if resume is not None:
         ckpt, rec = check_resume(Path(resume), config)
         from_run_id = rec.runtime.get("from_run")
-        source_summary = rec.runtime.get("from_run_summary")
+        saved = rec.runtime.get("from_run_summary")
+        source_summary = RunSummary.from_json(saved) if saved else None
         if ckpt is None and from_run_id:  # a fine-tune starting over needs its source again
             src = rec.runtime.get("from_run_path") or str(Path(resume).parent / from_run_id)
             source = load_source(Path(src), config)
@@ -186,7 +188,7 @@ def _prepare(
             "data_md5": datasets.file_md5(datasets.dataset_path(spec.flag, datasets.data_root(data_root))),
             "from_run": from_run_id,
             "from_run_path": str(source.path.resolve()) if source else None,
-            "from_run_summary": source_summary,
+            "from_run_summary": source_summary.to_json() if source_summary else None,
             "argv": sys.argv,
             **(runtime_extra or {}),
         }
@@ -251,10 +253,10 @@ def _check_batches(config: Config, pipeline: DataPipeline) -> None:
 
 
 def run_epochs(trainer: Trainer, recorders: list[RunRecorder], stop: threading.Event,
-               start: int = 0) -> list[dict[str, Any]]:
+               start: int = 0) -> list[RunSummary]:
     """Train every run from epoch `start` to its configured end; one summary per recorder.
     A member whose loss diverges fails alone; a bug fails every member still training."""
-    summaries: dict[int, dict[str, Any]] = {}
+    summaries: dict[int, RunSummary] = {}
     alive = list(range(len(recorders)))
     try:
         for epoch in range(start, recorders[0].c.epochs):
@@ -273,7 +275,7 @@ def run_epochs(trainer: Trainer, recorders: list[RunRecorder], stop: threading.E
 
 
 def train_one_epoch(trainer: Trainer, recorders: list[RunRecorder], alive: list[int],
-                    summaries: dict[int, dict[str, Any]], epoch: int, stop: threading.Event) -> bool:
+                    summaries: dict[int, RunSummary], epoch: int, stop: threading.Event) -> bool:
     """One epoch of every member in `alive` (failed members leave it); False when stopped."""
     batches, n_batches = trainer.epoch_batches(epoch)
     t0 = last_emit = time.perf_counter()
@@ -317,7 +319,7 @@ def train_one_epoch(trainer: Trainer, recorders: list[RunRecorder], alive: list[
     return True
 
 
-def _fail_member(recorders: list[RunRecorder], alive: list[int], summaries: dict[int, dict[str, Any]],
+def _fail_member(recorders: list[RunRecorder], alive: list[int], summaries: dict[int, RunSummary],
                  i: int, loss: float, epoch: int) -> None:
     try:
         recorders[i].check_finite(loss, epoch)
@@ -327,17 +329,13 @@ def _fail_member(recorders: list[RunRecorder], alive: list[int], summaries: dict
 
 
 def epoch_row(epoch: int, train_loss: float, train: tuple, val: tuple, test: tuple, lr: float, seen: int,
-              t0: float, t1: float, train_s: float) -> dict[str, Any]:
+              t0: float, t1: float, train_s: float) -> EpochRow:
     """One metrics.jsonl row: every split scored at the threshold chosen on validation."""
     thr = metrics.choose_threshold(val[1], val[0])
-    row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss}
+    scores: dict[str, float | None] = {}
     for split, (s, y) in {"train": train, "val": val, "test": test}.items():
         for k, v in metrics.split_metrics(y, s, thr).items():
-            row[f"{split}_{k}"] = v
-    row.update({
-        "threshold": thr, "lr": lr, "epoch_s": time.perf_counter() - t0,
-        "train_s": train_s, "eval_s": time.perf_counter() - t1, "images_per_s": seen / max(train_s, 1e-9),
-    })
-    if math.isnan(row["val_auc"]):
-        row["val_auc"] = None
-    return row
+            scores[f"{split}_{k}"] = None if math.isnan(v) else v
+    return EpochRow(epoch + 1, train_loss, **scores, threshold=tuple(thr), lr=lr,
+                    epoch_s=time.perf_counter() - t0, train_s=train_s, eval_s=time.perf_counter() - t1,
+                    images_per_s=seen / max(train_s, 1e-9))

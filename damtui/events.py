@@ -6,8 +6,10 @@ tests collect them in a list. Nothing here imports torch or textual.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Union
+
+from damtui.records import EpochRow, RunSummary
 
 
 @dataclass(frozen=True)
@@ -35,10 +37,10 @@ class BatchProgress:
 
 @dataclass(frozen=True)
 class EpochMetrics:
-    """One finished epoch; `metrics` is exactly the line written to metrics.jsonl."""
+    """One finished epoch; `row` is exactly the line written to metrics.jsonl."""
 
     epoch: int  # 1-based
-    metrics: dict[str, Any]
+    row: EpochRow
     best_epoch: int
     is_best: bool
 
@@ -52,13 +54,13 @@ class CheckpointSaved:
 
 @dataclass(frozen=True)
 class RunFinished:
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: RunSummary
 
 
 @dataclass(frozen=True)
 class RunCancelled:
     epoch: int  # last completed epoch
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: RunSummary | None = None
 
 
 @dataclass(frozen=True)

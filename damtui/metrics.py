@@ -8,7 +8,7 @@ validation AUC only; test numbers are read at that epoch.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -81,33 +81,3 @@ def split_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: Sequence[fl
         "acc": accuracy(y_true, scores, 0.5),
         "acc_thr": accuracy(y_true, scores, threshold),
     }
-
-
-def best_epoch(rows: Sequence[dict[str, Any]], key: str = "val_auc") -> int | None:
-    """Index of the row with the highest `key` (earliest on ties); None if there is none."""
-    best, best_val = None, -math.inf
-    for i, row in enumerate(rows):
-        v = row.get(key)
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            continue
-        if v > best_val:
-            best, best_val = i, v
-    return best
-
-
-SUMMARY_KEYS = ("val_auc", "val_acc", "test_auc", "test_acc", "test_acc_thr", "threshold")
-
-
-def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Honest summary: test metrics at the best-validation epoch, plus the optimistic figure labelled."""
-    i = best_epoch(rows)
-    if i is None:
-        return {"epochs_done": len(rows), "best_epoch": None}
-    row = rows[i]
-    out: dict[str, Any] = {"epochs_done": len(rows), "best_epoch": row["epoch"]}
-    out.update({f"best_{k}": row.get(k) for k in SUMMARY_KEYS})
-    j = best_epoch(rows, "test_auc")
-    if j is not None:
-        out["test_selected_auc_optimistic"] = rows[j]["test_auc"]
-        out["test_selected_epoch_optimistic"] = rows[j]["epoch"]
-    return out

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from damtui.config import Config, hyperparameters
+from damtui.config import Config, same_but_seed
 from damtui.datasets import DatasetSpec
 from damtui.engine import Emit, Prepared, prepare, run_epochs
 from damtui.errors import DamtuiError
@@ -42,8 +42,7 @@ def why_not_packable(configs: list[Config]) -> str | None:
         return "packing needs at least 2 seeds"
     if len({c.seed for c in configs}) != len(configs):
         return "packed members need distinct seeds"
-    first = hyperparameters(configs[0], ["seed"])
-    if any(hyperparameters(c, ["seed"]) != first for c in configs[1:]):
+    if not all(same_but_seed(configs[0], c) for c in configs[1:]):
         return "packed members may differ only by seed"
     if configs[0].pipeline != "fast":
         return "packing uses the fast pipeline; drop --set pipeline=reference"

@@ -11,8 +11,9 @@ from typing import Any, Callable
 
 import torch
 
-from damtui import metrics, runs
+from damtui import runs
 from damtui.errors import DamtuiError
+from damtui.records import EpochRow, RunSummary
 from damtui.events import CheckpointSaved, EpochMetrics, Event, RunCancelled, RunFailed, RunFinished, RunStarted
 from damtui.trainer import RunState
 
@@ -23,7 +24,7 @@ class RunRecorder:
     """Writes one run's folder through its RunWriter and reports through `emit`."""
 
     def __init__(self, state: RunState, emit: Emit, writer: runs.RunWriter, best_epoch: int, best_val: float,
-                 source_summary: dict[str, Any] | None) -> None:
+                 source_summary: RunSummary | None) -> None:
         self.state, self.c, self.emit, self.writer = state, state.config, emit, writer
         self.best_epoch, self.best_val, self.source_summary = best_epoch, best_val, source_summary
         self.rows, _ = runs.read_metrics(writer.path)
@@ -32,11 +33,11 @@ class RunRecorder:
         self.emit(RunStarted(self.writer.run_id, str(self.writer.path), self.c.as_dict(), sizes, device_name,
                              start_epoch, self.c.epochs))
 
-    def record(self, epoch: int, row: dict[str, Any]) -> None:
+    def record(self, epoch: int, row: EpochRow) -> None:
         """Book one finished epoch: best.pt if it is the best on validation, metrics, last.pt, status."""
-        is_best = row["val_auc"] is not None and row["val_auc"] > self.best_val
+        is_best = row.val_auc is not None and row.val_auc > self.best_val
         if is_best:
-            self.best_epoch, self.best_val = epoch + 1, row["val_auc"]
+            self.best_epoch, self.best_val = epoch + 1, row.val_auc
             self._save_best(epoch + 1, row)
         self.writer.append_metrics(row)
         self.rows.append(row)
@@ -46,7 +47,7 @@ class RunRecorder:
 
     def check_finite(self, train_loss: float, epoch: int) -> None:
         if not math.isfinite(train_loss):
-            kept = "best.pt is kept" if any(r.get("val_auc") is not None for r in self.rows) else "no checkpoint yet"
+            kept = "best.pt is kept" if any(r.val_auc is not None for r in self.rows) else "no checkpoint yet"
             raise DamtuiError(
                 f"loss became {train_loss} in epoch {epoch + 1}; {kept}."
                 f" Lower the learning rate (now --set lr={self.c.lr:g})"
@@ -54,11 +55,11 @@ class RunRecorder:
 
     # -- checkpoints
 
-    def _save_best(self, epoch: int, row: dict[str, Any]) -> None:
+    def _save_best(self, epoch: int, row: EpochRow) -> None:
         s = self.state
         self.writer.save_checkpoint(runs.BEST, _to_cpu({
             "epoch": epoch, "model": s.eval_model.state_dict(), "config": self.c.as_dict(),
-            "num_outputs": s.model.fc.out_features, "val_auc": row["val_auc"],
+            "num_outputs": s.model.fc.out_features, "val_auc": row.val_auc,
         }), on_done=lambda path: self.emit(CheckpointSaved(epoch, str(path), "best")))
 
     def _save_last(self, epoch: int) -> None:
@@ -71,13 +72,12 @@ class RunRecorder:
 
     # -- endings
 
-    def summary(self, state: str) -> dict[str, Any]:
-        s = {"run_id": self.writer.run_id, "status": state, "dataset": self.c.dataset,
-             "stage": self.c.stage, "preset": self.c.preset, **metrics.summarize(self.rows)}
-        s["answer"] = two_stage_answer(s, self.source_summary)
-        return s
+    def summary(self, state: str, message: str = "") -> RunSummary:
+        return RunSummary.of(self.rows, run_id=self.writer.run_id, status=state, dataset=self.c.dataset,
+                             stage=self.c.stage, preset=self.c.preset, source=self.source_summary,
+                             message=message)
 
-    def end(self, state: str, message: str = "") -> dict[str, Any]:
+    def end(self, state: str, message: str = "") -> RunSummary:
         self.writer.flush()
         summary = self.summary(state)
         self.writer.write_summary(summary)
@@ -86,8 +86,8 @@ class RunRecorder:
         self.emit(RunFinished(summary) if state == runs.FINISHED else RunCancelled(len(self.rows), summary))
         return summary
 
-    def fail(self, message: str) -> dict[str, Any]:
-        summary = {**self.summary(runs.FAILED), "message": message}
+    def fail(self, message: str) -> RunSummary:
+        summary = self.summary(runs.FAILED, message)
         for write in (self.writer.flush, lambda: self.writer.write_summary(summary),
                       lambda: self.writer.write_status(runs.FAILED, len(self.rows), self.c.epochs, message)):
             try:
@@ -98,7 +98,7 @@ class RunRecorder:
         self.emit(RunFailed(message, len(self.rows)))
         return summary
 
-    def fail_with(self, err: Exception) -> dict[str, Any]:
+    def fail_with(self, err: Exception) -> RunSummary:
         """End the run as failed with a one-line reason; the traceback of a bug goes to error.log."""
         if isinstance(err, DamtuiError):
             return self.fail(str(err))
@@ -107,19 +107,6 @@ class RunRecorder:
             return self.fail(f"CUDA out of memory at batch size {b}; try --set batch_size={max(1, b // 2)}")
         self.writer.write_error("".join(traceback.format_exception(err)))
         return self.fail(f"{type(err).__name__}: {err} (traceback in {self.writer.path}/error.log)")
-
-
-def two_stage_answer(summary: dict[str, Any], source_summary: dict[str, Any] | None) -> dict[str, Any]:
-    """The pipeline's final answer: the best validation epoch across both stages (pretrain and
-    finetune), with test metrics at that epoch. Never below the pretrain stage in val AUC."""
-    keys = ("best_epoch", "best_val_auc", "best_test_auc", "best_test_acc", "best_test_acc_thr")
-    mine = {"stage": summary.get("stage"), **{k: summary.get(k) for k in keys}}
-    if not source_summary or source_summary.get("best_val_auc") is None:
-        return mine
-    theirs = {"stage": "pretrain", **{k: source_summary.get(k) for k in keys}}
-    if mine["best_val_auc"] is None or theirs["best_val_auc"] > mine["best_val_auc"]:
-        return theirs
-    return mine
 
 
 def _to_cpu(obj: Any) -> Any:

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from damtui import metrics, runs
+from damtui import runs
 from damtui.config import Config, hyperparameters, validate
 from damtui.errors import DamtuiError
+from damtui.records import RunSummary
 
 if TYPE_CHECKING:
     import torch
@@ -22,7 +23,7 @@ class Source:
     path: Path
     state: dict[str, torch.Tensor]
     config: dict[str, Any]
-    summary: dict[str, Any]
+    summary: RunSummary
 
 
 def load_source(from_run: Path | None, config: Config) -> Source | None:
@@ -45,7 +46,7 @@ def load_source(from_run: Path | None, config: Config) -> Source | None:
     ckpt = runs.load_checkpoint(Path(from_run) / runs.BEST)
     if not isinstance(ckpt.get("model"), dict):
         raise DamtuiError(f"{Path(from_run) / runs.BEST} has no model weights; pick another pretrain run")
-    summary = metrics.summarize(rec.metrics)
+    summary = runs.summary_of(rec)
     return Source(Path(from_run), ckpt["model"], rec.config, summary)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from damtui.atomic import atomic_write_bytes
 from damtui.errors import DamtuiError
+from damtui.records import EpochRow
 
 CONFIG, STATUS, METRICS, SUMMARY = "config.json", "status.json", "metrics.jsonl", "summary.json"
 BEST, LAST, ERROR_LOG = "best.pt", "last.pt", "error.log"
@@ -121,10 +122,12 @@ def metrics_damage(path: Path) -> str:
             if last and not line.endswith(b"\n"):
                 return ""  # torn by a crash mid-append: the next append completes or resume drops it
             return f"{file} line {n}: not a JSON object"
-        if not isinstance(row, dict) or type(row.get("epoch")) is not int:
-            return f"{file} line {n}: not an epoch row (no integer 'epoch')"
-        if row["epoch"] != n:
-            return f"{file} line {n}: epoch {row['epoch']} where epoch {n} belongs"
+        try:
+            epoch = EpochRow.from_json(row).epoch
+        except ValueError as err:
+            return f"{file} line {n}: {err}"
+        if epoch != n:
+            return f"{file} line {n}: epoch {epoch} where epoch {n} belongs"
     return ""
 
 

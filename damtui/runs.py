@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from damtui.atomic import atomic_write_bytes
 from damtui.errors import DamtuiError
-from damtui.metrics import summarize
+from damtui.records import EpochRow, RunSummary, Selected, best_index
 from damtui.run_files import (  # noqa: F401  (the run store's API includes these)
     BEST, CANCELLED, CHECKPOINT_FORMAT, CONFIG, CRASHED, DAMAGED, ERROR_LOG, FAILED, FINISHED, LAST, LOCK,
     METRICS, NOFOLLOW, RUN_FILES, RUNNING, STALE_HEARTBEAT_S, STATUS, SUMMARY, RunLock, atomic_write_json, json_safe,
@@ -102,8 +102,8 @@ class RunWriter:
                 except OSError:
                     pass
         rows, _ = read_metrics(path)
-        rows = [r for r in rows if r.get("epoch", 0) <= done]
-        text = "".join(json.dumps(json_safe(r)) + "\n" for r in rows)
+        rows = [r for r in rows if r.epoch <= done]
+        text = "".join(json.dumps(json_safe(r.to_json())) + "\n" for r in rows)
         atomic_write_bytes(path / METRICS, text.encode())
         old = {}
         try:
@@ -136,8 +136,8 @@ class RunWriter:
             s = self._status
             self.write_status(s["state"], s["epoch"], s["epochs"], s["message"])
 
-    def append_metrics(self, row: dict[str, Any]) -> None:
-        line = (json.dumps(json_safe(row)) + "\n").encode()
+    def append_metrics(self, row: EpochRow) -> None:
+        line = (json.dumps(json_safe(row.to_json())) + "\n").encode()
         try:
             fd = os.open(self.path / METRICS, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW, 0o644)
             try:
@@ -208,8 +208,8 @@ class RunWriter:
         if self.lock is not None:
             self.lock.release()
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        atomic_write_json(self.path / SUMMARY, json_safe(summary))
+    def write_summary(self, summary: RunSummary) -> None:
+        atomic_write_json(self.path / SUMMARY, json_safe(summary.to_json()))
 
     def write_error(self, text: str) -> None:
         """Keep the traceback of an unexpected failure beside the run; best effort."""
@@ -248,10 +248,11 @@ def _check_takeover(path: Path) -> None:
         raise DamtuiError(f"{path} exists and is not a damtui run; choose another name")
 
 
-def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+def read_metrics(path: Path, offset: int = 0) -> tuple[list[EpochRow], int]:
     """Rows appended since byte `offset`, and the offset after the last whole line.
 
-    A torn (unterminated or unparsable) last line is left for the next read.
+    A torn (unterminated or unparsable) last line is left for the next read; reading stops at a
+    line that is not an epoch row (metrics_damage names it).
     """
     try:
         with open(Path(path) / METRICS, "rb") as fh:
@@ -259,13 +260,13 @@ def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int
             data = fh.read()
     except FileNotFoundError:
         return [], offset
-    rows: list[dict[str, Any]] = []
+    rows: list[EpochRow] = []
     consumed = 0
     for line in data.splitlines(keepends=True):
         if not line.endswith(b"\n"):
             break
         try:
-            rows.append(json.loads(line))
+            rows.append(EpochRow.from_json(json.loads(line)))
         except ValueError:
             break
         consumed += len(line)
@@ -286,11 +287,8 @@ class RunInfo:
     epochs_planned: int
     started: float
     updated: float
-    best_epoch: int | None = None
-    best_val_auc: float | None = None
-    test_auc: float | None = None
-    test_acc: float | None = None
-    test_acc_thr: float | None = None
+    best: Selected | None = None  # this stage's best epoch on validation
+    answer: Selected | None = None  # a fine-tune's two-stage answer, from summary.json
     seed: int = 0
     from_run: str | None = None
     message: str = ""
@@ -302,13 +300,18 @@ class RunInfo:
     def duration_s(self) -> float:
         return max(0.0, self.updated - self.started)
 
+    @property
+    def result(self) -> Selected | None:
+        """What the run reports: the two-stage answer once written, else its own best epoch."""
+        return self.answer or self.best
+
 
 @dataclass
 class RunRecord:
     info: RunInfo
     config: dict[str, Any]
     runtime: dict[str, Any]
-    metrics: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[EpochRow] = field(default_factory=list)
     metrics_offset: int = 0
 
 
@@ -316,7 +319,7 @@ def is_run_dir(path: Path) -> bool:
     return (Path(path) / CONFIG).is_file()
 
 
-def _info(path: Path, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> RunInfo:
+def _info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo:
     """The run's list row; a folder whose files are not what damtui writes lists as damaged, with
     the reason, instead of breaking the listing of every other run."""
     damage = metrics_damage(path)
@@ -331,7 +334,7 @@ def _info(path: Path, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> RunInf
                    epochs_done=0, epochs_planned=0, started=0.0, updated=0.0, message=damage)
 
 
-def _read_info(path: Path, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> RunInfo:
+def _read_info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo:
     config, runtime = cfg["config"], cfg.get("runtime", {})
     if not isinstance(config, dict) or not isinstance(runtime, dict):
         raise TypeError(f"{CONFIG} must hold objects 'config' and 'runtime'")
@@ -341,7 +344,11 @@ def _read_info(path: Path, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> R
         status = {}
     if not isinstance(status, dict):
         raise TypeError(f"{STATUS} is not a JSON object")
-    summary = summarize(rows)
+    i = best_index(rows)
+    try:
+        answer = RunSummary.from_json(read_json(path / SUMMARY)).answer if (path / SUMMARY).exists() else None
+    except (OSError, ValueError):
+        answer = None  # a summary being replaced or damaged: the rows still say the stage's best
     return RunInfo(
         run_id=path.name,
         path=path,
@@ -353,11 +360,8 @@ def _read_info(path: Path, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> R
         epochs_planned=int(status.get("epochs", config.get("epochs", 0))),
         started=float(status.get("started", 0.0)),
         updated=float(status.get("updated", 0.0)),
-        best_epoch=summary.get("best_epoch"),
-        best_val_auc=summary.get("best_val_auc"),
-        test_auc=summary.get("best_test_auc"),
-        test_acc=summary.get("best_test_acc"),
-        test_acc_thr=summary.get("best_test_acc_thr"),
+        best=Selected.of(rows[i], str(config.get("stage", "?"))) if i is not None else None,
+        answer=answer,
         seed=int(config.get("seed", 0)),
         from_run=runtime.get("from_run"),
         message=str(status.get("message", "")),
@@ -400,6 +404,13 @@ def list_runs(root: Path) -> tuple[list[RunInfo], list[str]]:
             ignored.append(entry.name)
     runs.sort(key=lambda r: (r.started, r.run_id), reverse=True)
     return runs, ignored
+
+
+def summary_of(record: RunRecord) -> RunSummary:
+    """A run's summary from its rows (what summary.json holds once the run has ended)."""
+    i = record.info
+    return RunSummary.of(record.metrics, run_id=i.run_id, status=i.status, dataset=i.dataset, stage=i.stage,
+                         preset=i.preset)
 
 
 def resolve_run(root: Path, ref: str) -> Path:

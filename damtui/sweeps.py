@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from damtui import config as cfg
 from damtui import runs
 from damtui.errors import DamtuiError
+from damtui.records import MeanStd
 from damtui.threads import ENV as THREADS_ENV
 
 if sys.version_info >= (3, 11):
@@ -289,7 +290,10 @@ def _job(sweep: str, path: Path, dataset: str, stage: str, preset: str, base: cf
         _toml_literal(value, f"{path}: key '{key}'")  # refuse values `--set` could not carry
     where = f"{path} ({dataset} {stage}, preset {preset})"
     config = cfg.apply_overrides(base, {**overrides, "seed": seed}, where).as_dict()
-    identity: dict[str, Any] = cfg.hyperparameters(config, ["seed"])
+    # the name hashes the provenance too, as it always has: other names would make a sweep run
+    # again after an upgrade retrain what it already has
+    identity: dict[str, Any] = {**cfg.hyperparameters(config, ["seed"]),
+                                **{k: config[k] for k in sorted(cfg.PROVENANCE_KEYS)}}
     if pre is not None:
         config["width"] = pre.config["width"]  # the engine takes the width of the pretrain run
         identity = {**identity, "width": config["width"], "from": pre.config_key}
@@ -663,23 +667,6 @@ def totals_line(sweep: str, results: list[dict[str, Any]]) -> str:
 # ----------------------------------------------------------------------------- the TUI's view
 
 
-def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
-    vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    if not vals:
-        return None, None
-    mean = sum(vals) / len(vals)
-    if len(vals) < 2:
-        return mean, None
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
-
-
-def fmt_mean_std(mean: float | None, std: float | None, digits: int = 4) -> str:
-    """'0.8812 ± 0.0040', '0.8812' for a single seed, '-' for none."""
-    if mean is None:
-        return "-"
-    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
 _STATE_BUCKET = {runs.FINISHED: "done", runs.RUNNING: "running", runs.FAILED: "failed",
                  runs.CRASHED: "failed", runs.CANCELLED: "failed"}
 
@@ -739,8 +726,7 @@ def sweep_groups(infos: list[runs.RunInfo], plans: dict[str, dict[str, Any]] | N
             if plan_jobs:
                 entry["waiting"] = waiting_by_key.get(key, 0)
             for metric in ("test_auc", "test_acc", "test_acc_thr"):
-                mean, std = _mean_std([getattr(i, metric) for i in finished])
-                entry[f"{metric}_mean"], entry[f"{metric}_std"] = mean, std
+                entry[metric] = MeanStd.of(i.result.value(metric) if i.result else None for i in finished)
             configs.append(entry)
         group_entry: dict[str, Any] = {"sweep": name, "runs": len(members), **_counts(members)}
         if plan_jobs:

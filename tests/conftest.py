@@ -51,8 +51,8 @@ def pretrain_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> P
     """One finished 2D demo pretrain run, shared by tests that only read it (copy before writing)."""
     root = tmp_path_factory.mktemp("shared-runs")
     summary, _ = run_stage(demo_config(), root, data_root=data_root)
-    assert summary["status"] == "finished"
-    return root / summary["run_id"]
+    assert summary.status == "finished"
+    return root / summary.run_id
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from damtui import augment as A
+from damtui import augment3d as A3
 
 S = 28
 CPU = torch.device("cpu")
@@ -71,7 +72,7 @@ def _batch(sample: np.ndarray, n: int) -> torch.Tensor:
     return x[None].expand(n, *x.shape).contiguous()
 
 
-def _no_3d_augment(p: A._Params3D) -> A._Params3D:
+def _no_3d_augment(p: A3.Params3D) -> A3.Params3D:
     p.affine[:] = False
     p.elastic[:] = False
     p.flip[:] = False
@@ -189,11 +190,11 @@ def test_cuda_matches_cpu_statistics(is_3d: bool) -> None:
     for f in (lambda t: t.flatten(1).mean(1), lambda t: t.flatten(1).std(1)):
         assert _close(f(cpu), f(gpu))
     # Same parameters on both devices: same output up to float rounding.
-    p = A._sample_3d(16, CPU) if is_3d else A._sample_2d(16, (S, S), CPU)
+    p = A3.sample_3d(16, CPU) if is_3d else A._sample_2d(16, (S, S), CPU)
     if is_3d:
         p.noise[:] = False
-        moved = A._Params3D(**{k: v.cuda() for k, v in vars(p).items()})
-        want, got = A._apply_3d(x[:16], p), A._apply_3d(x[:16].cuda(), moved).cpu()
+        moved = A3.Params3D(**{k: v.cuda() for k, v in vars(p).items()})
+        want, got = A3.apply_3d(x[:16], p), A3.apply_3d(x[:16].cuda(), moved).cpu()
     else:
         moved = A._Params2D(**{k: v.cuda() for k, v in vars(p).items()})
         want, got = A._apply_2d(x[:16], p), A._apply_2d(x[:16].cuda(), moved).cpu()
@@ -204,7 +205,7 @@ def test_cuda_matches_cpu_statistics(is_3d: bool) -> None:
 # 3D: exact geometry against torchio with the same parameters
 
 
-def _torchio_one(vol: torch.Tensor, p: A._Params3D, i: int) -> torch.Tensor:
+def _torchio_one(vol: torch.Tensor, p: A3.Params3D, i: int) -> torch.Tensor:
     import torchio as tio
     from torchio.transforms.augmentation.spatial.random_affine import Affine
     from torchio.transforms.augmentation.spatial.random_elastic_deformation import (
@@ -229,13 +230,13 @@ def test_3d_single_transform_is_torchio_exactly(part: str) -> None:
     """One spatial transform at a time, the batched resampling IS torchio's, borders included."""
     n = 4
     vol = _texture_3d()
-    p = _no_3d_augment(A._sample_3d(n, CPU))
+    p = _no_3d_augment(A3.sample_3d(n, CPU))
     if part == "flip":
         p.flip = torch.tensor([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=torch.bool)
     else:
         getattr(p, part)[:] = True
         p.flip = torch.rand(n, 3) < 0.5  # flips compose with either
-    ours = A._apply_3d(_batch(vol, n), p)
+    ours = A3.apply_3d(_batch(vol, n), p)
     ref_in = torch.from_numpy(vol).float()[None] / 255
     for i in range(n):
         assert (ours[i] - _torchio_one(ref_in, p, i)).abs().max() < 1e-5
@@ -247,10 +248,10 @@ def test_3d_affine_plus_elastic_close_to_torchio() -> None:
     where this cuts hard, so only the mean is bounded there."""
     n = 4
     vol = _texture_3d()
-    p = _no_3d_augment(A._sample_3d(n, CPU))
+    p = _no_3d_augment(A3.sample_3d(n, CPU))
     p.affine[:] = True
     p.elastic[:] = True
-    ours = A._apply_3d(_batch(vol, n), p)
+    ours = A3.apply_3d(_batch(vol, n), p)
     ref_in = torch.from_numpy(vol).float()[None] / 255
     for i in range(n):
         diff = (ours[i] - _torchio_one(ref_in, p, i)).abs()
@@ -263,7 +264,7 @@ def test_3d_parameter_draws_match_torchio() -> None:
     import torchio as tio
 
     n = 2000
-    p = A._sample_3d(n, CPU)
+    p = A3.sample_3d(n, CPU)
     ref = A.reference_transform(True, True).transform.transforms
     affine, elastic = ref[0], ref[1]
     assert isinstance(affine, tio.RandomAffine)
@@ -357,9 +358,9 @@ def test_3d_elastic_displacement_matches_torchio() -> None:
     elastic = A.reference_transform(True, True).transform.transforms[1]
     elastic.probability = 1.0
     theirs = displacement(torch.stack([elastic(coords.float() / 255) for _ in range(100)]))
-    p = _no_3d_augment(A._sample_3d(1000, CPU))
+    p = _no_3d_augment(A3.sample_3d(1000, CPU))
     p.elastic[:] = True
-    ours = displacement(A._apply_3d(coords[None].expand(1000, -1, -1, -1, -1).contiguous(), p))
+    ours = displacement(A3.apply_3d(coords[None].expand(1000, -1, -1, -1, -1).contiguous(), p))
     for axis in range(3):
         assert _close(ours[:, axis], theirs[:, axis]), axis
     assert _close(ours.mean(1), theirs.mean(1), k=3.0)
@@ -374,7 +375,7 @@ def test_bspline_field_is_sitk() -> None:
         ElasticDeformation,
     )
 
-    p = A._sample_3d(1, CPU)
+    p = A3.sample_3d(1, CPU)
     cp = p.control[0].numpy()
     image = nib_to_sitk(torch.zeros(1, S, S, S), np.eye(4), force_3d=True)
     bspline = ElasticDeformation(control_points=cp, max_displacement=(5, 5, 5)) \
@@ -388,8 +389,8 @@ def test_bspline_field_is_sitk() -> None:
     # Evaluate our control grid (z channels, normalised, W-H-D order) at the same points.
     p.elastic[:] = True
     p.affine[:] = False
-    controls = A._sampling_controls(p, [S, S, S], CPU)[0, 3:]  # (3, K, K, K)
-    w = [A._bspline_weights(points[:, a], S) for a in range(3)]
+    controls = A3.sampling_controls(p, [S, S, S], CPU)[0, 3:]  # (3, K, K, K)
+    w = [A3.bspline_weights(points[:, a], S) for a in range(3)]
     got = torch.einsum("cijk,ni,nj,nk->nc", controls, w[0], w[1], w[2])
     got = ((got + 1) * S - 1) / 2  # back to voxel coordinates
     assert (got.flip(-1) - want).abs().max() < 1e-4

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from damtui import compare, runs
+from damtui.records import EpochRow, Selected, best_index
 from damtui.runs import RunInfo, RunRecord
 
 
-def _row(epoch: int, val_auc: float, test_auc: float, **more) -> dict:
-    return {
+def _row(epoch: int, val_auc: float, test_auc: float, **more) -> EpochRow:
+    return EpochRow.from_json({
         "epoch": epoch,
         "val_auc": val_auc,
         "test_auc": test_auc,
@@ -25,10 +26,12 @@ def _row(epoch: int, val_auc: float, test_auc: float, **more) -> dict:
         "test_acc_thr": 0.69,
         "train_loss": 0.5,
         **more,
-    }
+    })
 
 
-def _record(run_id: str, config: dict, rows: list[dict], status: str = runs.FINISHED) -> RunRecord:
+def _record(run_id: str, config: dict, rows: list[EpochRow], status: str = runs.FINISHED,
+            answer: Selected | None = None) -> RunRecord:
+    i = best_index(rows)
     info = RunInfo(
         run_id=run_id,
         path=Path(run_id),
@@ -41,6 +44,8 @@ def _record(run_id: str, config: dict, rows: list[dict], status: str = runs.FINI
         started=100.0,
         updated=160.0,
         seed=config.get("seed", 0),
+        best=Selected.of(rows[i], config.get("stage", "pretrain")) if i is not None else None,
+        answer=answer,
     )
     return RunRecord(info, config, {"device": "cpu"}, rows, 0)
 
@@ -95,19 +100,19 @@ def test_comparison_rows_use_the_best_validation_epoch(three):
     rows = compare.comparison_rows([a, b, c])
     assert [r["run"] for r in rows] == [a.info.run_id, b.info.run_id, c.info.run_id]
     ra = rows[0]
-    assert ra["best_epoch"] == 2 and ra["best_val_auc"] == 0.85
+    assert ra["selected_epoch"] == 2 and ra["selected_stage"] == "pretrain" and ra["val_auc"] == 0.85
     assert ra["test_auc"] == 0.80  # at the best val epoch, not the best test (0.83)
     assert ra["lr"] == 0.1 and ra["seed"] == 0 and ra["milestones"] is None
     assert ra["epochs_done"] == 3 and ra["duration_s"] == 60.0
     assert list(ra)[:8] == list(compare.IDENTITY_COLUMNS)
     best = compare.best_runs(rows)
-    assert best["best_val_auc"] == {0} and best["test_auc"] == {1}
+    assert best["val_auc"] == {0} and best["test_auc"] == {1}
 
 
 def test_no_epochs_yet_gives_empty_summary():
     r = _record("x-eeeeee", dict(BASE), [])
     row = compare.comparison_rows([r])[0]
-    assert row["best_epoch"] is None and row["best_val_auc"] is None
+    assert row["selected_epoch"] is None and row["val_auc"] is None
     assert compare.best_runs([row]) == {}
 
 
@@ -117,10 +122,10 @@ def test_seed_groups_mean_and_sample_std(three):
     assert len(groups) == 1
     g = groups[0]
     assert g["runs"] == [a.info.run_id, b.info.run_id] and g["seeds"] == [0, 1] and g["n"] == 2
-    m = g["metrics"]["best_val_auc"]
-    assert m["mean"] == pytest.approx(0.84) and m["n"] == 2
-    assert m["std"] == pytest.approx(math.sqrt(((0.85 - 0.84) ** 2 + (0.83 - 0.84) ** 2) / 1))
-    assert g["metrics"]["test_auc"]["mean"] == pytest.approx((0.80 + 0.82) / 2)
+    m = g["metrics"]["val_auc"]
+    assert m.mean == pytest.approx(0.84) and m.n == 2
+    assert m.std == pytest.approx(math.sqrt(((0.85 - 0.84) ** 2 + (0.83 - 0.84) ** 2) / 1))
+    assert g["metrics"]["test_auc"].mean == pytest.approx((0.80 + 0.82) / 2)
 
 
 def test_seed_groups_ignore_repeats_and_singletons(three):
@@ -140,7 +145,7 @@ def test_curve_skips_missing_values():
     r = _record(
         "x-hhhhhh",
         dict(BASE),
-        [_row(1, 0.8, 0.7), {"epoch": 2, "val_auc": None}, _row(3, 0.9, 0.8)],
+        [_row(1, 0.8, 0.7), EpochRow(2), _row(3, 0.9, 0.8)],
     )
     assert compare.curve(r, "val_auc") == ([1, 3], [0.8, 0.9])
     assert compare.curve(r, "nope") == ([], [])
@@ -150,7 +155,7 @@ def test_to_csv_round_trips(three):
     text = compare.to_csv(list(three))
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 3
-    assert rows[0]["run"].endswith("aaaaaa") and float(rows[0]["best_val_auc"]) == 0.85
+    assert rows[0]["run"].endswith("aaaaaa") and float(rows[0]["val_auc"]) == 0.85
     assert rows[2]["milestones"] == "0.5" and rows[0]["milestones"] == ""
     assert "seed" in rows[0] and "lr" in rows[0]
     assert text.endswith("\n") and "\r" not in text
@@ -159,7 +164,8 @@ def test_to_csv_round_trips(three):
 def test_to_markdown_bolds_best_and_lists_seed_groups(three):
     md = compare.to_markdown(list(three))
     assert md.startswith("# damtui run comparison")
-    assert "| best val AUC | **0.8500** | 0.8300 | 0.7000 |" in md
+    assert "| val AUC @selected | **0.8500** | 0.8300 | 0.7000 |" in md
+    assert "| selected in stage | pretrain | pretrain | pretrain |" in md
     assert "| seed | 0 | 1 | 0 |" in md
     assert "## Runs that differ only by seed (mean ± sample std)" in md
     assert "0.8400 ± 0.0141" in md
@@ -176,3 +182,12 @@ def test_compare_has_no_ui_imports():
     code = "import sys, damtui.compare; print('textual' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_finetune_reports_its_two_stage_answer_labelled_with_the_stage(three):
+    a, _, _ = three
+    answer = Selected("pretrain", 7, val_auc=0.9, val_acc=0.8, test_auc=0.88, test_acc=0.8, test_acc_thr=0.81)
+    fin = _record("x-jjjjjj", {**BASE, "stage": "finetune"}, [_row(1, 0.86, 0.9)], answer=answer)
+    row = compare.comparison_rows([a, fin])[1]
+    assert (row["selected_stage"], row["selected_epoch"], row["test_auc"]) == ("pretrain", 7, 0.88)
+    assert "| selected in stage | pretrain | pretrain |" in compare.to_markdown([a, fin])

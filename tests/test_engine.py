@@ -15,11 +15,11 @@ TIMING = {"epoch_s", "train_s", "eval_s", "images_per_s"}
 
 
 def _rows(events):
-    return [e.metrics for e in events if isinstance(e, E.EpochMetrics)]
+    return [e.row for e in events if isinstance(e, E.EpochMetrics)]
 
 
 def _strip(rows):
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+    return [{k: v for k, v in r.to_json().items() if k not in TIMING} for r in rows]
 
 
 def test_engine_imports_without_textual():
@@ -30,14 +30,14 @@ def test_engine_imports_without_textual():
 def test_pretrain_events_files_and_checkpoints(pretrain_run):
     rec = runs.load_run(pretrain_run)
     assert rec.info.status == runs.FINISHED
-    assert [r["epoch"] for r in rec.metrics] == list(range(1, rec.config["epochs"] + 1))
+    assert [r.epoch for r in rec.metrics] == list(range(1, rec.config["epochs"] + 1))
     row = rec.metrics[0]
     for key in ("train_loss", "train_auc", "train_acc", "val_auc", "val_acc", "val_acc_thr", "test_auc",
                 "test_acc", "test_acc_thr", "threshold", "lr", "epoch_s", "images_per_s"):
-        assert key in row
-    assert rec.info.best_val_auc > 0.8  # the synthetic signal is learnable
+        assert row.value(key) is not None
+    assert rec.info.best.val_auc > 0.8  # the synthetic signal is learnable
     best = runs.load_checkpoint(pretrain_run / runs.BEST)
-    assert best["epoch"] == rec.info.best_epoch
+    assert best["epoch"] == rec.info.best.epoch
     last = runs.load_checkpoint(pretrain_run / runs.LAST)
     assert last["epoch"] == rec.config["epochs"]
     assert "versions" in rec.runtime and rec.runtime["versions"]["libauc"] == "2.0.1"
@@ -57,20 +57,20 @@ def test_finetune_head_transplant_and_two_stage_gain(runs_dir, pretrain_copy):
     summary, events = run_stage(demo_config("finetune"), runs_dir, from_run=pretrain_copy)
     rows = _rows(events)
     # the fine-tune starts ranking like the pretrained model: its first epoch is close to the best
-    assert abs(rows[0]["val_auc"] - pre.info.best_val_auc) <= 0.02
-    assert summary["answer"]["best_val_auc"] >= pre.info.best_val_auc
-    assert runs.load_run(runs_dir / summary["run_id"]).runtime["from_run"] == pretrain_copy.name
+    assert abs(rows[0].val_auc - pre.info.best.val_auc) <= 0.02
+    assert summary.answer.val_auc >= pre.info.best.val_auc
+    assert runs.load_run(runs_dir / summary.run_id).runtime["from_run"] == pretrain_copy.name
 
 
 def test_finetune_raises_val_auc_of_an_undertrained_pretrain(runs_dir):
     pre, _ = run_stage(demo_config(epochs=1), runs_dir)
-    fine, _ = run_stage(demo_config("finetune", epochs=4), runs_dir, from_run=runs_dir / pre["run_id"])
-    assert fine["best_val_auc"] > pre["best_val_auc"] + 0.005
+    fine, _ = run_stage(demo_config("finetune", epochs=4), runs_dir, from_run=runs_dir / pre.run_id)
+    assert fine.best.val_auc > pre.best.val_auc + 0.005
 
 
 def test_random_head_variant_is_available(runs_dir, pretrain_copy):
     summary, _ = run_stage(demo_config("finetune", epochs=1, head_transplant=False), runs_dir, from_run=pretrain_copy)
-    assert summary["status"] == "finished"
+    assert summary.status == "finished"
 
 
 def test_cancel_stops_within_one_batch(runs_dir, monkeypatch):
@@ -87,7 +87,7 @@ def test_cancel_stops_within_one_batch(runs_dir, monkeypatch):
     after = [e for e in seen[seen.index(next(e for e in seen if isinstance(e, E.BatchProgress) and e.epoch == 2 and e.batch == 3)) + 1:]]
     assert not any(isinstance(e, E.BatchProgress) for e in after)
     assert isinstance(seen[-1], E.RunCancelled) and seen[-1].epoch == 1
-    rec = runs.load_run(runs_dir / summary["run_id"])
+    rec = runs.load_run(runs_dir / summary.run_id)
     assert rec.info.status == runs.CANCELLED and len(rec.metrics) == 1
 
 
@@ -106,22 +106,22 @@ def test_resume_equals_uninterrupted_run(runs_dir, pretrain_copy, stage):
             stop.set()
 
     part = engine.train(config, emit, stop, runs_dir=runs_dir, device="cpu", **kw)
-    assert part["status"] == "cancelled" and part["epochs_done"] == 2
-    path = runs_dir / part["run_id"]
+    assert part.status == "cancelled" and part.epochs_done == 2
+    path = runs_dir / part.run_id
     resumed, res_events = run_stage(resume_config(path), runs_dir, resume=path)
     assert res_events[0].start_epoch == 2
     rows = runs.load_run(path).metrics
     assert _strip(rows) == _strip(_rows(full_events))
-    assert resumed["best_val_auc"] == full["best_val_auc"]
+    assert resumed.best.val_auc == full.best.val_auc
 
 
 def test_resume_extends_a_finished_run(runs_dir):
     done, _ = run_stage(demo_config(epochs=1, width=4), runs_dir)
-    path = runs_dir / done["run_id"]
+    path = runs_dir / done.run_id
     with pytest.raises(DamtuiError, match="already has 1 epochs"):
         run_stage(resume_config(path), runs_dir, resume=path)
     more, _ = run_stage(resume_config(path, epochs=2), runs_dir, resume=path)
-    assert more["epochs_done"] == 2 and runs.load_run(path).info.status == runs.FINISHED
+    assert more.epochs_done == 2 and runs.load_run(path).info.status == runs.FINISHED
 
 
 def test_nan_loss_fails_the_run_and_keeps_best(runs_dir, monkeypatch):
@@ -148,8 +148,8 @@ def test_nan_loss_fails_the_run_and_keeps_best(runs_dir, monkeypatch):
 
     monkeypatch.setattr(stages.Stage, "__init__", spy_init)
     summary = engine.train(demo_config(epochs=3, width=4), emit, threading.Event(), runs_dir=runs_dir, device="cpu")
-    assert summary["status"] == "failed" and "loss became nan in epoch 2" in summary["message"]
-    rec = runs.load_run(runs_dir / summary["run_id"])
+    assert summary.status == "failed" and "loss became nan in epoch 2" in summary.message
+    rec = runs.load_run(runs_dir / summary.run_id)
     assert rec.info.status == runs.FAILED and len(rec.metrics) == 1
     assert runs.load_checkpoint(rec.info.path / runs.BEST)["epoch"] == 1
 
@@ -163,7 +163,7 @@ def test_bad_from_runs_fail_before_a_folder_is_made(runs_dir, pretrain_copy):
     fine, _ = run_stage(demo_config("finetune", epochs=1), runs_dir, from_run=pretrain_copy)
     before = set(runs_dir.iterdir())
     with pytest.raises(DamtuiError, match="is a finetune run"):
-        run_stage(demo_config("finetune"), runs_dir, from_run=runs_dir / fine["run_id"])
+        run_stage(demo_config("finetune"), runs_dir, from_run=runs_dir / fine.run_id)
     (pretrain_copy / runs.BEST).unlink()
     with pytest.raises(DamtuiError, match="no checkpoint there"):
         run_stage(demo_config("finetune"), runs_dir, from_run=pretrain_copy)
@@ -173,11 +173,11 @@ def test_bad_from_runs_fail_before_a_folder_is_made(runs_dir, pretrain_copy):
 @pytest.mark.slow
 def test_3d_pretrain_then_finetune(runs_dir):
     pre, _ = run_stage(demo_config(flag="synthetic3d", epochs=1, width=4), runs_dir)
-    assert pre["status"] == "finished" and not math.isnan(pre["best_val_auc"])
+    assert pre.status == "finished" and not math.isnan(pre.best.val_auc)
     fine, _ = run_stage(demo_config("finetune", flag="synthetic3d", epochs=1), runs_dir,
-                        from_run=runs_dir / pre["run_id"])
-    assert fine["status"] == "finished"
-    assert runs.load_run(runs_dir / fine["run_id"]).config["width"] == 4  # inherited from the source
+                        from_run=runs_dir / pre.run_id)
+    assert fine.status == "finished"
+    assert runs.load_run(runs_dir / fine.run_id).config["width"] == 4  # inherited from the source
 
 
 def test_multilabel_finetune_with_multilabel_aucm(runs_dir, data_root, tmp_path):
@@ -186,9 +186,9 @@ def test_multilabel_finetune_with_multilabel_aucm(runs_dir, data_root, tmp_path)
     pre_c = demo_config(epochs=1, width=4).model_copy(update={"dataset": "chestmnist"})
     pre, _ = run_stage(pre_c, runs_dir, data_root=root)
     fine_c = demo_config("finetune", epochs=2).model_copy(update={"dataset": "chestmnist"})
-    fine, _ = run_stage(fine_c, runs_dir, data_root=root, from_run=runs_dir / pre["run_id"])
-    assert fine["status"] == "finished"
-    last = runs.load_checkpoint(runs_dir / fine["run_id"] / runs.LAST)
+    fine, _ = run_stage(fine_c, runs_dir, data_root=root, from_run=runs_dir / pre.run_id)
+    assert fine.status == "finished"
+    last = runs.load_checkpoint(runs_dir / fine.run_id / runs.LAST)
     assert last["stage"]["loss"]["a"].shape == (14,)
 
 
@@ -198,10 +198,10 @@ def test_resume_of_a_run_stopped_before_its_first_checkpoint_starts_over(runs_di
     stop = threading.Event()
     stop.set()  # stops at the first batch: no epoch, no checkpoint
     part = engine.train(config, lambda ev: None, stop, runs_dir=runs_dir, device="cpu", from_run=pretrain_copy)
-    path = runs_dir / part["run_id"]
-    assert part["status"] == "cancelled" and not (path / runs.LAST).exists()
+    path = runs_dir / part.run_id
+    assert part.status == "cancelled" and not (path / runs.LAST).exists()
     again, events = run_stage(resume_config(path), runs_dir, resume=path)
-    assert events[0].start_epoch == 0 and again["status"] == "finished"
+    assert events[0].start_epoch == 0 and again.status == "finished"
     assert _strip(runs.load_run(path).metrics) == _strip(_rows(full_events))
 
 
@@ -210,9 +210,9 @@ def test_predict_best_reproduces_the_runs_own_numbers_and_ensembles(runs_dir, pr
     preds = predict.predict_best(pretrain_run, device="cpu")
     from damtui import metrics
 
-    assert metrics.auc(preds["test"][1], preds["test"][0]) == pytest.approx(rec.info.test_auc, abs=1e-6)
+    assert metrics.auc(preds["test"][1], preds["test"][0]) == pytest.approx(rec.info.best.test_auc, abs=1e-6)
     other, _ = run_stage(demo_config(seed=1), runs_dir)
-    ens = predict.ensemble_metrics([pretrain_run, runs_dir / other["run_id"]], device="cpu")
+    ens = predict.ensemble_metrics([pretrain_run, runs_dir / other.run_id], device="cpu")
     assert len(ens["members"]) == 2 and 0.5 < ens["test_auc"] <= 1.0
     assert set(ens) >= {"val_auc", "test_auc", "test_acc", "test_acc_thr"}
 
@@ -268,7 +268,7 @@ def test_finetune_last_pt_stores_pesg_weights_once_and_old_checkpoints_resume(ru
     stop = threading.Event()
     part = engine.train(config, lambda ev: stop.set() if isinstance(ev, E.EpochMetrics) else None, stop,
                         runs_dir=runs_dir, device="cpu", from_run=pretrain_copy)
-    path = runs_dir / part["run_id"]
+    path = runs_dir / part.run_id
     ckpt = runs.load_checkpoint(path / runs.LAST)
     opt = ckpt["stage"]["optimizer"]
     assert len(opt["model_ref"]) == len(opt["model_acc"]) > 0
@@ -280,4 +280,4 @@ def test_finetune_last_pt_stores_pesg_weights_once_and_old_checkpoints_resume(ru
         {**g, "model_ref": opt["model_ref"], "model_acc": opt["model_acc"]} for g in opt["param_groups"]]}}}
     torch.save(old, path / runs.LAST)
     resumed, _ = run_stage(resume_config(path), runs_dir, resume=path)
-    assert resumed["status"] == "finished" and resumed["epochs_done"] == 2
+    assert resumed.status == "finished" and resumed.epochs_done == 2

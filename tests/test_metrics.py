@@ -49,16 +49,3 @@ def test_threshold_chosen_on_validation_maximises_accuracy():
     assert acc > metrics.accuracy(y, s, 0.5)
     grid = np.unique(s)
     assert acc >= max(metrics.accuracy(y, s, t) for t in grid) - 1e-12
-
-
-def test_best_epoch_uses_validation_and_summary_reports_test_there():
-    rows = [
-        {"epoch": 1, "val_auc": 0.7, "test_auc": 0.9, "test_acc": 0.5},
-        {"epoch": 2, "val_auc": 0.8, "test_auc": 0.6, "test_acc": 0.7},
-        {"epoch": 3, "val_auc": None, "test_auc": 0.95, "test_acc": 0.9},
-    ]
-    s = metrics.summarize(rows)
-    assert s["best_epoch"] == 2
-    assert s["best_test_auc"] == 0.6
-    assert s["test_selected_auc_optimistic"] == 0.95
-    assert metrics.summarize([])["best_epoch"] is None

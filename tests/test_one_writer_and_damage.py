@@ -26,7 +26,7 @@ from test_reliability import crash, one_line, tree
 def finished(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
     root = tmp_path_factory.mktemp("round2")
     summary, _ = run_stage(demo_config(epochs=1, width=4), root, data_root=data_root)
-    return root / summary["run_id"]
+    return root / summary.run_id
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_the_engine_holds_the_lock_while_it_trains_and_drops_it_at_the_end(runs_
 
     summary = engine.train(resume_config(crashed), emit, threading.Event(), runs_dir=runs_dir, device="cpu",
                            resume=crashed)
-    assert summary["status"] == "finished" and seen == ["refused"]
+    assert summary.status == "finished" and seen == ["refused"]
     runs.RunLock.acquire(crashed).release()  # free again
 
 
@@ -101,10 +101,10 @@ def test_a_finetune_from_another_runs_dir_resumes_after_dying_before_its_first_c
     config = demo_config("finetune", epochs=1)
     part = engine.train(config, lambda ev: stop.set() if isinstance(ev, E.RunStarted) else None, stop,
                         runs_dir=runs_dir, device="cpu", from_run=finished)  # source: another dir
-    path = runs_dir / part["run_id"]
-    assert part["status"] == "cancelled" and not (path / runs.LAST).exists()
+    path = runs_dir / part.run_id
+    assert part.status == "cancelled" and not (path / runs.LAST).exists()
     summary, _ = run_stage(resume_config(path), runs_dir, resume=path)
-    assert summary["status"] == "finished"
+    assert summary.status == "finished"
 
 
 def test_a_killed_extension_resumes_to_its_target(runs_dir, crashed):
@@ -115,7 +115,7 @@ def test_a_killed_extension_resumes_to_its_target(runs_dir, crashed):
     assert runs.load_run(crashed).info.epochs_planned == 3 and len(runs.read_metrics(crashed)[0]) == 2
     assert resume_config(crashed).epochs == 3  # no --epochs needed again
     summary, _ = run_stage(resume_config(crashed), runs_dir, resume=crashed)
-    assert summary["status"] == "finished" and summary["epochs_done"] == 3
+    assert summary.status == "finished" and summary.epochs_done == 3
 
 
 def _one_image_split(root: Path) -> Path:
@@ -184,10 +184,10 @@ def test_a_resumed_finetune_checkpoint_has_the_structure_of_an_uninterrupted_one
     stop = threading.Event()
     part = engine.train(config, lambda ev: stop.set() if isinstance(ev, E.EpochMetrics) else None, stop,
                         runs_dir=runs_dir, device="cpu", from_run=finished)
-    path = runs_dir / part["run_id"]
+    path = runs_dir / part.run_id
     run_stage(resume_config(path), runs_dir, resume=path)
     resumed = runs.load_checkpoint(path / runs.LAST)
-    assert keys(resumed) == keys(runs.load_checkpoint(runs_dir / full["run_id"] / runs.LAST))
+    assert keys(resumed) == keys(runs.load_checkpoint(runs_dir / full.run_id / runs.LAST))
     assert "nesterov" not in json.dumps(sorted(keys(resumed["stage"])))
 
 

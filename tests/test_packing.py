@@ -30,7 +30,7 @@ def _assert_same_run(alone, packed):
     summation order: every metric and every checkpoint tensor within EXACT, same format."""
     rows_a, rows_p = runs.read_metrics(alone)[0], runs.read_metrics(packed)[0]
     assert len(rows_a) == len(rows_p) > 0
-    for a, p in zip(rows_a, rows_p):
+    for a, p in ((a.to_json(), p.to_json()) for a, p in zip(rows_a, rows_p)):
         assert a.keys() == p.keys()
         for key in a.keys() - TIMING:
             if isinstance(a[key], (float, list)):
@@ -71,9 +71,9 @@ def test_packed_two_stage_runs_match_runs_trained_alone(runs_dir, float64):
     over = dict(width=4, epochs=2, ema=0.9, tta_flip=True)
     pre = [demo_config(seed=s, **over) for s in (0, 1)]
     for c in pre:
-        assert run_stage(c, runs_dir / "alone", run_name=f"pre{c.seed}")[0]["status"] == "finished"
+        assert run_stage(c, runs_dir / "alone", run_name=f"pre{c.seed}")[0].status == "finished"
     summaries, events = _pack(pre, runs_dir / "packed", ["pre0", "pre1"])
-    assert [s["status"] for s in summaries] == ["finished", "finished"]
+    assert [s.status for s in summaries] == ["finished", "finished"]
     assert [sum(isinstance(e, E.EpochMetrics) for e in ev) for ev in events] == [2, 2]
     for name in ("pre0", "pre1"):
         _assert_same_run(runs_dir / "alone" / name, runs_dir / "packed" / name)
@@ -85,18 +85,18 @@ def test_packed_two_stage_runs_match_runs_trained_alone(runs_dir, float64):
     summaries, _ = _pack(fine, runs_dir / "packed", ["fine0", "fine1"], from_runs=sources)
     for s in (0, 1):
         _assert_same_run(runs_dir / "alone" / f"fine{s}", runs_dir / "packed" / f"fine{s}")
-        assert summaries[s]["answer"]["best_val_auc"] >= runs.load_run(sources[s]).info.best_val_auc - 1e-9
+        assert summaries[s].answer.val_auc >= runs.load_run(sources[s]).info.best.val_auc - 1e-9
 
     again = resume_config(runs_dir / "packed" / "fine1", epochs=3)
     summary, _ = run_stage(again, runs_dir / "packed", resume=runs_dir / "packed" / "fine1")
-    assert summary["status"] == "finished" and len(runs.read_metrics(runs_dir / "packed" / "fine1")[0]) == 3
+    assert summary.status == "finished" and len(runs.read_metrics(runs_dir / "packed" / "fine1")[0]) == 3
 
 
 @pytest.mark.slow
 def test_packed_3d_trains(runs_dir):
     summaries, _ = _pack([demo_config(flag="synthetic3d", seed=s, epochs=1, width=2) for s in (3, 4)],
                          runs_dir, ["a3", "b3"])
-    assert [s["status"] for s in summaries] == ["finished", "finished"]
+    assert [s.status for s in summaries] == ["finished", "finished"]
 
 
 @pytest.mark.slow
@@ -110,7 +110,7 @@ def test_packed_multilabel_finetune_matches_alone(runs_dir, tmp_path, float64):
     sources = [runs_dir / f"chest{s}" for s in (0, 1)]
     run_stage(fine[1], runs_dir / "alone", data_root=root, run_name="f1", from_run=sources[1])
     summaries, _ = _pack(fine, runs_dir / "packed", ["f0", "f1"], data_root=root, from_runs=sources)
-    assert [s["status"] for s in summaries] == ["finished", "finished"]
+    assert [s.status for s in summaries] == ["finished", "finished"]
     assert runs.load_checkpoint(runs_dir / "packed" / "f1" / runs.LAST)["stage"]["loss"]["a"].shape == (14,)
     _assert_same_run(runs_dir / "alone" / "f1", runs_dir / "packed" / "f1")
 
@@ -121,11 +121,11 @@ def test_cancel_stops_every_member_and_each_resumes_alone(runs_dir):
     cancel_after_first_epoch = [lambda ev: stop.set() if isinstance(ev, E.EpochMetrics) else None] * 2
     summaries = packing.train_packed(configs, cancel_after_first_epoch, stop, runs_dir=runs_dir, device="cpu",
                                      run_names=["c0", "c1"])
-    assert [s["status"] for s in summaries] == ["cancelled", "cancelled"]
+    assert [s.status for s in summaries] == ["cancelled", "cancelled"]
     for name in ("c0", "c1"):
         summary, _ = run_stage(resume_config(runs_dir / name), runs_dir, resume=runs_dir / name)
-        assert summary["status"] == "finished"
-        assert [r["epoch"] for r in runs.read_metrics(runs_dir / name)[0]] == [1, 2, 3]
+        assert summary.status == "finished"
+        assert [r.epoch for r in runs.read_metrics(runs_dir / name)[0]] == [1, 2, 3]
 
 
 def test_a_diverging_member_fails_alone(runs_dir, monkeypatch):
@@ -138,8 +138,8 @@ def test_a_diverging_member_fails_alone(runs_dir, monkeypatch):
 
     monkeypatch.setattr(Stage, "loss", nan_for_member_1)
     summaries, _ = _pack(configs, runs_dir, ["ok", "bad"])
-    assert summaries[0]["status"] == "finished"
-    assert summaries[1]["status"] == "failed" and "loss became nan" in summaries[1]["message"]
+    assert summaries[0].status == "finished"
+    assert summaries[1].status == "failed" and "loss became nan" in summaries[1].message
     assert runs.load_run(runs_dir / "bad").info.status == runs.FAILED
 
 

@@ -31,8 +31,8 @@ def small_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path
     """One finished 2-epoch width-4 pretrain run for this module (copy it before changing it)."""
     root = tmp_path_factory.mktemp("reliability-runs")
     summary, _ = run_stage(demo_config(epochs=2, width=4), root, data_root=data_root)
-    assert summary["status"] == "finished"
-    return root / summary["run_id"]
+    assert summary.status == "finished"
+    return root / summary.run_id
 
 
 @pytest.fixture
@@ -169,11 +169,11 @@ def test_run_killed_after_its_last_checkpoint_is_finalized_by_resume(damtui, run
 def test_nan_stops_within_the_epoch(runs_dir, monkeypatch):
     monkeypatch.setattr(engine, "PROGRESS_EVERY_S", 0.0)
     summary, events = run_stage(demo_config(epochs=2, width=4, lr=1e30), runs_dir)
-    assert summary["status"] == "failed"
-    assert "loss became nan in epoch 1; no checkpoint yet" in summary["message"]
+    assert summary.status == "failed"
+    assert "loss became nan in epoch 1; no checkpoint yet" in summary.message
     batches = [e for e in events if isinstance(e, E.BatchProgress)]
     assert batches and batches[-1].batch < batches[-1].batches  # stopped at once, not at the epoch's end
-    assert runs.load_run(runs_dir / summary["run_id"]).info.status == runs.FAILED
+    assert runs.load_run(runs_dir / summary.run_id).info.status == runs.FAILED
 
 
 def test_cuda_out_of_memory_is_one_line_and_keeps_checkpoints(damtui, runs_dir, monkeypatch):
@@ -229,7 +229,7 @@ def test_disk_full_on_the_checkpoint_thread_fails_the_run_and_loses_nothing(damt
     rc, _, err = damtui("train", "--resume", info.run_id, "--device", "cpu")
     assert rc == 0, err
     rec = runs.load_run(info.path)
-    assert rec.info.status == runs.FINISHED and [r["epoch"] for r in rec.metrics] == [1, 2, 3]
+    assert rec.info.status == runs.FINISHED and [r.epoch for r in rec.metrics] == [1, 2, 3]
 
 
 def test_stale_temp_files_of_a_killed_writer_are_removed_on_resume(runs_dir, run_copy):

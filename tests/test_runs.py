@@ -6,6 +6,7 @@ import torch
 
 from damtui import runs
 from damtui.errors import DamtuiError
+from damtui.records import EpochRow, RunSummary
 
 CONFIG = {"dataset": "synthetic2d", "stage": "pretrain", "epochs": 3, "preset": "p", "seed": 1}
 
@@ -13,15 +14,18 @@ CONFIG = {"dataset": "synthetic2d", "stage": "pretrain", "epochs": 3, "preset": 
 def test_round_trip(runs_dir):
     w = runs.RunWriter.create(runs_dir, CONFIG, {"device": "cpu"})
     for e in (1, 2):
-        w.append_metrics({"epoch": e, "val_auc": 0.5 + e / 10, "test_auc": 0.6, "test_acc": 0.7, "nan": float("nan")})
+        w.append_metrics(EpochRow.from_json({"epoch": e, "val_auc": 0.5 + e / 10, "test_auc": 0.6, "test_acc": 0.7,
+                                             "nan": float("nan")}))
     w.save_checkpoint(runs.BEST, {"epoch": 2, "model": {"w": torch.ones(3)}})
     w.flush()  # checkpoints are written on a background thread; the engine flushes before it ends
-    w.write_summary({"x": 1})
+    w.write_summary(RunSummary.of(rec_rows := runs.read_metrics(w.path)[0], run_id=w.run_id, status="finished",
+                                  dataset="synthetic2d", stage="pretrain", preset="p"))
     w.write_status(runs.FINISHED, 2, 3)
     rec = runs.load_run(w.path)
     assert rec.config == CONFIG and rec.runtime == {"device": "cpu"}
-    assert [r["epoch"] for r in rec.metrics] == [1, 2] and rec.metrics[0]["nan"] is None
-    assert rec.info.status == runs.FINISHED and rec.info.best_epoch == 2 and rec.info.epochs_done == 2
+    assert [r.epoch for r in rec.metrics] == [1, 2] and rec.metrics[0].value("nan") is None
+    assert rec.metrics == rec_rows
+    assert rec.info.status == runs.FINISHED and rec.info.best.epoch == 2 and rec.info.epochs_done == 2
     assert torch.equal(runs.load_checkpoint(w.path / runs.BEST)["model"]["w"], torch.ones(3))
     assert runs.resolve_run(runs_dir, w.run_id[-6:]) == w.path
     assert runs.resolve_run(runs_dir, str(w.path)) == w.path
@@ -34,28 +38,29 @@ def test_unique_folders_even_in_the_same_second(runs_dir):
 
 def test_torn_last_line_is_skipped_then_read_when_complete(runs_dir):
     w = runs.RunWriter.create(runs_dir, CONFIG, {})
-    w.append_metrics({"epoch": 1})
+    w.append_metrics(EpochRow(1))
     with open(w.path / runs.METRICS, "ab") as fh:
         fh.write(b'{"epoch": 2, "val_')
     rows, offset = runs.read_metrics(w.path)
-    assert [r["epoch"] for r in rows] == [1]
+    assert [r.epoch for r in rows] == [1]
     with open(w.path / runs.METRICS, "ab") as fh:
         fh.write(b'auc": 0.9}\n')
     more, offset2 = runs.read_metrics(w.path, offset)
-    assert more == [{"epoch": 2, "val_auc": 0.9}] and offset2 > offset
+    assert more == [EpochRow(2, val_auc=0.9)] and offset2 > offset
 
 
 def test_failed_write_keeps_old_file_and_removes_temp(runs_dir, monkeypatch):
     w = runs.RunWriter.create(runs_dir, CONFIG, {})
-    w.write_summary({"version": 1})
+    first = RunSummary("r", "finished", "d", "pretrain", "p", 1)
+    w.write_summary(first)
 
     def full_disk(*a, **k):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", full_disk)
     with pytest.raises(DamtuiError, match="No space left on device.*previous version is intact"):
-        w.write_summary({"version": 2})
-    assert json.loads((w.path / runs.SUMMARY).read_text()) == {"version": 1}
+        w.write_summary(RunSummary("r", "finished", "d", "pretrain", "p", 2))
+    assert RunSummary.from_json(json.loads((w.path / runs.SUMMARY).read_text())) == first
     assert not [p for p in w.path.iterdir() if p.name.endswith(".tmp")]
 
 

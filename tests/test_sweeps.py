@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from damtui.records import Selected
 from damtui import config as cfg
 from damtui import cli, runs, sweep_backends, sweeps
 
@@ -51,7 +52,7 @@ def sweep_file(tmp_path: Path, name: str, text: str | None = None) -> Path:
 
 
 def rows_of(path: Path) -> list[dict]:
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in runs.load_run(path).metrics]
+    return [{k: v for k, v in r.to_json().items() if k not in TIMING} for r in runs.load_run(path).metrics]
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +255,8 @@ def test_sweep_groups_counts_and_mean_std(tmp_path: Path) -> None:
     def info(name, key, status, seed, auc):
         return runs.RunInfo(run_id=name, path=tmp_path / name, dataset="synthetic2d", stage="finetune",
                             preset="demo", status=status, epochs_done=1, epochs_planned=1, started=0.0,
-                            updated=0.0, test_auc=auc, test_acc=0.5, test_acc_thr=0.75, seed=seed,
+                            updated=0.0, best=Selected("finetune", 1, test_auc=auc, test_acc=0.5, test_acc_thr=0.75),
+                            seed=seed,
                             sweep="s", sweep_config=key)
     infos = [info("a0", "k1", runs.FINISHED, 0, 0.8), info("a1", "k1", runs.FINISHED, 1, 0.9),
              info("a2", "k1", runs.CRASHED, 2, None), info("b0", "k2", runs.RUNNING, 0, None),
@@ -266,10 +268,10 @@ def test_sweep_groups_counts_and_mean_std(tmp_path: Path) -> None:
         "sweep": "s", "done": 2, "running": 1, "failed": 1, "waiting": 1, "planned": 5}
     k1, k2 = group["configs"]
     assert (k1["config"], k1["label"], k1["n"], k1["seeds"]) == ("k1", "label k1", 2, [0, 1])
-    assert k1["test_auc_mean"] == pytest.approx(0.85) and k1["test_auc_std"] == pytest.approx(0.0707107, rel=1e-5)
-    assert k1["test_acc_std"] == 0 and k1["test_acc_thr_mean"] == 0.75
-    assert sweeps.fmt_mean_std(k1["test_auc_mean"], k1["test_auc_std"]) == "0.8500 ± 0.0707"
-    assert (k2["n"], k2["running"], k2["waiting"], k2["test_auc_mean"]) == (0, 1, 1, None)
+    assert k1["test_auc"].mean == pytest.approx(0.85) and k1["test_auc"].std == pytest.approx(0.0707107, rel=1e-5)
+    assert k1["test_acc"].std == 0 and k1["test_acc_thr"].mean == 0.75
+    assert k1["test_auc"].format() == "0.8500 ± 0.0707"
+    assert (k2["n"], k2["running"], k2["waiting"], k2["test_auc"].mean) == (0, 1, 1, None)
     assert sweeps.sweep_groups(infos)[0]["configs"][0].get("waiting") is None  # no plan: no waiting count
 
 

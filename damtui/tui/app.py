@@ -24,6 +24,7 @@ from textual.screen import ModalScreen, Screen
 from damtui import events, runs
 from damtui.config import Config
 from damtui.errors import DamtuiError
+from damtui.records import RunSummary
 from damtui.tui import messages as msg
 from damtui.tui import session as ss
 from damtui.tui.screens.help import HelpScreen
@@ -161,7 +162,7 @@ class DamtuiApp(App[None]):
             prior = None
             if isinstance(event, events.RunStarted) and event.start_epoch > 0:
                 rows, _ = runs.read_metrics(Path(event.run_dir))
-                prior = [r for r in rows if r.get("epoch", 0) <= event.start_epoch]
+                prior = [r for r in rows if r.epoch <= event.start_epoch]
             self.post_message(msg.EngineEvent(number, event, prior))
 
         summary = None
@@ -187,7 +188,7 @@ class DamtuiApp(App[None]):
             )
         finally:
             self.post_message(
-                msg.EngineDone(number, summary if isinstance(summary, dict) else None)
+                msg.EngineDone(number, summary if isinstance(summary, RunSummary) else None)
             )
 
     def _current(self, number: int) -> ss.Session | None:

@@ -11,6 +11,7 @@ from typing import Any
 from textual.message import Message
 
 from damtui import events
+from damtui.records import RunSummary
 
 
 class EngineEvent(Message):
@@ -45,7 +46,7 @@ class EngineError(Message):
 class EngineDone(Message):
     """The worker thread has returned; a new run may start."""
 
-    def __init__(self, session: int, summary: dict[str, Any] | None) -> None:
+    def __init__(self, session: int, summary: RunSummary | None) -> None:
         super().__init__()
         self.session = session
         self.summary = summary

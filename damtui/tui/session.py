@@ -14,6 +14,7 @@ from typing import Any
 
 from damtui import events
 from damtui.config import Config
+from damtui.records import EpochRow, RunSummary, best_index
 
 STARTING, RUNNING, CANCELLING = "starting", "running", "cancelling"
 FINISHED, CANCELLED, FAILED = "finished", "cancelled", "failed"
@@ -63,12 +64,12 @@ class Session:
     sizes: dict[str, int] = field(default_factory=dict)
     epochs: int = 0
     start_epoch: int = 0
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[EpochRow] = field(default_factory=list)
     best_epoch: int | None = None  # 1-based epoch number
     progress: events.BatchProgress | None = None
     message: str = ""  # error text for FAILED
     detail: str = ""  # traceback of an unexpected engine exception
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: RunSummary | None = None
     ended_at: float | None = None
     done: bool = False  # the worker thread has returned
 
@@ -88,16 +89,16 @@ class Session:
         return max(0.0, (self.ended_at if self.ended_at is not None else now) - self.started_at)
 
     @property
-    def best_row(self) -> dict[str, Any] | None:
+    def best_row(self) -> EpochRow | None:
         for row in self.rows:
-            if row.get("epoch") == self.best_epoch:
+            if row.epoch == self.best_epoch:
                 return row
         return None
 
     @property
     def current_epoch(self) -> int:
         """The epoch being trained (1-based) or the last one finished once the run ended."""
-        done = self.rows[-1]["epoch"] if self.rows else self.start_epoch
+        done = self.rows[-1].epoch if self.rows else self.start_epoch
         if self.ended or self.state == STARTING:
             return done
         return min(done + 1, self.epochs) if self.epochs else done + 1
@@ -108,7 +109,7 @@ class Session:
             self.state = CANCELLING
 
     def apply(
-        self, event: events.Event, now: float, prior_rows: list[dict[str, Any]] | None = None
+        self, event: events.Event, now: float, prior_rows: list[EpochRow] | None = None
     ) -> str:
         """Apply one engine event; returns what changed: started/batch/epoch/checkpoint/ended."""
         if isinstance(event, events.RunStarted):
@@ -121,27 +122,23 @@ class Session:
             )
             self.rows = list(prior_rows or [])
             if self.rows:
-                from damtui.metrics import best_epoch
-
-                i = best_epoch(self.rows)
-                self.best_epoch = self.rows[i]["epoch"] if i is not None else None
+                i = best_index(self.rows)
+                self.best_epoch = self.rows[i].epoch if i is not None else None
             return "started"
         if isinstance(event, events.BatchProgress):
             self.progress = event
             return "batch"
         if isinstance(event, events.EpochMetrics):
-            row = dict(event.metrics)
-            row.setdefault("epoch", event.epoch)
-            self.rows = [r for r in self.rows if r.get("epoch") != event.epoch] + [row]
+            self.rows = [r for r in self.rows if r.epoch != event.epoch] + [event.row]
             self.best_epoch = event.best_epoch
             return "epoch"
         if isinstance(event, events.CheckpointSaved):
             return "checkpoint"
         if isinstance(event, events.RunFinished):
-            self.state, self.summary, self.ended_at = FINISHED, dict(event.summary), now
+            self.state, self.summary, self.ended_at = FINISHED, event.summary, now
             return "ended"
         if isinstance(event, events.RunCancelled):
-            self.state, self.summary, self.ended_at = CANCELLED, dict(event.summary), now
+            self.state, self.summary, self.ended_at = CANCELLED, event.summary, now
             return "ended"
         if isinstance(event, events.RunFailed):
             self.state, self.message, self.ended_at = FAILED, event.message, now
@@ -154,10 +151,10 @@ class Session:
         if self.ended_at is None:
             self.ended_at = now
 
-    def finish_worker(self, summary: dict[str, Any] | None, now: float) -> None:
+    def finish_worker(self, summary: RunSummary | None, now: float) -> None:
         self.done = True
-        if summary and not self.summary:
-            self.summary = dict(summary)
+        if summary is not None and self.summary is None:
+            self.summary = summary
         if not self.ended:  # the engine returned without a final event
             self.state = CANCELLED if self.stop_event.is_set() else FINISHED
             self.ended_at = now

@@ -11,13 +11,18 @@ from typing import Any
 
 from damtui import events, runs
 from damtui.errors import DamtuiError
-from damtui.metrics import best_epoch, summarize
+from damtui.records import EpochRow, RunSummary, best_index
 
 
-def metrics_row(epoch: int, wobble: float = 0.0) -> dict[str, Any]:
+def summarize(rows: list[EpochRow], writer: runs.RunWriter, config: Any, status: str) -> RunSummary:
+    return RunSummary.of(rows, run_id=writer.run_id, status=status, dataset=config.dataset, stage=config.stage,
+                         preset=config.preset)
+
+
+def metrics_row(epoch: int, wobble: float = 0.0) -> EpochRow:
     """Deterministic per-epoch metrics; val AUC peaks at epoch 3 then dips a little."""
     val = {1: 0.70, 2: 0.78, 3: 0.83, 4: 0.81, 5: 0.82, 6: 0.80}.get(epoch, 0.80) + wobble
-    return {
+    return EpochRow.from_json({
         "epoch": epoch,
         "train_loss": round(0.70 - 0.08 * epoch, 4),
         "train_auc": round(min(0.99, 0.65 + 0.07 * epoch), 4),
@@ -32,7 +37,7 @@ def metrics_row(epoch: int, wobble: float = 0.0) -> dict[str, Any]:
         "lr": 0.1 if epoch < 3 else 0.01,
         "epoch_s": 12.5,
         "images_per_s": 850.0,
-    }
+    })
 
 
 class FakeEngine:
@@ -96,7 +101,7 @@ class FakeEngine:
         if self.raise_error:
             raise DamtuiError(self.raise_error)
         cfg = config.as_dict()
-        rows: list[dict[str, Any]] = []
+        rows: list[EpochRow] = []
         if resume is not None:
             rows, _ = runs.read_metrics(Path(resume))
             writer = runs.RunWriter.reopen(Path(resume), config.epochs, len(rows))
@@ -124,7 +129,7 @@ class FakeEngine:
                     writer.write_status(
                         runs.CANCELLED, epoch - 1, config.epochs, "cancelled by user"
                     )
-                    summary = summarize(rows)
+                    summary = summarize(rows, writer, config, runs.CANCELLED)
                     writer.write_summary(summary)
                     writer.close()
                     emit(events.RunCancelled(epoch - 1, summary))
@@ -145,15 +150,15 @@ class FakeEngine:
                 writer.write_status(runs.FAILED, epoch - 1, config.epochs, "loss became NaN")
                 writer.close()
                 emit(events.RunFailed("loss became NaN at epoch %d; lower lr" % epoch, epoch - 1))
-                return {}
+                return None
             row = metrics_row(epoch)
             rows.append(row)
             writer.append_metrics(row)
             writer.write_status(runs.RUNNING, epoch, config.epochs)
-            b = best_epoch(rows)
-            emit(events.EpochMetrics(epoch, row, rows[b]["epoch"], b == len(rows) - 1))
+            b = best_index(rows)
+            emit(events.EpochMetrics(epoch, row, rows[b].epoch, b == len(rows) - 1))
             emit(events.CheckpointSaved(epoch, str(writer.path / "last.pt"), "last"))
-        summary = summarize(rows)
+        summary = summarize(rows, writer, config, runs.FINISHED)
         writer.write_status(runs.FINISHED, len(rows), config.epochs)
         writer.write_summary(summary)
         writer.close()

@@ -67,10 +67,10 @@ async def test_compare_two_runs_and_export(make_app, runs_dir, tmp_path):
         assert [r.info.run_id[-6:] for r in screen.records] == ["cccccc", "aaaaaa"]
         table = screen.query_one("#compare-table", DataTable)
         keys = [str(k.value) for k in table.rows]
-        assert "lr" in keys and "seed" not in keys and "best_val_auc" in keys
+        assert "lr" in keys and "seed" not in keys and "val_auc" in keys
         lr = [str(c).strip() for c in table.get_row("lr")]
         assert lr[1:] == ["0.01", "0.1"]
-        best = [str(c).strip() for c in table.get_row("best_val_auc")]
+        best = [str(c).strip() for c in table.get_row("val_auc")]
         assert best[1:] == ["0.7800", "0.8300*"]  # best marked without colour
         text = screen_text(app)
         assert "config differs in: lr" in text
@@ -95,8 +95,8 @@ async def test_compare_two_runs_and_export(make_app, runs_dir, tmp_path):
         md_text = (tmp_path / "out" / "cmp.md").read_text()
         rows = list(csv.DictReader(csv_text.splitlines()))
         assert [r["run"][-6:] for r in rows] == ["cccccc", "aaaaaa"]
-        assert rows[1]["best_val_auc"] == "0.83"
-        assert "| best val AUC | 0.7800 | **0.8300** |" in md_text
+        assert rows[1]["val_auc"] == "0.83"
+        assert "| val AUC @selected | 0.7800 | **0.8300** |" in md_text
         assert "exported cmp.csv, cmp.md" in screen_text(app)
         await pilot.press("escape")
         assert isinstance(app.screen, RunsScreen)
@@ -109,7 +109,7 @@ async def test_runs_differing_by_seed_show_mean_and_std(make_app, runs_dir):
         screen = await _compare(pilot, [1, 2])  # bbbbbb and aaaaaa: only the seed differs
         table = screen.query_one("#compare-table", DataTable)
         assert len(table.columns) == 4  # key, two runs, mean ± std
-        row = [str(c) for c in table.get_row("best_val_auc")]
+        row = [str(c) for c in table.get_row("val_auc")]
         assert row[3] == "0.8350 ± 0.0071"
         assert "config differs in: seed" in screen_text(app)
 

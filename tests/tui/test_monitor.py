@@ -62,7 +62,7 @@ async def test_monitor_follows_the_engine(make_app):
         assert table.row_count == 4
         assert str(table.get_row("3")[0]).strip() == "3*"
         text = screen_text(app)
-        assert "✓ finished: best val AUC 0.8300 at epoch 3" in text
+        assert "✓ finished: val AUC 0.8300 at pretrain epoch 3" in text
         assert app.session.state == "finished"
 
 

@@ -38,8 +38,8 @@ async def test_pretrain_then_finetune_with_the_real_engine(make_app, monkeypatch
         s = app.session
         assert s.state == "finished", s.message
         assert s.device.startswith("cpu") and s.sizes["train"] == 800
-        assert [r["epoch"] for r in s.rows] == [1, 2]
-        assert 0.0 <= s.rows[-1]["val_auc"] <= 1.0
+        assert [r.epoch for r in s.rows] == [1, 2]
+        assert 0.0 <= s.rows[-1].val_auc <= 1.0
         assert app.screen.query_one(EpochTable).row_count == 2
         pretrain = runs.load_run(Path(s.run_dir))
         assert pretrain.info.status == runs.FINISHED and pretrain.config["epochs"] == 2

@@ -7,6 +7,7 @@ from fakes import wait_for
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
+from damtui.records import EpochRow
 from damtui.tui.screens.monitor import set_text
 from damtui.tui.widgets import charts
 
@@ -16,8 +17,8 @@ class _Charts(App):
         yield charts.MetricCharts()
 
 
-def _rows(n: int) -> list[dict]:
-    return [{"epoch": e, "train_auc": 0.5 + e / 100, "val_auc": 0.6, "test_auc": 0.55, "train_loss": 1 / e}
+def _rows(n: int) -> list[EpochRow]:
+    return [EpochRow(e, train_auc=0.5 + e / 100, val_auc=0.6, test_auc=0.55, train_loss=1 / e)
             for e in range(1, n + 1)]
 
 

@@ -17,26 +17,13 @@ from textual_plotext import PlotextPlot
 
 from damtui import compare, runs
 from damtui.errors import DamtuiError
+from damtui.records import METRICS
 from damtui.tui.format import short_run_id
 from damtui.tui.screens.dialogs import ExportScreen
 from damtui.tui.widgets.key_footer import KeyFooter
 
 COLOURS = ("cyan", "orange", "green", "magenta", "blue", "red", "yellow", "white")
 MARKERS = ("o", "x", "+", "*", "#", "@", "%", "&")
-METRIC_LABELS = {
-    "val_auc": "val AUC",
-    "test_auc": "test AUC",
-    "train_auc": "train AUC",
-    "val_acc": "val ACC",
-    "test_acc": "test ACC",
-    "train_acc": "train ACC",
-    "val_acc_thr": "val ACC (thr)",
-    "test_acc_thr": "test ACC (val thr)",
-    "train_loss": "train loss",
-    "lr": "learning rate",
-    "epoch_s": "seconds per epoch",
-    "images_per_s": "images/s",
-}
 IDENTITY_ROWS = tuple(c for c in compare.IDENTITY_COLUMNS if c != "run")
 
 
@@ -71,7 +58,7 @@ class CompareScreen(Screen):
         with Horizontal(id="compare-bar"):
             yield Label("Metric")
             yield Select(
-                [(METRIC_LABELS.get(m, m), m) for m in compare.CURVE_METRICS],
+                [(METRICS[m].label, m) for m in compare.CURVE_METRICS],
                 value="val_auc",
                 allow_blank=False,
                 compact=True,
@@ -137,7 +124,7 @@ class CompareScreen(Screen):
                 plt.scatter(xs, ys, **kw)
             else:
                 plt.plot(xs, ys, **kw)
-        plt.title(f"{METRIC_LABELS.get(metric, metric)} per epoch")
+        plt.title(f"{METRICS[metric].label} per epoch")
         plt.xlim(1, hi_x)
         step = max(1, math.ceil(hi_x / 6))
         plt.xticks(list(range(1, hi_x + 1, step)))
@@ -177,7 +164,7 @@ class CompareScreen(Screen):
                     cells.append(Text(f"{text} "))
             for g in groups:
                 stat = g["metrics"].get(key)
-                cells.append(compare.format_mean_std(stat) if stat else "")
+                cells.append(stat.format() if stat else "")
             table.add_row(*cells, key=key)
 
     def _show_info(self, extra: str = "") -> None:

@@ -361,7 +361,7 @@ class LaunchScreen(Screen):
             select.set_options(
                 [
                     (
-                        f"{short_run_id(r.run_id)} val AUC {num(r.best_val_auc)}"
+                        f"{short_run_id(r.run_id)} val AUC {num(r.best.val_auc if r.best else None)}"
                         f" {timestamp(r.started)[5:]}",
                         str(r.path),
                     )

@@ -8,8 +8,9 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Header, ProgressBar, Static
 
+from damtui.records import METRICS
 from damtui.tui import session as ss
-from damtui.tui.format import duration, eta, num, short_preset, status_text
+from damtui.tui.format import duration, eta, short_preset, status_text
 from damtui.tui.screens.dialogs import ConfirmScreen
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.run_panel import RunPanel
@@ -23,15 +24,16 @@ def status_lines(s: ss.Session, now: float) -> tuple[str, str]:
     parts = [f"epoch {s.current_epoch}/{s.epochs}", f"elapsed {duration(s.elapsed(now))}"]
     best = s.best_row
     if best is not None:
-        parts.append(f"best val AUC {num(best.get('val_auc'))} @ ep {s.best_epoch}")
-        parts.append(f"test AUC {num(best.get('test_auc'))}")
+        val, test = METRICS["val_auc"], METRICS["test_auc"]
+        parts.append(f"best {val.label} {val.format(best.val_auc)} @ ep {s.best_epoch}")
+        parts.append(f"{test.label} {test.format(best.test_auc)}")
     return first, "  ".join(parts)
 
 
 def run_eta(s: ss.Session) -> float | None:
     """Seconds left in the run: this epoch's ETA plus the mean epoch time for the ones after."""
     p = s.progress
-    times = [r["epoch_s"] for r in s.rows if isinstance(r.get("epoch_s"), (int, float))]
+    times = [r.epoch_s for r in s.rows if r.epoch_s is not None]
     if p is None or not times:
         return None
     return max(0.0, p.eta_s) + max(0, s.epochs - p.epoch) * (sum(times) / len(times))
@@ -49,7 +51,7 @@ def progress_text(s: ss.Session) -> str:
     if p is None:
         return "loading data…" if s.state == ss.STARTING else ""
     text = f"ep {p.epoch} batch {p.batch}/{p.batches}  {p.images_per_s:,.0f} img/s"
-    done = bool(s.rows) and s.rows[-1].get("epoch") == p.epoch
+    done = bool(s.rows) and s.rows[-1].epoch == p.epoch
     if p.batch >= p.batches and not done and not s.ended:
         return text + "  evaluating…"
     text += f"  ETA {eta(p.eta_s)}"
@@ -147,17 +149,14 @@ class MonitorScreen(Screen):
                 text, kind = "stopping after the current batch…", "-warning"
             elif s.state == ss.CANCELLED:
                 text, kind = (
-                    f"■ cancelled after epoch {s.rows[-1]['epoch'] if s.rows else 0}; "
+                    f"■ cancelled after epoch {s.rows[-1].epoch if s.rows else 0}; "
                     "resume it from the runs screen (R)",
                     "-warning",
                 )
             elif s.state == ss.FINISHED:
-                best = s.best_row or {}
-                text = (
-                    f"✓ finished: best val AUC {num(best.get('val_auc'))} at epoch {s.best_epoch}; "
-                    f"test AUC {num(best.get('test_auc'))} ACC {num(best.get('test_acc'))}"
-                    "   (n new run, r runs)"
-                )
+                result = s.summary.result if s.summary else None
+                text = (f"✓ finished: {result.describe() if result else 'no epoch scored'}"
+                        "   (n new run, r runs)")
                 kind = "-success"
             if s.ended and s.run_dir:
                 text += f"\nrun folder: {s.run_dir}"

@@ -16,8 +16,8 @@ from textual.widgets import Header, Static
 from damtui import config as cfgmod
 from damtui import runs
 from damtui.errors import DamtuiError
-from damtui.metrics import best_epoch
-from damtui.tui.format import duration, num, short_preset, short_run_id, status_text, timestamp
+from damtui.records import METRICS, best_index
+from damtui.tui.format import duration, short_preset, short_run_id, status_text, timestamp
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.run_panel import RunPanel
 
@@ -97,7 +97,7 @@ class RunViewScreen(Screen):
         if rec is None:
             return
         info = rec.info
-        i = best_epoch(self.rows)
+        i = best_index(self.rows)
         best = self.rows[i] if i is not None else None
         live = "  ● following live" if self.following else ""
         lines = [
@@ -109,11 +109,12 @@ class RunViewScreen(Screen):
             f"  time {duration(info.duration_s)}  {rec.runtime.get('device', '')}",
         ]
         if best is not None:
-            lines.append(
-                f"best val AUC {num(best.get('val_auc'))} @ ep {best.get('epoch')}  "
-                f"test AUC {num(best.get('test_auc'))}  ACC {num(best.get('test_acc'))}"
-                f"  ACC(val thr) {num(best.get('test_acc_thr'))}"
-            )
+            val = METRICS["val_auc"]
+            lines.append(f"best {val.label} {val.format(best.val_auc)} @ ep {best.epoch}; there: " + "  ".join(
+                f"{METRICS[k].label} {METRICS[k].format(best.value(k))}" for k in ("test_auc", "test_acc")))
+            lines.append(f"{METRICS['test_acc_thr'].label} {METRICS['test_acc_thr'].format(best.test_acc_thr)}")
+        if info.answer is not None and info.answer.stage != info.stage:
+            lines.append(f"two-stage answer: {info.answer.describe()}")
         self.query_one("#run-facts", Static).update("\n".join(lines))
         if (
             info.message
@@ -132,7 +133,7 @@ class RunViewScreen(Screen):
             self._message("", "")
         self.refresh_bindings()
         self.query_one(RunPanel).show(
-            self.rows, best.get("epoch") if best else None, info.epochs_planned
+            self.rows, best.epoch if best else None, info.epochs_planned
         )
 
     def _message(self, text: str, kind: str) -> None:

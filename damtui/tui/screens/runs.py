@@ -14,8 +14,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
 from damtui import runs
+from damtui.records import METRICS
 from damtui.tui import messages as msg
-from damtui.tui.format import duration, num, short_run_id, status_text, timestamp
+from damtui.tui.format import duration, short_run_id, status_text, timestamp
 from damtui.tui.widgets.key_footer import KeyFooter
 
 STATUS_STYLE = {
@@ -27,6 +28,8 @@ STATUS_STYLE = {
     runs.DAMAGED: "bold red reverse",
 }
 
+# a run's result (a fine-tune's two-stage answer, else its best epoch): these metrics of it
+RESULT_KEYS = ("val_auc", "test_auc", "test_acc")
 # (key, header, sort key, default descending)
 COLUMNS: tuple[tuple[str, str, Callable[[runs.RunInfo], Any], bool], ...] = (
     ("sel", " ", lambda r: 0, False),
@@ -34,9 +37,8 @@ COLUMNS: tuple[tuple[str, str, Callable[[runs.RunInfo], Any], bool], ...] = (
     ("stage", "stage", lambda r: r.stage, False),
     ("status", "status", lambda r: r.status, False),
     ("epochs", "ep", lambda r: (r.epochs_done, r.epochs_planned), True),
-    ("val_auc", "val AUC", lambda r: _n(r.best_val_auc), True),
-    ("test_auc", "test AUC", lambda r: _n(r.test_auc), True),
-    ("test_acc", "test ACC", lambda r: _n(r.test_acc), True),
+    *((k, METRICS[k].label, lambda r, k=k: _n(r.result.value(k) if r.result else None), True)
+      for k in RESULT_KEYS),
     ("duration", "time", lambda r: r.duration_s, True),
     ("started", "started", lambda r: (r.started, r.run_id), True),
     ("preset", "preset", lambda r: r.preset, False),
@@ -78,9 +80,8 @@ def row_cells(info: runs.RunInfo, selected: bool) -> list[Any]:
         info.stage,
         Text(status_text(info.status), style=STATUS_STYLE.get(info.status, "")),
         f"{info.epochs_done}/{info.epochs_planned}",
-        Text(num(info.best_val_auc), justify="right"),
-        Text(num(info.test_auc), justify="right"),
-        Text(num(info.test_acc), justify="right"),
+        *(Text(METRICS[k].format(info.result.value(k) if info.result else None), justify="right")
+          for k in RESULT_KEYS),
         Text(duration(info.duration_s) if info.started else "-", justify="right"),
         timestamp(info.started),
         info.preset,

@@ -23,8 +23,6 @@ class SweepsListed(Message):
 
 def group_rows(groups: list[dict[str, Any]]) -> list[list[Any]]:
     """Table rows: one line per sweep with its counts, then one per configuration."""
-    from damtui.sweeps import fmt_mean_std
-
     rows: list[list[Any]] = []
     for g in groups:
         waiting = g.get("waiting")
@@ -34,9 +32,7 @@ def group_rows(groups: list[dict[str, Any]]) -> list[list[Any]]:
         for c in g["configs"]:
             rows.append([
                 f"  {c['label']}", f"{c['dataset']} {c['stage']}", str(c["n"]),
-                fmt_mean_std(c["test_auc_mean"], c["test_auc_std"], 3),
-                fmt_mean_std(c["test_acc_mean"], c["test_acc_std"], 3),
-                fmt_mean_std(c["test_acc_thr_mean"], c["test_acc_thr_std"], 3),
+                c["test_auc"].format(3), c["test_acc"].format(3), c["test_acc_thr"].format(3),
             ])
     return rows
 

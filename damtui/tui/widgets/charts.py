@@ -15,6 +15,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual_plotext import PlotextPlot
 
+from damtui.records import METRICS, EpochRow
+
 WIDE = 120  # columns from which the three charts sit side by side
 # Redraws may take at most this share of the app's thread: plotext renders in pure Python and
 # holds the GIL, which the training thread needs to launch its kernels. At ~15 ms for three charts
@@ -39,7 +41,7 @@ CHARTS: dict[str, tuple[str, list[tuple[str, str, str, str]]]] = {
             ("test_acc", "test", "green", "x"),
         ],
     ),
-    "loss": ("train loss", [("train_loss", "train", "cyan", "+")]),
+    "loss": (METRICS["train_loss"].label, [("train_loss", "train", "cyan", "+")]),
 }
 
 
@@ -59,7 +61,7 @@ class MetricChart(PlotextPlot):
     def __init__(self, chart: str, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.chart = chart
-        self._data: tuple[list[dict[str, Any]], int | None, int] = ([], None, 0)
+        self._data: tuple[list[EpochRow], int | None, int] = ([], None, 0)
         self.render_s = 0.0  # how long the last render took
 
     def on_mount(self) -> None:
@@ -73,7 +75,7 @@ class MetricChart(PlotextPlot):
         return out
 
     def set_data(
-        self, rows: Sequence[dict[str, Any]], best_epoch: int | None, planned: int
+        self, rows: Sequence[EpochRow], best_epoch: int | None, planned: int
     ) -> None:
         self._data = (list(rows), best_epoch, planned)
         if self.is_mounted:
@@ -86,17 +88,13 @@ class MetricChart(PlotextPlot):
         plt.clear_data()  # also resets the axis limits: set them again below
         plt.clear_figure()
         mono = bool(getattr(self.app, "no_color", False))
-        last = max([int(r["epoch"]) for r in rows if _num(r.get("epoch"))] or [0])
+        last = max([r.epoch for r in rows] or [0])
         hi_x = max(planned or 0, last, 2)
         values: list[float] = []
-        if best is not None and any(r.get("epoch") == best for r in rows):
+        if best is not None and any(r.epoch == best for r in rows):
             plt.vline(best, "gray")  # first, so the points are drawn over it
         for key, label, colour, char in series:
-            pts = [
-                (int(r["epoch"]), float(r[key]))
-                for r in rows
-                if _num(r.get(key)) and _num(r.get("epoch"))
-            ]
+            pts = [(r.epoch, float(r.value(key))) for r in rows if _num(r.value(key))]
             if not pts:
                 continue
             xs, ys = zip(*pts)
@@ -106,10 +104,11 @@ class MetricChart(PlotextPlot):
                 plt.scatter(xs, ys, label=label, color=colour, marker=char if mono else "o")
             else:
                 plt.plot(xs, ys, label=label, color=colour, marker="braille")
-        best_row = next((r for r in rows if r.get("epoch") == best), None)
+        best_row = next((r for r in rows if r.epoch == best), None)
         if best is not None and best_row is not None:
-            if self.chart in ("auc", "acc") and _num(best_row.get(f"val_{self.chart}")):
-                title = f"{title} · val {best_row[f'val_{self.chart}']:.4f} at best epoch {best}"
+            val = METRICS.get(f"val_{self.chart}")
+            if val is not None and _num(best_row.value(val.key)):
+                title = f"{title} · val {val.format(best_row.value(val.key))} at best epoch {best}"
         elif not rows:
             title = f"{title} (waiting for the first epoch)"
         plt.title(title)
@@ -142,7 +141,7 @@ class MetricCharts(Horizontal):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.selected = "auc"
-        self._pending: tuple[list[dict[str, Any]], int | None, int] | None = None
+        self._pending: tuple[list[EpochRow], int | None, int] | None = None
         self._next_draw = 0.0
         self._timer: Any = None
 
@@ -168,7 +167,7 @@ class MetricCharts(Horizontal):
         self.select(names[(names.index(self.selected) + 1) % len(names)])
         return self.selected
 
-    def show(self, rows: Sequence[dict[str, Any]], best_epoch: int | None, planned: int) -> None:
+    def show(self, rows: Sequence[EpochRow], best_epoch: int | None, planned: int) -> None:
         """Show these rows now, or, while redraws would exceed RENDER_SHARE, as soon as they fit
         (only the newest data is drawn then)."""
         self._pending = (list(rows), best_epoch, planned)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
+from damtui.records import EpochRow
 from damtui.tui.widgets.charts import MetricCharts
 from damtui.tui.widgets.epoch_table import EpochTable
 
@@ -21,7 +21,7 @@ class RunPanel(Vertical):
         yield MetricCharts()
         yield EpochTable()
 
-    def show(self, rows: Sequence[dict[str, Any]], best_epoch: int | None, planned: int) -> None:
+    def show(self, rows: Sequence[EpochRow], best_epoch: int | None, planned: int) -> None:
         self.query_one(MetricCharts).show(rows, best_epoch, planned)
         self.query_one(EpochTable).show(rows, best_epoch)
 

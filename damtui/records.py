@@ -1,0 +1,273 @@
+"""Typed records of a run and the one metrics spec every front end renders from.
+
+`EpochRow` is one line of metrics.jsonl, `Selected` the numbers read at one validation-selected
+epoch, `RunSummary` what summary.json holds. The JSON on disk keeps its old flat layout, so runs
+written before these records existed read back unchanged. `METRICS` is the only place that says
+what a metric is called, how it is printed and which direction is better. Pure: no torch, no UI.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterable, Sequence
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # attribute of EpochRow / Selected, and the metrics.jsonl key
+    label: str  # words for headings and legends
+    short: str  # a narrow column head
+    fmt: str  # format spec of the value
+    better: bool | None  # True: higher is better, False: lower, None: not a score
+
+    def format(self, value: Any) -> str:
+        """Text of one value: '-' for missing or NaN."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(self.format(v) for v in value) + "]"
+        return format(value, self.fmt)
+
+
+_SCORE = ".4f"
+METRICS: dict[str, Metric] = {m.key: m for m in (
+    Metric("epoch", "epoch", "ep", "d", None),
+    Metric("train_loss", "train loss", "loss", ".4f", False),
+    Metric("train_auc", "train AUC", "trAUC", _SCORE, True),
+    Metric("train_acc", "train ACC", "trACC", _SCORE, True),
+    Metric("train_acc_thr", "train ACC (val thr)", "trACC@thr", _SCORE, True),
+    Metric("val_auc", "val AUC", "vAUC", _SCORE, True),
+    Metric("val_acc", "val ACC", "vACC", _SCORE, True),
+    Metric("val_acc_thr", "val ACC (val thr)", "vACC@thr", _SCORE, True),
+    Metric("test_auc", "test AUC", "tAUC", _SCORE, True),
+    Metric("test_acc", "test ACC", "tACC", _SCORE, True),
+    Metric("test_acc_thr", "test ACC (val thr)", "tACC@thr", _SCORE, True),
+    Metric("threshold", "val threshold", "thr", ".3f", None),
+    Metric("lr", "learning rate", "lr", ".2g", None),
+    Metric("epoch_s", "seconds per epoch", "s", ".1f", False),
+    Metric("train_s", "training seconds", "train s", ".1f", False),
+    Metric("eval_s", "evaluation seconds", "eval s", ".1f", False),
+    Metric("images_per_s", "images/s", "img/s", ",.0f", True),
+)}
+# What selection is judged by (validation only), and what is read at the selected epoch.
+SELECT_BY = "val_auc"
+SELECTED_METRICS = ("val_auc", "val_acc", "test_auc", "test_acc", "test_acc_thr")
+# Per-epoch values a curve can be drawn for.
+CURVE_METRICS = ("val_auc", "test_auc", "train_auc", "val_acc", "test_acc", "train_acc", "val_acc_thr",
+                 "test_acc_thr", "train_loss", "lr", "epoch_s", "images_per_s")
+
+
+def metric(key: str) -> Metric:
+    return METRICS[key]
+
+
+def _number(value: Any, key: str) -> float | None:
+    """A metric read from JSON: a number or None (NaN is stored as null or NaN)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"'{key}' is {value!r}, not a number")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    """One finished epoch, as written to metrics.jsonl."""
+
+    epoch: int  # 1-based
+    train_loss: float | None = None
+    train_auc: float | None = None
+    train_acc: float | None = None
+    train_acc_thr: float | None = None
+    val_auc: float | None = None
+    val_acc: float | None = None
+    val_acc_thr: float | None = None
+    test_auc: float | None = None
+    test_acc: float | None = None
+    test_acc_thr: float | None = None
+    threshold: tuple[float, ...] = ()
+    lr: float | None = None
+    epoch_s: float | None = None
+    train_s: float | None = None
+    eval_s: float | None = None
+    images_per_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # keys this version does not know
+
+    def value(self, key: str) -> Any:
+        """The value of a metric by its spec key (None when this row lacks it)."""
+        return getattr(self, key, None) if key in _ROW_KEYS else self.extra.get(key)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        out["threshold"] = list(self.threshold)
+        return {**out, **self.extra}
+
+    @classmethod
+    def from_json(cls, data: Any) -> EpochRow:
+        """Validate one metrics.jsonl object; ValueError says what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        if type(data.get("epoch")) is not int:
+            raise ValueError("not an epoch row (no integer 'epoch')")
+        values: dict[str, Any] = {"epoch": data["epoch"]}
+        for key in _ROW_KEYS - {"epoch", "threshold"}:
+            if key in data:
+                values[key] = _number(data[key], key)
+        thr = data.get("threshold", [])
+        if not isinstance(thr, list):
+            thr = [thr]
+        values["threshold"] = tuple(_number(t, "threshold") or 0.0 for t in thr)
+        values["extra"] = {k: v for k, v in data.items() if k not in _ROW_KEYS}
+        return cls(**values)
+
+
+_ROW_KEYS = frozenset(f.name for f in fields(EpochRow)) - {"extra"}
+
+
+@dataclass(frozen=True)
+class Selected:
+    """The numbers at one epoch chosen on validation AUC (test is read there, never chosen on)."""
+
+    stage: str
+    epoch: int
+    val_auc: float | None = None
+    val_acc: float | None = None
+    test_auc: float | None = None
+    test_acc: float | None = None
+    test_acc_thr: float | None = None
+
+    def value(self, key: str) -> Any:
+        return getattr(self, key, None)
+
+    def describe(self) -> str:
+        """One line for a terminal: where it was selected and the test numbers read there."""
+        m = METRICS
+        return (f"{m['val_auc'].label} {m['val_auc'].format(self.val_auc)} at {self.stage} epoch {self.epoch}: "
+                + ", ".join(f"{m[k].label} {m[k].format(self.value(k))}"
+                            for k in ("test_auc", "test_acc", "test_acc_thr")))
+
+    @classmethod
+    def of(cls, row: EpochRow, stage: str) -> Selected:
+        return cls(stage, row.epoch, **{k: row.value(k) for k in SELECTED_METRICS})
+
+    def to_json(self) -> dict[str, Any]:
+        """summary.json's flat layout: best_epoch, best_val_auc, ..."""
+        return {"stage": self.stage, "best_epoch": self.epoch,
+                **{f"best_{k}": getattr(self, k) for k in SELECTED_METRICS}}
+
+    @classmethod
+    def from_json(cls, data: Any, stage: str = "") -> Selected | None:
+        if not isinstance(data, dict) or type(data.get("best_epoch")) is not int:
+            return None
+        return cls(str(data.get("stage") or stage), data["best_epoch"],
+                   **{k: _number(data.get(f"best_{k}"), f"best_{k}") for k in SELECTED_METRICS})
+
+
+def best_index(rows: Sequence[EpochRow], key: str = SELECT_BY) -> int | None:
+    """Index of the row with the highest `key` (earliest on ties); None if no row has a number."""
+    best, best_val = None, -math.inf
+    for i, row in enumerate(rows):
+        v = row.value(key)
+        if v is None or math.isnan(v):
+            continue
+        if v > best_val:
+            best, best_val = i, v
+    return best
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """summary.json: test metrics at the best-validation epoch, the optimistic figure labelled as
+    such, and for a fine-tune the two-stage `answer` (the best validation epoch of both stages)."""
+
+    run_id: str
+    status: str
+    dataset: str
+    stage: str
+    preset: str
+    epochs_done: int
+    best: Selected | None = None
+    answer: Selected | None = None
+    test_selected_auc_optimistic: float | None = None
+    test_selected_epoch_optimistic: int | None = None
+    message: str = ""
+
+    @classmethod
+    def of(cls, rows: Sequence[EpochRow], *, run_id: str, status: str, dataset: str, stage: str,
+           preset: str, source: RunSummary | None = None, message: str = "") -> RunSummary:
+        i, j = best_index(rows), best_index(rows, "test_auc")
+        best = Selected.of(rows[i], stage) if i is not None else None
+        return cls(run_id, status, dataset, stage, preset, len(rows), best, two_stage_answer(best, source),
+                   rows[j].test_auc if j is not None else None, rows[j].epoch if j is not None else None,
+                   message)
+
+    @property
+    def result(self) -> Selected | None:
+        """What to report for this run: the two-stage answer, else the stage's own best."""
+        return self.answer or self.best
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"run_id": self.run_id, "status": self.status, "dataset": self.dataset,
+                               "stage": self.stage, "preset": self.preset, "epochs_done": self.epochs_done}
+        if self.best is None:
+            out["best_epoch"] = None
+        else:
+            out.update({k: v for k, v in self.best.to_json().items() if k != "stage"})
+        if self.test_selected_epoch_optimistic is not None:
+            out["test_selected_auc_optimistic"] = self.test_selected_auc_optimistic
+            out["test_selected_epoch_optimistic"] = self.test_selected_epoch_optimistic
+        out["answer"] = self.answer.to_json() if self.answer else {"stage": self.stage, "best_epoch": None}
+        if self.message:
+            out["message"] = self.message
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunSummary:
+        if not isinstance(data, dict):
+            raise ValueError("summary is not a JSON object")
+        stage = str(data.get("stage", ""))
+        opt_epoch = data.get("test_selected_epoch_optimistic")
+        return cls(str(data.get("run_id", "")), str(data.get("status", "")), str(data.get("dataset", "")),
+                   stage, str(data.get("preset", "")), int(data.get("epochs_done") or 0),
+                   Selected.from_json(data, stage), Selected.from_json(data.get("answer"), stage),
+                   _number(data.get("test_selected_auc_optimistic"), "test_selected_auc_optimistic"),
+                   opt_epoch if type(opt_epoch) is int else None, str(data.get("message", "")))
+
+
+def two_stage_answer(best: Selected | None, source: RunSummary | None) -> Selected | None:
+    """The pipeline's final answer: the best validation epoch across both stages (the pretrain's
+    answer and this stage's best), test read at that epoch. Never below the pretrain in val AUC."""
+    theirs = source.result if source is not None else None
+    if theirs is None or theirs.val_auc is None:
+        return best
+    if best is None or best.val_auc is None or theirs.val_auc > best.val_auc:
+        return theirs
+    return best
+
+
+# ----------------------------------------------------------------------------- seed statistics
+
+
+@dataclass(frozen=True)
+class MeanStd:
+    """Mean and sample standard deviation (n - 1) over seeds; std is None below two values."""
+
+    mean: float | None
+    std: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: Iterable[float | None]) -> MeanStd:
+        nums = [float(v) for v in values if v is not None and not math.isnan(v)]
+        if not nums:
+            return cls(None, None, 0)
+        return cls(statistics.fmean(nums), statistics.stdev(nums) if len(nums) > 1 else None, len(nums))
+
+    def format(self, digits: int = 4) -> str:
+        if self.mean is None:
+            return "-"
+        if self.std is None:
+            return f"{self.mean:.{digits}f}"
+        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
