@@ -275,7 +275,8 @@ def _train_packed(args: argparse.Namespace, root: Path, overrides: dict[str, Any
 def cmd_sweep(args: argparse.Namespace) -> int:
     import signal
 
-    from damtui import runs, sweep_backends, sweeps
+    from damtui import runs, sweeps
+    from damtui.sweeps import backends as sweep_backends
 
     if args.max_parallel is not None and args.max_parallel < 1:
         raise DamtuiError("--max-parallel N needs N >= 1")

@@ -1,6 +1,7 @@
-"""The files of a run folder: their names, JSON written atomically, the one-writer lock, and the
-checks that tell a folder damtui wrote from a damaged or tampered one. Used by damtui.runs, the
-run store; nothing else touches these files."""
+"""The files of a run folder: their names, JSON written atomically, the one-writer lock, the
+checks that tell a folder damtui wrote from a damaged or tampered one, checkpoints read as data,
+and the sweeps' own files under <runs>/.sweeps/. Used by damtui.runs, the run store (which
+re-exports what others call); nothing else touches these files."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from damtui.atomic import atomic_write_bytes
 from damtui.errors import DamtuiError
@@ -23,6 +24,8 @@ DAMAGED = "damaged"  # a file of the run is not what damtui writes: listed with 
 LOCK = ".writer.lock"  # flock'ed by the one process writing the run (see RunLock)
 STALE_HEARTBEAT_S = 600.0  # a run on another host with no heartbeat for this long is crashed
 RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG)
+SWEEPS_DIR = ".sweeps"  # under the runs dir; dot-named, so `runs.list_runs` ignores it
+SWEEP_PLAN = "plan.json"
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -84,6 +87,52 @@ class RunLock:
         if self.fd is not None:
             os.close(self.fd)  # closing the descriptor drops the flock
             self.fd = None
+
+
+def is_run_dir(path: Path) -> bool:
+    return (Path(path) / CONFIG).is_file()
+
+
+def folder_state(path: Path) -> str:
+    """What stands at a run's path: "absent", "run" (a damtui run), "empty" (dot-files at most: a
+    creation that died before its config, to be taken over) or "foreign" (someone else's files)."""
+    path = Path(path)
+    if not path.exists():
+        return "absent"
+    if is_run_dir(path):
+        return "run"
+    return "foreign" if any(not p.name.startswith(".") for p in path.iterdir()) else "empty"
+
+
+def has_checkpoint(path: Path) -> bool:
+    """The run has a last.pt to resume from."""
+    return (Path(path) / LAST).is_file()
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a damtui checkpoint as data only (weights_only=True): a foreign file cannot run code."""
+    import pickle
+    import warnings
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise DamtuiError(f"{path}: no checkpoint there (the run has not finished an epoch); pick another run")
+    try:
+        with warnings.catch_warnings():  # a foreign pickle makes torch warn; the error below says it all
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise DamtuiError(f"{path} is not a damtui checkpoint (not a data-only torch file, so it was not"
+                          " loaded); move it away or pick another run") from None
+    except Exception as err:  # noqa: BLE001 - torch raises many types for truncated or foreign files
+        raise DamtuiError(f"{path} is not a damtui checkpoint (unreadable: {type(err).__name__}, truncated or"
+                          " foreign); move it away or pick another run") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise DamtuiError(f"{path} is not a damtui checkpoint (no '{CHECKPOINT_FORMAT}' marker);"
+                          " move it away or pick another run")
+    return payload
 
 
 def refuse_links(run_dir: Path) -> None:
@@ -167,3 +216,58 @@ def effective_status(status: dict[str, Any]) -> str:
         started, now = status.get("pid_start"), process_start(pid)
         return CRASHED if started and now and started != now else RUNNING  # a reused pid is not the run
     return RUNNING if time.time() - status.get("updated", 0) < STALE_HEARTBEAT_S else CRASHED
+
+
+# ----------------------------------------------------------------------------- a sweep's files
+
+
+def sweep_dir(root: Path, sweep: str) -> Path:
+    """<runs>/.sweeps/<sweep>: the plan, logs/, discarded/ (and submitit/, which submitit writes)."""
+    return Path(root) / SWEEPS_DIR / sweep
+
+
+def write_sweep_plan(root: Path, sweep: str, plan: dict[str, Any]) -> Path:
+    """Record a sweep's plan beside the runs (atomically), so the app can count runs not started."""
+    path = sweep_dir(root, sweep) / SWEEP_PLAN
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, plan)
+    return path
+
+
+def load_sweep_plans(root: Path) -> dict[str, dict[str, Any]]:
+    """Every recorded sweep plan under the runs dir, by sweep name; unreadable ones are skipped."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted((Path(root) / SWEEPS_DIR).glob(f"*/{SWEEP_PLAN}")):
+        try:
+            data = read_json(path)
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("jobs"), list):
+            out[str(data.get("sweep") or path.parent.name)] = data
+    return out
+
+
+def open_sweep_log(root: Path, sweep: str, run: str) -> BinaryIO:
+    """<sweep>/logs/<run>.log opened to append: every attempt at the run adds its part."""
+    log = sweep_dir(root, sweep) / "logs" / f"{run}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return open(log, "ab")
+
+
+def read_sweep_log(log: Path, start: int = 0) -> list[str] | None:
+    """The lines of a sweep log from byte `start` (one attempt's part); None when unreadable."""
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(start)
+            return fh.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+
+
+def discard_run(root: Path, sweep: str, run: str) -> Path:
+    """Move a run folder aside to <sweep>/discarded/<run>-<time> (it stopped before its first
+    checkpoint, so there is nothing to resume and the sweep starts it again)."""
+    dest = sweep_dir(root, sweep) / "discarded" / f"{run}-{time.strftime('%Y%m%d-%H%M%S')}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(Path(root) / run, dest)
+    return dest

@@ -1,4 +1,5 @@
-"""The run store: the only module that reads or writes the runs directory.
+"""The run store: the only module that reads or writes the runs directory (with run_files.py,
+whose functions it re-exports: checkpoints, folder checks, the sweeps' files under .sweeps/).
 
 One folder per run:
   config.json    resolved config + runtime facts (versions, device, source run); written once
@@ -29,8 +30,10 @@ from damtui.errors import DamtuiError
 from damtui.records import EpochRow, RunSummary, Selected, best_index
 from damtui.run_files import (  # noqa: F401  (the run store's API includes these)
     BEST, CANCELLED, CHECKPOINT_FORMAT, CONFIG, CRASHED, DAMAGED, ERROR_LOG, FAILED, FINISHED, LAST, LOCK,
-    METRICS, NOFOLLOW, RUN_FILES, RUNNING, STALE_HEARTBEAT_S, STATUS, SUMMARY, RunLock, atomic_write_json, json_safe,
-    check_run_name, effective_status, metrics_damage, pid_alive, process_start, read_json, refuse_links,
+    METRICS, NOFOLLOW, RUN_FILES, RUNNING, STALE_HEARTBEAT_S, STATUS, SUMMARY, SWEEP_PLAN, SWEEPS_DIR, RunLock,
+    atomic_write_json, check_run_name, discard_run, effective_status, folder_state, has_checkpoint, is_run_dir,
+    json_safe, load_checkpoint, load_sweep_plans, metrics_damage, open_sweep_log, pid_alive, process_start,
+    read_json, read_sweep_log, refuse_links, sweep_dir, write_sweep_plan,
 )
 
 HEARTBEAT_EVERY_S = 10.0
@@ -242,9 +245,10 @@ def _claim_named(path: Path) -> RunLock:
 
 
 def _check_takeover(path: Path) -> None:
-    if is_run_dir(path):
+    state = folder_state(path)
+    if state == "run":
         raise DamtuiError(f"run {path.name} already exists in {path.parent}; continue it with --resume {path.name}")
-    if any(not p.name.startswith(".") for p in path.iterdir()):
+    if state == "foreign":
         raise DamtuiError(f"{path} exists and is not a damtui run; choose another name")
 
 
@@ -313,10 +317,6 @@ class RunRecord:
     runtime: dict[str, Any]
     metrics: list[EpochRow] = field(default_factory=list)
     metrics_offset: int = 0
-
-
-def is_run_dir(path: Path) -> bool:
-    return (Path(path) / CONFIG).is_file()
 
 
 def _info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo:
@@ -436,32 +436,6 @@ def latest_run(root: Path, dataset: str, stage: str = "pretrain") -> Path:
         if r.dataset == dataset and r.stage == stage and r.status == FINISHED:
             return r.path
     raise DamtuiError(f"no finished {stage} run of {dataset} in {root}; train one first")
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a damtui checkpoint as data only (weights_only=True): a foreign file cannot run code."""
-    import pickle
-    import warnings
-
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise DamtuiError(f"{path}: no checkpoint there (the run has not finished an epoch); pick another run")
-    try:
-        with warnings.catch_warnings():  # a foreign pickle makes torch warn; the error below says it all
-            warnings.simplefilter("ignore")
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise DamtuiError(f"{path} is not a damtui checkpoint (not a data-only torch file, so it was not"
-                          " loaded); move it away or pick another run") from None
-    except Exception as err:  # noqa: BLE001 - torch raises many types for truncated or foreign files
-        raise DamtuiError(f"{path} is not a damtui checkpoint (unreadable: {type(err).__name__}, truncated or"
-                          " foreign); move it away or pick another run") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise DamtuiError(f"{path} is not a damtui checkpoint (no '{CHECKPOINT_FORMAT}' marker);"
-                          " move it away or pick another run")
-    return payload
 
 
 def write_text_file(path: Path, text: str) -> None:

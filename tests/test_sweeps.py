@@ -21,7 +21,8 @@ import pytest
 
 from damtui.records import Selected
 from damtui import config as cfg
-from damtui import cli, runs, sweep_backends, sweeps
+from damtui import cli, runs, sweeps
+from damtui.sweeps import backends as sweep_backends
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING = {"epoch_s", "train_s", "eval_s", "images_per_s"}
@@ -228,7 +229,8 @@ def test_unreachable_ray_address_fails_fast(tmp_path: Path, capsys) -> None:
 
 def test_help_and_planning_import_neither_torch_nor_ray() -> None:
     demo, report = (str(ROOT / "examples" / f) for f in ("sweep-demo.toml", "sweep-report.toml"))
-    code = ("import sys, pathlib; from damtui import cli, sweeps, sweep_backends; cli.build_parser().format_help()\n"
+    code = ("import sys, pathlib; from damtui import cli, sweeps; from damtui.sweeps import backends\n"
+            "cli.build_parser().format_help()\n"
             f"sweeps.load_plan_file(pathlib.Path({demo!r}))\n"
             "bad = [m for m in ('torch', 'ray', 'submitit', 'textual') if m in sys.modules]; assert not bad, bad\n"
             f"sweeps.load_plan_file(pathlib.Path({report!r}))  # medmnist's dataset list brings torch\n"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from damtui import config as cfg
-from damtui import sweep_backends, sweeps, threads
+from damtui import sweeps, threads
+from damtui.sweeps import backends as sweep_backends
 from damtui.errors import DamtuiError
 from support import demo_config
 

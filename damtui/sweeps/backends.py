@@ -1,6 +1,6 @@
 """Where sweep jobs run: a local process pool, Ray core tasks, or Slurm through submitit.
 
-Every backend runs the same thing, `sweeps.run_job(job, ctx, gpu)`, which starts one
+Every backend runs the same thing, `execute.run_job(job, ctx, gpu)`, which starts one
 `python -m damtui.cli train ...` process and writes the run folder under the runs dir. A backend
 decides only where and when: one job per GPU, and a finetune after its pretrain finished. There is
 no scheduler of our own beyond the local pool; Ray and Slurm schedule their own jobs.
@@ -18,9 +18,11 @@ from typing import Any, Callable
 
 from damtui import runs
 from damtui.errors import DamtuiError
+from damtui.sweeps.execute import ERROR, SUPERVISOR, JobContext, run_job, skipped
+from damtui.sweeps.plan import Job
+from damtui.sweeps.report import result_line
 from damtui.threads import ENV as THREADS_ENV
 from damtui.threads import usable_cores
-from damtui.sweeps import ERROR, Job, JobContext, run_job, skipped, stop_children, sweep_dir
 
 Report = Callable[[str], None]
 BACKENDS = ("local", "ray", "slurm")
@@ -135,7 +137,7 @@ def run_local(jobs: list[Job], ctx: JobContext, opts: Options, report: Report,
                     failed = _dependency_failed(job, results)
                     if failed is not None:
                         results[job.name] = failed
-                        report(_line(failed))
+                        report(result_line(failed))
                     else:
                         running[pool.submit(work, job)] = job
                 if not running:
@@ -147,21 +149,15 @@ def run_local(jobs: list[Job], ctx: JobContext, opts: Options, report: Report,
                         results[job.name] = fut.result()
                     except Exception as err:  # a bug in run_job must not lose the other jobs
                         results[job.name] = {**skipped(job, f"{type(err).__name__}: {err}"), "status": ERROR}
-                    report(_line(results[job.name]))
+                    report(result_line(results[job.name]))
         except KeyboardInterrupt:
             for fut in running:
                 fut.cancel()
-            stop_children(wait_s=STOP_WAIT_S)
+            SUPERVISOR.stop(wait_s=STOP_WAIT_S)
             report("interrupted: asked the running jobs to stop; run the sweep again to resume")
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return [results[j.name] for j in jobs if j.name in results]
-
-
-def _line(r: dict[str, Any]) -> str:
-    from damtui.sweeps import result_line
-
-    return result_line(r)
 
 
 # ----------------------------------------------------------------------------- ray
@@ -216,7 +212,7 @@ def run_ray(jobs: list[Job], ctx: JobContext, opts: Options, report: Report,
                     job = next(j for j in jobs if j.name == names[ref])
                     r = {**skipped(job, f"ray task failed: {type(err).__name__}"), "status": ERROR}
                 results[r["name"]] = r
-                report(_line(r))
+                report(result_line(r))
 
         for job in jobs:  # pretrains come first in the plan, so a dependency ref always exists
             if opts.max_parallel:
@@ -279,7 +275,7 @@ class SubmititJob:
     def checkpoint(self, job: Job) -> Any:
         from submitit.helpers import DelayedSubmission
 
-        stop_children(wait_s=STOP_WAIT_S)  # Slurm's signal comes 120 s before the kill
+        SUPERVISOR.stop(wait_s=STOP_WAIT_S)  # Slurm's signal comes 120 s before the kill
         return DelayedSubmission(self, job)
 
 
@@ -291,7 +287,7 @@ def run_slurm(jobs: list[Job], ctx: JobContext, opts: Options, report: Report) -
 
     if not jobs:
         return []
-    folder = Path(opts.submitit_folder or sweep_dir(Path(ctx.runs_dir), jobs[0].sweep) / "submitit" / "%j")
+    folder = Path(opts.submitit_folder or runs.sweep_dir(Path(ctx.runs_dir), jobs[0].sweep) / "submitit" / "%j")
     try:
         executor = submitit.AutoExecutor(folder=folder, cluster=opts.slurm_cluster)
     except RuntimeError as err:
@@ -315,7 +311,7 @@ def run_slurm(jobs: list[Job], ctx: JobContext, opts: Options, report: Report) -
             failed = _dependency_failed(job, results)
             if failed is not None:
                 results[job.name] = failed
-                report(_line(failed))
+                report(result_line(failed))
             else:
                 wave.append(job)
         if not wave:
@@ -334,7 +330,7 @@ def run_slurm(jobs: list[Job], ctx: JobContext, opts: Options, report: Report) -
                     r = {**skipped(job, f"submitit job {sub.job_id} failed: {text[-1] if text else err}"),
                          "status": ERROR}
                 results[job.name] = r
-                report(_line(r))
+                report(result_line(r))
         except KeyboardInterrupt:
             report("interrupted: the submitted jobs keep running; run the sweep again to pick up their runs")
             raise
