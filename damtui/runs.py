@@ -31,6 +31,7 @@ from damtui.run_files import (  # noqa: F401  (the run store's API includes thes
     BEST, CANCELLED, CHECKPOINT_FORMAT, CONFIG, CRASHED, DAMAGED, ERROR_LOG, FAILED, FINISHED, LAST, LOCK,
     METRICS, NOFOLLOW, RUN_FILES, RUNNING, STALE_HEARTBEAT_S, STATUS, SUMMARY, RunLock, atomic_write_json, json_safe,
     check_run_name, effective_status, metrics_damage, pid_alive, process_start, read_json, refuse_links,
+    CONFIG_FIELDS, STATUS_FIELDS, fields_damage,
 )
 
 HEARTBEAT_EVERY_S = 10.0
@@ -316,6 +317,10 @@ def is_run_dir(path: Path) -> bool:
     return (Path(path) / CONFIG).is_file()
 
 
+class _Damage(ValueError):
+    """A run file of the wrong shape, with the file and the field in the message."""
+
+
 def _info(path: Path, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> RunInfo:
     """The run's list row; a folder whose files are not what damtui writes lists as damaged, with
     the reason, instead of breaking the listing of every other run."""
@@ -323,6 +328,8 @@ def _info(path: Path, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> RunInf
     if not damage:
         try:
             return _read_info(path, cfg, rows)
+        except _Damage as err:
+            damage = f"{path}: {err}"
         except (TypeError, ValueError, AttributeError, KeyError) as err:
             damage = f"{path}: a file has unexpected contents ({type(err).__name__}: {err})"
     config = cfg.get("config") if isinstance(cfg.get("config"), dict) else {}
@@ -334,13 +341,16 @@ def _info(path: Path, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> RunInf
 def _read_info(path: Path, cfg: dict[str, Any], rows: list[dict[str, Any]]) -> RunInfo:
     config, runtime = cfg["config"], cfg.get("runtime", {})
     if not isinstance(config, dict) or not isinstance(runtime, dict):
-        raise TypeError(f"{CONFIG} must hold objects 'config' and 'runtime'")
+        raise _Damage(f"{CONFIG} must hold objects 'config' and 'runtime'")
     try:
         status = read_json(path / STATUS)
     except (OSError, ValueError):
         status = {}
     if not isinstance(status, dict):
-        raise TypeError(f"{STATUS} is not a JSON object")
+        raise _Damage(f"{STATUS} is not a JSON object")
+    wrong = fields_damage(STATUS, status, STATUS_FIELDS) or fields_damage(CONFIG, config, CONFIG_FIELDS)
+    if wrong:
+        raise _Damage(wrong)
     summary = summarize(rows)
     return RunInfo(
         run_id=path.name,

@@ -77,7 +77,7 @@ def row_cells(info: runs.RunInfo, selected: bool) -> list[Any]:
         info.dataset,
         info.stage,
         Text(status_text(info.status), style=STATUS_STYLE.get(info.status, "")),
-        f"{info.epochs_done}/{info.epochs_planned}",
+        "-" if info.status == runs.DAMAGED else f"{info.epochs_done}/{info.epochs_planned}",
         Text(num(info.best_val_auc), justify="right"),
         Text(num(info.test_auc), justify="right"),
         Text(num(info.test_acc), justify="right"),
