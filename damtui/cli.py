@@ -139,6 +139,12 @@ def cmd_tui(args: argparse.Namespace) -> int:
     from damtui import runs
     from damtui.tui.app import run_app
 
+    given = Path(args.data_root).expanduser() if args.data_root else None
+    if given is not None and not given.is_dir():  # the app would open with every dataset missing
+        what = "is not a folder" if given.exists() else "does not exist"
+        raise DamtuiError(f"--data-root {args.data_root} {what}; give the folder that holds the MedMNIST"
+                          f" .npz files, or fetch one into it: `damtui datasets fetch FLAG --data-root"
+                          f" {args.data_root}`")
     run_app(runs_dir=runs.runs_dir(args.runs_dir), data_root=args.data_root)
     return 0
 
@@ -441,7 +447,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         share = "-" if s.positive_share is None else f"{s.positive_share:.3f}"
         kind = ("3D" if s.is_3d else "2D") + (" multi-label" if s.multilabel else "")
         rows.append([s.flag, s.state, s.md5, sizes, share, kind, s.error or str(s.path)])
-    print(f"data root: {datasets.data_root(args.data_root)}")
+    folder = datasets.data_root(args.data_root)
+    print(f"data root: {folder}" + ("" if folder.is_dir() else " (no such folder)"))
     _print_table(["dataset", "state", "MD5", "train/val/test", "label-1 share", "kind", "file / problem"], rows)
     return 0
 

@@ -180,6 +180,21 @@ def metrics_damage(path: Path) -> str:
     return ""
 
 
+_INT, _NUMBER, _TEXT = ((int,), "an integer"), ((int, float), "a number"), ((str,), "a string")
+STATUS_FIELDS = {"state": _TEXT, "pid": _INT, "pid_start": _TEXT, "host": _TEXT, "started": _NUMBER,
+                 "updated": _NUMBER, "epoch": _INT, "epochs": _INT, "message": _TEXT}
+CONFIG_FIELDS = {"seed": _INT, "epochs": _INT}  # the ones a listing reads as numbers
+
+
+def fields_damage(name: str, obj: dict[str, Any], fields: dict[str, tuple[tuple[type, ...], str]]) -> str:
+    """'' when each field present (and not null) has its type, else "NAME: 'key' is X, not a Y"."""
+    for key, (types, what) in fields.items():
+        value = obj.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+            return f"{name}: {key!r} is {json.dumps(value)[:40]}, not {what}"
+    return ""
+
+
 # ----------------------------------------------------------------------------- is the writer alive
 
 

@@ -34,6 +34,7 @@ from damtui.run_files import (  # noqa: F401  (the run store's API includes thes
     atomic_write_json, check_run_name, discard_run, effective_status, folder_state, has_checkpoint, is_run_dir,
     json_safe, load_checkpoint, load_sweep_plans, metrics_damage, open_sweep_log, pid_alive, process_start,
     read_json, read_sweep_log, refuse_links, sweep_dir, write_sweep_plan,
+    CONFIG_FIELDS, STATUS_FIELDS, fields_damage,
 )
 
 HEARTBEAT_EVERY_S = 10.0
@@ -319,6 +320,10 @@ class RunRecord:
     metrics_offset: int = 0
 
 
+class _Damage(ValueError):
+    """A run file of the wrong shape, with the file and the field in the message."""
+
+
 def _info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo:
     """The run's list row; a folder whose files are not what damtui writes lists as damaged, with
     the reason, instead of breaking the listing of every other run."""
@@ -326,6 +331,8 @@ def _info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo:
     if not damage:
         try:
             return _read_info(path, cfg, rows)
+        except _Damage as err:
+            damage = f"{path}: {err}"
         except (TypeError, ValueError, AttributeError, KeyError) as err:
             damage = f"{path}: a file has unexpected contents ({type(err).__name__}: {err})"
     config = cfg.get("config") if isinstance(cfg.get("config"), dict) else {}
@@ -337,13 +344,16 @@ def _info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo:
 def _read_info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo:
     config, runtime = cfg["config"], cfg.get("runtime", {})
     if not isinstance(config, dict) or not isinstance(runtime, dict):
-        raise TypeError(f"{CONFIG} must hold objects 'config' and 'runtime'")
+        raise _Damage(f"{CONFIG} must hold objects 'config' and 'runtime'")
     try:
         status = read_json(path / STATUS)
     except (OSError, ValueError):
         status = {}
     if not isinstance(status, dict):
-        raise TypeError(f"{STATUS} is not a JSON object")
+        raise _Damage(f"{STATUS} is not a JSON object")
+    wrong = fields_damage(STATUS, status, STATUS_FIELDS) or fields_damage(CONFIG, config, CONFIG_FIELDS)
+    if wrong:
+        raise _Damage(wrong)
     i = best_index(rows)
     try:
         answer = RunSummary.from_json(read_json(path / SUMMARY)).answer if (path / SUMMARY).exists() else None

@@ -88,6 +88,22 @@ def test_bad_input_is_one_line(damtui, runs_dir, args, expect):
     assert not runs_dir.exists() or not any(runs_dir.iterdir())  # no run folder left behind
 
 
+def test_app_with_a_data_root_that_does_not_exist_is_one_line(damtui, tmp_path, monkeypatch):
+    """`damtui --data-root /does/not/exist` opened the app with every dataset 'missing'."""
+    from damtui.tui import app
+
+    monkeypatch.setattr(app, "run_app", lambda **kw: pytest.fail("the app was started"))
+    missing = tmp_path / "does" / "not" / "exist"
+    rc, _, err = damtui("--data-root", str(missing))
+    assert f"--data-root {missing} does not exist" in _one_line(rc, err)
+    assert f"damtui datasets fetch FLAG --data-root {missing}" in err
+    (tmp_path / "file").write_text("x")
+    rc, _, err = damtui("--data-root", str(tmp_path / "file"))
+    assert "is not a folder" in _one_line(rc, err)
+    rc, out, _ = damtui("--data-root", str(missing), "datasets", "list")
+    assert rc == 0 and f"data root: {missing} (no such folder)" in out
+
+
 def test_runs_dir_not_writable(damtui, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

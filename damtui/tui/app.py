@@ -105,6 +105,7 @@ class DamtuiApp(App[None]):
         # caches filled by the launch screen's workers, kept for the app's lifetime
         self.dataset_flags: list[str] = []
         self.dataset_status: dict[str, Any] = {}
+        self.data_folder: tuple[Path, bool] | None = None  # the resolved data root; does it exist
         self.devices: list[tuple[str, str]] = []
 
     def on_mount(self) -> None:

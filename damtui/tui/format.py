@@ -15,6 +15,7 @@ STATUS_MARK = {
     "failed": "✗",
     "cancelled": "■",
     "crashed": "!",
+    "damaged": "⊘",
     "starting": "…",
     "cancelling": "…",
 }

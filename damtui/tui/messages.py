@@ -6,6 +6,7 @@ the handlers on the app and screens own every piece of UI state.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual.message import Message
@@ -85,6 +86,15 @@ def list_runs(runs_dir: Any) -> RunsListed:
     except (OSError, DamtuiError) as err:
         return RunsListed([], [], str(err))
     return RunsListed(found, ignored)
+
+
+class DataRootChecked(Message):
+    """The folder the datasets are read from (resolved: --data-root, $DAMTUI_DATA or medmnist's)."""
+
+    def __init__(self, root: Path, exists: bool) -> None:
+        super().__init__()
+        self.root = root
+        self.exists = exists
 
 
 class DatasetFlags(Message):

@@ -287,6 +287,11 @@ def screen_text(app) -> str:
     return console.export_text(styles=False)
 
 
+def flat_text(app) -> str:
+    """The screen's words with line breaks and padding folded, for text that may wrap."""
+    return " ".join(screen_text(app).split())
+
+
 async def settle(pilot, seconds: float = 0.0) -> None:
     """Let workers finish and their messages be handled."""
     await pilot.pause(seconds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fakes import FakeEngine, make_run, screen_text, settle, wait_for
-from textual.widgets import DataTable, Input, Select
+from textual.widgets import DataTable, Input, Select, Static
 
 from damtui import runs
 from damtui.tui.screens.launch import LaunchScreen
@@ -146,6 +146,34 @@ async def test_missing_dataset_is_not_started(make_app):
         assert isinstance(app.screen, LaunchScreen)
         assert "damtui datasets fetch breastmnist" in screen_text(app)
         assert engine.calls == []
+
+
+async def test_the_data_root_is_shown_and_named_in_the_fetch_command(make_app, tmp_path):
+    engine = FakeEngine()
+    app = make_app(engine)
+    data = tmp_path / "nodata"
+    app.data_root = data
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+
+        def shown(widget_id: str) -> str:
+            return str(screen.query_one(widget_id, Static).content)
+
+        assert shown("#data-root") == f"data root: {data} (no such folder)"
+        table = screen.query_one("#datasets", DataTable)
+        table.move_cursor(row=table.get_row_index("breastmnist"))
+        await pilot.pause()
+        fetch = f"damtui datasets fetch breastmnist --data-root {data}"
+        assert f"not in {data}; fetch: {fetch}" in shown("#dataset-detail")
+        await pilot.press("s")
+        await pilot.pause()
+        assert shown("#launch-error") == f"✗ breastmnist is missing from {data}: `{fetch}` first"
+        assert engine.calls == []
+        data.mkdir()
+        await pilot.press("ctrl+r")  # recheck
+        await settle(pilot)
+        assert shown("#data-root") == f"data root: {data}"
 
 
 async def test_device_picker_and_start_passes_device(make_app):

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from fakes import STARTED, make_run, metrics_row, screen_text, set_status, wait_for
+import json
+
+from fakes import (
+    STARTED,
+    flat_text,
+    make_run,
+    metrics_row,
+    read_json,
+    screen_text,
+    set_status,
+    wait_for,
+)
 from textual.widgets import DataTable, Input
 
 from damtui import runs
@@ -257,3 +268,74 @@ async def test_finished_run_cannot_be_resumed(make_app, runs_dir):
         await pilot.press("R")
         assert isinstance(app.screen, RunViewScreen)
         assert "R Resume" not in screen_text(app)
+
+
+def _damage(root):
+    """A good run and two damaged ones: a bad middle metrics line, a status with pid 'abc'."""
+    import socket
+
+    make_run(root, "20240601-120000-synthetic2d-pretrain-aaaaaa", epochs_done=6)
+    bad_line = make_run(
+        root,
+        "20240601-130000-synthetic2d-pretrain-bbbbbb",
+        epochs_done=4,
+        state=runs.CANCELLED,
+        started=STARTED + 3600,
+    )
+    lines = (bad_line / runs.METRICS).read_text().splitlines(keepends=True)
+    (bad_line / runs.METRICS).write_text("".join([lines[0], "{not json\n", *lines[1:]]))
+    bad_pid = make_run(
+        root,
+        "20240601-140000-synthetic2d-pretrain-cccccc",
+        epochs_done=2,
+        state=runs.CANCELLED,
+        started=STARTED + 7200,
+    )
+    status = read_json(bad_pid / runs.STATUS)
+    status.update(state=runs.RUNNING, pid="abc", host=socket.gethostname())
+    (bad_pid / runs.STATUS).write_text(json.dumps(status))
+    return bad_line, bad_pid
+
+
+def _tree(path):
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()}
+
+
+async def test_damaged_runs_list_with_the_reason_and_are_not_resumed(make_app, runs_dir):
+    from fakes import FakeEngine
+
+    bad_line, bad_pid = _damage(runs_dir)
+    before = {p: _tree(p) for p in (bad_line, bad_pid)}
+    engine = FakeEngine(batches=2)
+    app = make_app(engine)
+    async with app.run_test(size=(160, 30)) as pilot:
+        screen = await _open_runs(pilot)
+        status = {r.run_id[-6:]: r.status for r in screen.shown}
+        assert status == {"aaaaaa": runs.FINISHED, "bbbbbb": runs.DAMAGED, "cccccc": runs.DAMAGED}
+        text = screen_text(app)
+        assert "✓ finished" in text and "6/6" in text and "0.8300" in text  # the good run
+        assert text.count("⊘ damaged") == 2 and "Traceback" not in text
+        table = screen.query_one("#runs-table", DataTable)
+        assert text.count("  -  ") >= 2  # no epoch counts for a damaged run (not "0/0")
+        reasons = {
+            bad_line.name: "metrics.jsonl line 2: not a JSON object",
+            bad_pid.name: "status.json: 'pid' is \"abc\", not an integer",
+        }
+        for run_id, reason in reasons.items():
+            table.move_cursor(row=[r.run_id for r in screen.shown].index(run_id))
+            await pilot.pause()
+            assert reason in flat_text(app)
+            await pilot.press("enter")
+            view = app.screen
+            assert isinstance(view, RunViewScreen)
+            await pilot.pause()
+            text = flat_text(app)
+            assert "⊘ damaged" in text and reason in text and "not resumed" in text
+            assert "Traceback" not in text
+            await pilot.press("R")
+            await pilot.pause()
+            assert app.screen is view and not engine.calls  # refused: nothing started
+            assert "R Resume" not in screen_text(app)
+            await pilot.press("escape")
+            assert app.screen is screen
+    assert {p: _tree(p) for p in (bad_line, bad_pid)} == before  # nothing rewritten

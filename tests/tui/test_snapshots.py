@@ -81,11 +81,15 @@ def _app(make_app, engine=None, runs_dir=None, **kw):
     return app
 
 
-def test_launch_80x24(snap_compare, make_app):
+def test_launch_80x24(snap_compare, make_app, tmp_path, monkeypatch):
     async def ready(pilot):
         await settle(pilot)
 
-    assert snap_compare(_app(make_app), terminal_size=(80, 24), run_before=ready)
+    monkeypatch.chdir(tmp_path)  # the data root is shown: as the relative path `data`
+    Path("data").mkdir()
+    app = _app(make_app)
+    app.data_root = Path("data")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
 
 
 def _monitor_before(engine):

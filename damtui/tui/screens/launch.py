@@ -10,6 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Header, Label, Select, Static
 
@@ -56,6 +57,11 @@ def default_preset(choices: list[cfgmod.Preset], dataset: str, stage: str) -> st
     return names[0] if names else None
 
 
+def fetch_command(st: Any) -> str:
+    """The command that fetches a dataset into the folder it was looked for in."""
+    return f"damtui datasets fetch {st.flag} --data-root {st.path.parent}"
+
+
 def pretrain_runs(all_runs: list[runs.RunInfo], dataset: str) -> list[runs.RunInfo]:
     """Finished pretrain runs of `dataset`, newest first (the finetune stage starts from one)."""
     return [
@@ -74,6 +80,7 @@ class LaunchScreen(Screen):
         Binding("s", "start", "Start"),
         Binding("ctrl+r", "refresh", "Recheck data", show=False),
     ]
+    data_folder: reactive[tuple[Path, bool] | None] = reactive(None)  # (data root, exists)
 
     def __init__(self) -> None:
         super().__init__()
@@ -93,6 +100,7 @@ class LaunchScreen(Screen):
                 yield Label("Dataset", classes="section")
                 yield DataTable(id="datasets", cursor_type="row", zebra_stripes=False)
                 yield Static("checking datasets…", id="dataset-detail")
+                yield Static("", id="data-root")
             with Vertical(id="run-pane"):
                 with Horizontal(classes="pick"):
                     yield Label("Stage")
@@ -133,6 +141,7 @@ class LaunchScreen(Screen):
         self.query_one("#from-row").display = False
         self._load_presets()
         app = self.app
+        self.data_folder = app.data_folder
         if app.dataset_flags:
             self._set_flags(app.dataset_flags)
             for st in app.dataset_status.values():
@@ -161,6 +170,8 @@ class LaunchScreen(Screen):
         root = self.app.data_root
         try:
             with HEAVY_IMPORTS:  # medmnist imports torch
+                folder = datasets.data_root(root)
+                self.post_message(msg.DataRootChecked(folder, folder.is_dir()))
                 flags = datasets.all_flags()
         except Exception as err:  # medmnist missing or broken: still offer nothing, say why
             self.post_message(msg.DatasetFlags([], f"cannot list datasets: {err}"))
@@ -186,6 +197,15 @@ class LaunchScreen(Screen):
         self.post_message(msg.list_runs(self.app.runs_dir))
 
     # ------------------------------------------------------------------ results of the work
+    def on_data_root_checked(self, message: msg.DataRootChecked) -> None:
+        self.app.data_folder = self.data_folder = (message.root, message.exists)
+
+    def watch_data_folder(self, folder: tuple[Path, bool] | None) -> None:
+        text = "" if folder is None else f"data root: {folder[0]}"
+        if folder is not None and not folder[1]:
+            text += " (no such folder)"
+        self.query_one("#data-root", Static).update(text)
+
     def on_dataset_flags(self, message: msg.DatasetFlags) -> None:
         self.app.dataset_flags = list(message.flags)
         if message.error:
@@ -274,7 +294,7 @@ class LaunchScreen(Screen):
         if st.positive_share is not None:
             lines.append(f"label 1: {st.positive_share * 100:.1f}% of train")
         if st.state == "missing":
-            lines.append(f"fetch: damtui datasets fetch {st.flag}")
+            lines.append(f"not in {st.path.parent}; fetch: {fetch_command(st)}")
         elif st.state == "synthetic" and st.positive_share is None:
             lines.append("generated on first use")
         elif st.state == "corrupt":
@@ -401,7 +421,9 @@ class LaunchScreen(Screen):
         st = self.status.get(self.dataset)
         if st is not None and st.state in ("missing", "corrupt"):
             self._show_error(
-                f"{self.dataset} is {st.state}: `damtui datasets fetch {self.dataset}` first"
+                st.error
+                if st.state == "corrupt"
+                else f"{self.dataset} is missing from {st.path.parent}: `{fetch_command(st)}` first"
             )
             return
         try:

@@ -125,6 +125,11 @@ class RunViewScreen(Screen):
                 f"{status_text(info.status)}: {info.message}",
                 "-error" if info.status == runs.FAILED else "-warning",
             )
+        elif info.status == runs.DAMAGED:
+            self._message(
+                f"{status_text(info.status)}: {info.message}; it is not resumed or rewritten",
+                "-error",
+            )
         elif info.status == runs.CRASHED:
             self._message(
                 "! crashed: the process writing this run is gone; R resumes it", "-warning"

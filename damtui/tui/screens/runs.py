@@ -79,7 +79,7 @@ def row_cells(info: runs.RunInfo, selected: bool) -> list[Any]:
         info.dataset,
         info.stage,
         Text(status_text(info.status), style=STATUS_STYLE.get(info.status, "")),
-        f"{info.epochs_done}/{info.epochs_planned}",
+        "-" if info.status == runs.DAMAGED else f"{info.epochs_done}/{info.epochs_planned}",
         *(Text(METRICS[k].format(info.result.value(k) if info.result else None), justify="right")
           for k in RESULT_KEYS),
         Text(duration(info.duration_s) if info.started else "-", justify="right"),
