@@ -272,6 +272,19 @@ def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int
     return rows, offset + consumed
 
 
+def folder_stamp(path: Path) -> tuple:
+    """(size, mtime) of the files a run's reader shows: it changes whenever the writer wrote.
+    Cheap enough to check every second; a reader re-reads the run only when it changed."""
+    stamp = []
+    for name in (CONFIG, STATUS, METRICS, SUMMARY):
+        try:
+            st = os.stat(Path(path) / name)
+            stamp.append((st.st_size, st.st_mtime_ns, st.st_ino))
+        except OSError:
+            stamp.append(None)
+    return tuple(stamp)
+
+
 @dataclass
 class RunInfo:
     """One row of the runs list; derived from the files, never stored."""

@@ -198,7 +198,7 @@ async def test_refresh_keeps_cursor_and_selection(make_app, runs_dir):
         table.move_cursor(row=2)
         await pilot.press("space")
         assert screen.selected == ["20240601-130000-breastmnist-pretrain-bbbbbb"]
-        assert table.cursor_row == 3  # moved on to the next run
+        assert table.cursor_row == 2  # space selects; the cursor stays
         make_run(
             runs_dir,
             "20240601-160000-synthetic2d-pretrain-eeeeee",
@@ -214,7 +214,8 @@ async def test_refresh_keeps_cursor_and_selection(make_app, runs_dir):
             STARTED + 14460,
         )
         await wait_for(pilot, lambda: len(screen.shown) == 5)
-        assert screen.current_run_id().endswith("aaaaaa")
+        assert screen.current_run_id().endswith("bbbbbb")  # the same run, one row lower
+        assert table.cursor_row == 3
         assert screen.selected == ["20240601-130000-breastmnist-pretrain-bbbbbb"]
         assert "✓" in str(table.get_row("20240601-130000-breastmnist-pretrain-bbbbbb")[0])
 
@@ -248,12 +249,18 @@ async def test_resume_a_cancelled_run_from_its_view(make_app, runs_dir):
         assert runs.load_run(path).info.status == runs.FINISHED
 
 
-async def test_finished_run_cannot_be_resumed(make_app, runs_dir):
+async def test_finished_run_is_extended_not_resumed(make_app, runs_dir):
+    """R on a finished run's page asks for the new epoch count (tests/tui/test_resume.py)."""
+    from damtui.tui.screens.dialogs import EpochsScreen
+
     make_run(runs_dir, "20240601-120000-synthetic2d-pretrain-aaaaaa", epochs_done=6)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await _open_runs(pilot)
         await pilot.press("enter")
-        await pilot.press("R")
-        assert isinstance(app.screen, RunViewScreen)
+        await wait_for(pilot, lambda: "R Extend" in screen_text(app))
         assert "R Resume" not in screen_text(app)
+        await pilot.press("R")
+        assert isinstance(app.screen, EpochsScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunViewScreen)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Header, ProgressBar, Static
 
+from damtui.tui import messages as msg
 from damtui.tui import session as ss
 from damtui.tui.format import duration, eta, num, short_preset, status_text
 from damtui.tui.screens.dialogs import ConfirmScreen
@@ -64,6 +67,7 @@ class MonitorScreen(Screen):
     SUB_TITLE = "monitor"
     BINDINGS = [
         Binding("x", "cancel_run", "Cancel run"),
+        Binding("R", "resume", "Resume"),
         Binding("g", "cycle_chart", "Chart"),
         Binding("1", "chart('auc')", "AUC", show=False),
         Binding("2", "chart('acc')", "ACC", show=False),
@@ -148,7 +152,7 @@ class MonitorScreen(Screen):
             elif s.state == ss.CANCELLED:
                 text, kind = (
                     f"■ cancelled after epoch {s.rows[-1]['epoch'] if s.rows else 0}; "
-                    "resume it from the runs screen (R)",
+                    "R resumes it (here or on the runs screen)",
                     "-warning",
                 )
             elif s.state == ss.FINISHED:
@@ -171,7 +175,15 @@ class MonitorScreen(Screen):
         if action == "cancel_run":  # only while a run trains
             s = self.session
             return s is not None and not s.ended and not s.done
+        if action == "resume":  # the stopped run, once its worker has let go of the folder
+            s = self.session
+            return s is not None and s.done and s.state == ss.CANCELLED and bool(s.run_dir)
         return True
+
+    def action_resume(self) -> None:
+        s = self.session
+        if s is not None and s.done and s.state == ss.CANCELLED and s.run_dir:
+            self.post_message(msg.ResumeRun(Path(s.run_dir)))
 
     def action_cancel_run(self) -> None:
         s = self.session
