@@ -264,3 +264,31 @@ async def test_finished_run_is_extended_not_resumed(make_app, runs_dir):
         assert isinstance(app.screen, EpochsScreen)
         await pilot.press("escape")
         assert isinstance(app.screen, RunViewScreen)
+
+
+async def test_time_column_counts_training_not_the_hours_between(make_app, runs_dir, monkeypatch):
+    """Cancelled after 2 minutes, resumed five hours later for one more: the list says 3:00."""
+    clock = [STARTED]
+    with monkeypatch.context() as m:
+        m.setattr(runs.time, "time", lambda: clock[0])
+        w = runs.RunWriter.create(runs_dir, {"dataset": "synthetic2d", "stage": "pretrain",
+                                             "preset": "any-pretrain-demo", "epochs": 3, "seed": 0},
+                                  {"device": "cpu"})
+        for epoch in (1, 2):
+            clock[0] += 60
+            w.append_metrics(metrics_row(epoch))
+        w.write_status(runs.CANCELLED, 2, 3, "cancelled by user")
+        w.close()
+        clock[0] += 5 * 3600
+        w = runs.RunWriter.reopen(w.path, 3, 2)
+        clock[0] += 60
+        w.append_metrics(metrics_row(3))
+        w.write_status(runs.FINISHED, 3, 3)
+        w.close()
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await _open_runs(pilot)
+        table = screen.query_one("#runs-table", DataTable)
+        assert str(table.get_row(w.run_id)[8]).strip() == "3:00"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "time 3:00" in screen_text(app))
