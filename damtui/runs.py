@@ -114,7 +114,10 @@ class RunWriter:
             old = read_json(path / STATUS)
         except (OSError, ValueError):
             pass
-        writer._status = {"started": old.get("started", time.time())}
+        now = time.time()
+        earlier = trained_seconds(old) if isinstance(old, dict) else 0.0
+        started = old.get("started", now) if isinstance(old, dict) else now
+        writer._status = {"started": started, "resumed": now, "earlier_s": earlier}
         writer.write_status(RUNNING, epoch=done, epochs=epochs)
         return writer
 
@@ -126,6 +129,8 @@ class RunWriter:
             "pid_start": process_start(os.getpid()),
             "host": socket.gethostname(),
             "started": self._status.get("started", now),
+            "resumed": self._status.get("resumed", now),  # this writer's start
+            "earlier_s": self._status.get("earlier_s", 0.0),  # time trained before it
             "updated": now,
             "epoch": epoch,
             "epochs": epochs,
@@ -278,6 +283,29 @@ def read_metrics(path: Path, offset: int = 0) -> tuple[list[EpochRow], int]:
     return rows, offset + consumed
 
 
+def trained_seconds(status: dict[str, Any]) -> float:
+    """Seconds a run has trained: its earlier writers' time (`earlier_s`) plus this writer's up to
+    its last write. The hours a run sat cancelled before a resume are not counted. Files written
+    before the fields existed count from the first start."""
+    updated = float(status.get("updated", 0.0))
+    if "resumed" in status:
+        return float(status.get("earlier_s", 0.0)) + max(0.0, updated - float(status["resumed"]))
+    return max(0.0, updated - float(status.get("started", updated)))
+
+
+def folder_stamp(path: Path) -> tuple:
+    """(size, mtime) of the files a run's reader shows: it changes whenever the writer wrote.
+    Cheap enough to check every second; a reader re-reads the run only when it changed."""
+    stamp = []
+    for name in (CONFIG, STATUS, METRICS, SUMMARY):
+        try:
+            st = os.stat(Path(path) / name)
+            stamp.append((st.st_size, st.st_mtime_ns, st.st_ino))
+        except OSError:
+            stamp.append(None)
+    return tuple(stamp)
+
+
 @dataclass
 class RunInfo:
     """One row of the runs list; derived from the files, never stored."""
@@ -300,9 +328,12 @@ class RunInfo:
     pid: int | None = None
     sweep: str | None = None  # set for runs started by `damtui sweep` (from the runtime)
     sweep_config: str | None = None  # the sweep's configuration key, shared by its seeds
+    trained_s: float | None = None  # time spent training (runs.trained_seconds)
 
     @property
     def duration_s(self) -> float:
+        if self.trained_s is not None:
+            return self.trained_s
         return max(0.0, self.updated - self.started)
 
     @property
@@ -372,6 +403,7 @@ def _read_info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo
         updated=float(status.get("updated", 0.0)),
         best=Selected.of(rows[i], str(config.get("stage", "?"))) if i is not None else None,
         answer=answer,
+        trained_s=trained_seconds(status) if "updated" in status else None,
         seed=int(config.get("seed", 0)),
         from_run=runtime.get("from_run"),
         message=str(status.get("message", "")),

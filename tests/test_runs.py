@@ -135,3 +135,31 @@ def test_checkpoint_thread_ends_after_flush(runs_dir):
     w.save_checkpoint(runs.LAST, {"epoch": 2})  # a later save starts a new writer
     w.flush()
     assert runs.load_checkpoint(w.path / runs.LAST)["epoch"] == 2
+
+
+def test_time_trained_leaves_out_the_hours_a_run_sat_cancelled(runs_dir, monkeypatch):
+    clock = [1_000_000.0]
+    monkeypatch.setattr(runs.time, "time", lambda: clock[0])
+    w = runs.RunWriter.create(runs_dir, CONFIG, {"device": "cpu"})
+    clock[0] += 120
+    w.write_status(runs.CANCELLED, 2, 3, "cancelled by user")
+    w.close()
+    assert runs.load_run(w.path).info.duration_s == 120
+    clock[0] += 5 * 3600  # five hours later: `damtui train --resume`
+    w = runs.RunWriter.reopen(w.path, 3, 2)
+    clock[0] += 60
+    w.write_status(runs.FINISHED, 3, 3)
+    w.close()
+    info = runs.load_run(w.path).info
+    assert info.duration_s == 180 and info.started == 1_000_000.0
+    clock[0] += 3600  # and again: the extension counts both earlier sessions
+    w = runs.RunWriter.reopen(w.path, 4, 3)
+    clock[0] += 30
+    w.write_status(runs.FINISHED, 4, 4)
+    w.close()
+    assert runs.load_run(w.path).info.duration_s == 210
+
+
+def test_time_of_a_status_written_before_the_resume_fields(runs_dir):
+    assert runs.trained_seconds({"started": 100.0, "updated": 160.0}) == 60.0
+    assert runs.trained_seconds({}) == 0.0

@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from textual import work
 from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
@@ -126,8 +127,7 @@ class DamtuiApp(App[None]):
         resume: Path | None = None,
     ) -> bool:
         """Start engine.train in a thread worker and show the monitor; False if one is running."""
-        if self.session is not None and self.session.active:
-            self.notify("a run is already training: cancel it first (m shows it)", severity="error")
+        if self.training_busy():
             return False
         self._sessions += 1
         self.session = ss.Session(
@@ -148,6 +148,34 @@ class DamtuiApp(App[None]):
         self.refresh_bindings()
         self.action_monitor()
         return True
+
+    def training_busy(self) -> bool:
+        """True (and says so) while a run trains: the app trains one run at a time."""
+        if self.session is not None and self.session.active:
+            self.notify("a run is already training: cancel it first (m shows it)", severity="error")
+            return True
+        return False
+
+    def on_resume_run(self, message: msg.ResumeRun) -> None:
+        """R on a saved run (runs list, run page, monitor): the config as `damtui train --resume
+        RUN [--epochs N]` makes it, read in a worker, then training on the monitor."""
+        if not self.training_busy():
+            self._resume_config(message.path, message.epochs)
+
+    @work(thread=True, exclusive=True, group="resume", exit_on_error=False)
+    def _resume_config(self, path: Path, epochs: int | None) -> None:
+        from damtui.resume import resume_config
+
+        try:
+            self.post_message(msg.ResumeChecked(path, resume_config(path, epochs)))
+        except DamtuiError as err:
+            self.post_message(msg.ResumeChecked(path, None, str(err)))
+
+    def on_resume_checked(self, message: msg.ResumeChecked) -> None:
+        if message.error:
+            self.notify(f"cannot resume: {message.error}", severity="error", timeout=10)
+        else:
+            self.start_training(message.config, device="auto", resume=message.path)
 
     def _train_thread(self, session: ss.Session) -> None:
         """Runs in the worker thread: touches no widget; of the session it reads the fixed inputs
@@ -294,7 +322,10 @@ class DamtuiApp(App[None]):
             self.pop_screen()
 
     def action_runs(self) -> None:
+        """The runs list itself, not the run page or comparison last open in this mode."""
         self._show_mode("runs")
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, RunsScreen):
+            self.pop_screen()
 
     def action_monitor(self) -> None:
         if self.session is None:

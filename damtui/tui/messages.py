@@ -53,6 +53,36 @@ class EngineDone(Message):
         self.summary = summary
 
 
+class ResumeRun(Message):
+    """A screen asks the app to continue a saved run: `epochs` None resumes it to its planned
+    epochs, a number extends it (a finished run) to that many in all."""
+
+    def __init__(self, path: Path, epochs: int | None = None) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.epochs = epochs
+
+
+class ResumeChecked(Message):
+    """resume.resume_config's answer from a worker: the config to continue with, or the error."""
+
+    def __init__(self, path: Path, config: Any, error: str = "") -> None:
+        super().__init__()
+        self.path = path
+        self.config = config
+        self.error = error
+
+
+class RunRead(Message):
+    """A run folder read in a worker: its record (None with `error`) and the files' stamp."""
+
+    def __init__(self, record: Any, stamp: tuple, error: str = "") -> None:
+        super().__init__()
+        self.record = record
+        self.stamp = stamp
+        self.error = error
+
+
 class DatasetStatusReady(Message):
     def __init__(self, status: Any) -> None:
         super().__init__()

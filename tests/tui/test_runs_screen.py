@@ -209,7 +209,7 @@ async def test_refresh_keeps_cursor_and_selection(make_app, runs_dir):
         table.move_cursor(row=2)
         await pilot.press("space")
         assert screen.selected == ["20240601-130000-breastmnist-pretrain-bbbbbb"]
-        assert table.cursor_row == 3  # moved on to the next run
+        assert table.cursor_row == 2  # space selects; the cursor stays
         make_run(
             runs_dir,
             "20240601-160000-synthetic2d-pretrain-eeeeee",
@@ -225,7 +225,8 @@ async def test_refresh_keeps_cursor_and_selection(make_app, runs_dir):
             STARTED + 14460,
         )
         await wait_for(pilot, lambda: len(screen.shown) == 5)
-        assert screen.current_run_id().endswith("aaaaaa")
+        assert screen.current_run_id().endswith("bbbbbb")  # the same run, one row lower
+        assert table.cursor_row == 3
         assert screen.selected == ["20240601-130000-breastmnist-pretrain-bbbbbb"]
         assert "✓" in str(table.get_row("20240601-130000-breastmnist-pretrain-bbbbbb")[0])
 
@@ -259,15 +260,21 @@ async def test_resume_a_cancelled_run_from_its_view(make_app, runs_dir):
         assert runs.load_run(path).info.status == runs.FINISHED
 
 
-async def test_finished_run_cannot_be_resumed(make_app, runs_dir):
+async def test_finished_run_is_extended_not_resumed(make_app, runs_dir):
+    """R on a finished run's page asks for the new epoch count (tests/tui/test_resume.py)."""
+    from damtui.tui.screens.dialogs import EpochsScreen
+
     make_run(runs_dir, "20240601-120000-synthetic2d-pretrain-aaaaaa", epochs_done=6)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await _open_runs(pilot)
         await pilot.press("enter")
-        await pilot.press("R")
-        assert isinstance(app.screen, RunViewScreen)
+        await wait_for(pilot, lambda: "R Extend" in screen_text(app))
         assert "R Resume" not in screen_text(app)
+        await pilot.press("R")
+        assert isinstance(app.screen, EpochsScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunViewScreen)
 
 
 def _damage(root):
@@ -339,3 +346,32 @@ async def test_damaged_runs_list_with_the_reason_and_are_not_resumed(make_app, r
             await pilot.press("escape")
             assert app.screen is screen
     assert {p: _tree(p) for p in (bad_line, bad_pid)} == before  # nothing rewritten
+
+
+
+async def test_time_column_counts_training_not_the_hours_between(make_app, runs_dir, monkeypatch):
+    """Cancelled after 2 minutes, resumed five hours later for one more: the list says 3:00."""
+    clock = [STARTED]
+    with monkeypatch.context() as m:
+        m.setattr(runs.time, "time", lambda: clock[0])
+        w = runs.RunWriter.create(runs_dir, {"dataset": "synthetic2d", "stage": "pretrain",
+                                             "preset": "any-pretrain-demo", "epochs": 3, "seed": 0},
+                                  {"device": "cpu"})
+        for epoch in (1, 2):
+            clock[0] += 60
+            w.append_metrics(metrics_row(epoch))
+        w.write_status(runs.CANCELLED, 2, 3, "cancelled by user")
+        w.close()
+        clock[0] += 5 * 3600
+        w = runs.RunWriter.reopen(w.path, 3, 2)
+        clock[0] += 60
+        w.append_metrics(metrics_row(3))
+        w.write_status(runs.FINISHED, 3, 3)
+        w.close()
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await _open_runs(pilot)
+        table = screen.query_one("#runs-table", DataTable)
+        assert str(table.get_row(w.run_id)[8]).strip() == "3:00"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "time 3:00" in screen_text(app))

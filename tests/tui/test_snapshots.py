@@ -148,7 +148,10 @@ def test_run_view_80x24(snap_compare, make_app, fixed_runs):
         table = pilot.app.screen.query_one("#runs-table", DataTable)
         table.move_cursor(row=4)  # aaaaaa, the oldest
         await pilot.press("enter")
-        assert isinstance(pilot.app.screen, RunViewScreen)
+        view = pilot.app.screen
+        assert isinstance(view, RunViewScreen)
+        await wait_for(pilot, lambda: view.record is not None)  # read in a worker
+        await wait_for(pilot, lambda: not view.query_one(MetricCharts).waiting)
         await pilot.pause()
 
     assert snap_compare(

@@ -1,6 +1,8 @@
-"""Modal dialogs: a yes/no confirmation and the export-path prompt."""
+"""Modal dialogs: a yes/no confirmation, the export-path prompt, the epochs of an extension."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -40,27 +42,31 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class ExportScreen(ModalScreen[str | None]):
-    """Ask for the path stem of the export; dismisses with it, or None on escape."""
+class PromptScreen(ModalScreen[Any]):
+    """Ask for one value: enter or the button checks it (`accept` gives the result, or raises
+    ValueError with the message shown under the field); escape dismisses with None."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, default: str) -> None:
+    def __init__(
+        self, title: str, body: str, default: str, button: str, input_type: str = "text"
+    ) -> None:
         super().__init__()
-        self._default = default
+        self._title, self._body, self._default = title, body, default
+        self._button, self._type = button, input_type
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label("Export comparison", classes="dialog-title")
-            yield Static(
-                "Writes PATH.csv and PATH.md (enter to write, escape to cancel).",
-                classes="dialog-body",
-            )
-            yield Input(self._default, id="export-path")
-            yield Static("", id="export-error", classes="error-line")
+            yield Label(self._title, classes="dialog-title")
+            yield Static(self._body, classes="dialog-body")
+            yield Input(self._default, type=self._type, id="prompt-value")  # type: ignore[arg-type]
+            yield Static("", id="prompt-error", classes="error-line")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Write", id="write", variant="primary", compact=True)
+                yield Button(self._button, id="ok", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
+
+    def accept(self, text: str) -> Any:
+        return text
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -71,19 +77,59 @@ class ExportScreen(ModalScreen[str | None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        if event.button.id == "write":
+        if event.button.id == "ok":
             self._submit()
         else:
             self.dismiss(None)
 
     def _submit(self) -> None:
-        value = self.query_one(Input).value.strip()
-        if not value:
-            box = self.query_one("#export-error", Static)
-            box.update("✗ give a path")
+        try:
+            value = self.accept(self.query_one(Input).value.strip())
+        except ValueError as err:
+            box = self.query_one("#prompt-error", Static)
+            box.update(f"✗ {err}")
             box.add_class("-shown")
             return
         self.dismiss(value)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ExportScreen(PromptScreen):
+    """Ask for the path stem of the export; dismisses with it, or None on escape."""
+
+    def __init__(self, default: str) -> None:
+        super().__init__(
+            "Export comparison",
+            "Writes PATH.csv and PATH.md (enter to write, escape to cancel).",
+            default,
+            "Write",
+        )
+
+    def accept(self, text: str) -> str:
+        if not text:
+            raise ValueError("give a path")
+        return text
+
+
+class EpochsScreen(PromptScreen):
+    """Ask how many epochs in all a finished run should have; dismisses with a number larger
+    than the epochs it has, or None on escape."""
+
+    def __init__(self, run_id: str, done: int) -> None:
+        super().__init__(
+            f"Extend {run_id}",
+            f"It has finished {done} epochs. Train it on to this many epochs in all,"
+            " from its last checkpoint (enter to start, escape to cancel):",
+            str(done * 2),
+            "Extend",
+            input_type="integer",
+        )
+        self._done = done
+
+    def accept(self, text: str) -> int:
+        epochs = int(text) if text.lstrip("-").isdigit() else 0
+        if epochs <= self._done:
+            raise ValueError(f"give a whole number of epochs above {self._done}")
+        return epochs

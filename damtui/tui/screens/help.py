@@ -26,15 +26,19 @@ values. Edited values are checked at once; the problem shows under the field.
 `s` (or the Start button) starts training. `ctrl+r` checks the datasets again.
 
 ## Monitor
-`x` cancels the run (asks first). `g` or `1` `2` `3` switch the chart (AUC, ACC, loss) when
-the terminal is narrow. The starred epoch is the best validation AUC; test numbers are read there.
+`x` cancels the run (asks first); once it stopped, `R` resumes it. `g` or `1` `2` `3` switch
+the chart (AUC, ACC, loss) when the terminal is narrow. The starred epoch is the best validation
+AUC; test numbers are read there.
 
 ## Runs
-`enter` opens a run (a run that is still being written is followed live), `space` selects runs,
-`c` compares the selected runs, `w` shows runs grouped by sweep, `/` filters (words match
-dataset, stage, status, preset or the run id; `status:running` matches one column), `s` / `S` change the sort column / order,
-`a` selects all shown runs, `u` clears the selection. In a run's view, `R` resumes a
-cancelled, crashed or failed run in this app.
+`enter` opens a run (a run that is still being written is followed live), `space` selects or
+unselects the highlighted run, `home` / `end` go to the first / last run, `c` compares the
+selected runs, `w` shows runs grouped by sweep, `/` filters (words match dataset, stage, status,
+preset or the run id; `status:running` matches one column), `s` / `S` change the sort column /
+order,
+`a` selects all shown runs, `u` clears the selection. `R`, in the list or a run's view, resumes
+a cancelled, crashed or failed run in this app, or extends a finished one (it asks for the new
+number of epochs), like `damtui train --resume RUN [--epochs N]`.
 
 ## Compare
 Pick the metric to overlay; the table lists the config keys that differ and the summary,

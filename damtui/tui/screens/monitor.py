@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -9,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Header, ProgressBar, Static
 
 from damtui.records import METRICS
+from damtui.tui import messages as msg
 from damtui.tui import session as ss
 from damtui.tui.format import duration, eta, short_preset, status_text
 from damtui.tui.screens.dialogs import ConfirmScreen
@@ -66,6 +69,7 @@ class MonitorScreen(Screen):
     SUB_TITLE = "monitor"
     BINDINGS = [
         Binding("x", "cancel_run", "Cancel run"),
+        Binding("R", "resume", "Resume"),
         Binding("g", "cycle_chart", "Chart"),
         Binding("1", "chart('auc')", "AUC", show=False),
         Binding("2", "chart('acc')", "ACC", show=False),
@@ -150,7 +154,7 @@ class MonitorScreen(Screen):
             elif s.state == ss.CANCELLED:
                 text, kind = (
                     f"■ cancelled after epoch {s.rows[-1].epoch if s.rows else 0}; "
-                    "resume it from the runs screen (R)",
+                    "R resumes it (here or on the runs screen)",
                     "-warning",
                 )
             elif s.state == ss.FINISHED:
@@ -170,7 +174,15 @@ class MonitorScreen(Screen):
         if action == "cancel_run":  # only while a run trains
             s = self.session
             return s is not None and not s.ended and not s.done
+        if action == "resume":  # the stopped run, once its worker has let go of the folder
+            s = self.session
+            return s is not None and s.done and s.state == ss.CANCELLED and bool(s.run_dir)
         return True
+
+    def action_resume(self) -> None:
+        s = self.session
+        if s is not None and s.done and s.state == ss.CANCELLED and s.run_dir:
+            self.post_message(msg.ResumeRun(Path(s.run_dir)))
 
     def action_cancel_run(self) -> None:
         s = self.session

@@ -1,31 +1,35 @@
-"""One saved run: its facts, charts and epoch table; a run still being written is followed live.
+"""One saved run: its facts, charts and epoch table, always as its files are now.
 
-Following: every poll reads only the metrics appended since the last byte offset
-(runs.read_metrics) and re-reads the status every few polls until the run is no longer running.
+The page re-reads the run in a worker when it is shown and whenever its files change (a stat of
+them each poll; runs.folder_stamp). A run being written is followed live; one resumed elsewhere,
+or by this app, shows its new state the next time the page is looked at.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Header, Static
+from textual.worker import get_current_worker
 
-from damtui import config as cfgmod
 from damtui import runs
 from damtui.errors import DamtuiError
 from damtui.records import METRICS, best_index
+from damtui.tui import messages as msg
 from damtui.tui.format import duration, short_preset, short_run_id, status_text, timestamp
+from damtui.tui.screens.resuming import RESUME_BINDINGS, ResumeActions
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.run_panel import RunPanel
 
-STATUS_EVERY = 3  # polls between status re-reads while following
-RESUMABLE = (runs.CANCELLED, runs.CRASHED, runs.FAILED)
+STATUS_EVERY = 3  # polls between reads of a running run whose files did not change (crash check)
 
 
-class RunViewScreen(Screen):
+class RunViewScreen(ResumeActions, Screen):
     TITLE = "damtui"
     SUB_TITLE = "run"
     BINDINGS = [
@@ -35,16 +39,16 @@ class RunViewScreen(Screen):
         Binding("2", "chart('acc')", "ACC", show=False),
         Binding("3", "chart('loss')", "loss", show=False),
         Binding("ctrl+r", "reload", "Reload", show=False),
-        Binding("R", "resume", "Resume"),
+        *RESUME_BINDINGS,
     ]
+
+    record: reactive[runs.RunRecord | None] = reactive(None, init=False)
+    error: reactive[str] = reactive("", init=False)
 
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = Path(path)
-        self.record: runs.RunRecord | None = None
-        self.rows: list[dict] = []
-        self.metrics_offset = 0
-        self.following = False
+        self._stamp: tuple | None = None
         self._polls = 0
         self._timer = None
 
@@ -56,39 +60,61 @@ class RunViewScreen(Screen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.action_reload()
         self._timer = self.set_interval(self.app.poll_interval, self._poll)
 
+    def on_screen_resume(self) -> None:
+        """Shown again (back from another screen or mode): read what the files say now."""
+        if self._timer is not None:
+            self._timer.resume()
+        self.action_reload()
+
+    def on_screen_suspend(self) -> None:
+        if self._timer is not None:
+            self._timer.pause()
+
     # ------------------------------------------------------------------ data
+    @property
+    def rows(self) -> list[dict]:
+        return self.record.metrics if self.record is not None else []
+
+    @property
+    def following(self) -> bool:
+        return self.record is not None and self.record.info.status == runs.RUNNING
+
     def action_reload(self) -> None:
-        try:
-            self.record = runs.load_run(self.path)
-        except DamtuiError as err:
-            self._message(f"✗ {err}", "-error")
-            return
-        self.rows, self.metrics_offset = list(self.record.metrics), self.record.metrics_offset
-        self.following = self.record.info.status == runs.RUNNING
-        self._show()
+        self._read(None)
 
     def _poll(self) -> None:
-        if not self.following or self.record is None:
-            return
         self._polls += 1
-        new, self.metrics_offset = runs.read_metrics(self.path, self.metrics_offset)
-        changed = bool(new)
-        self.rows += new
-        if new or self._polls % STATUS_EVERY == 0:
-            try:
-                record = runs.load_run(self.path)
-            except DamtuiError:
-                return
-            self.record = record
-            if record.info.status != runs.RUNNING:
-                self.following = False
-                more, self.metrics_offset = runs.read_metrics(self.path, self.metrics_offset)
-                self.rows += more
-            changed = True
-        if changed:
+        force = self.following and self._polls % STATUS_EVERY == 0
+        self._read(None if force else self._stamp)
+
+    @work(thread=True, exclusive=True, group="run-view", exit_on_error=False)
+    def _read(self, known: tuple | None) -> None:
+        """Worker: the run's files again, unless their stamp is still `known`."""
+        stamp = runs.folder_stamp(self.path)
+        if stamp == known:
+            return
+        try:
+            record, error = runs.load_run(self.path), ""
+        except DamtuiError as err:
+            record, error = None, str(err)
+        if not get_current_worker().is_cancelled:
+            self.post_message(msg.RunRead(record, stamp, error))
+
+    def on_run_read(self, message: msg.RunRead) -> None:
+        self._stamp = message.stamp
+        self.error = message.error
+        if message.record is not None:
+            self.record = message.record
+
+    def watch_record(self) -> None:
+        self._show()
+
+    def watch_error(self, error: str) -> None:
+        if error:
+            self._message(f"✗ {error}", "-error")
+        else:
             self._show()
 
     # ------------------------------------------------------------------ drawing
@@ -149,23 +175,12 @@ class RunViewScreen(Screen):
         box.set_class(bool(text), "-shown")
 
     # ------------------------------------------------------------------ actions
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "resume":  # a run that stopped before its last epoch
-            rec = self.record
-            return rec is not None and rec.info.status in RESUMABLE
-        return True
+    def resume_target(self) -> runs.RunInfo | None:
+        return self.record.info if self.record is not None else None
 
-    def action_resume(self) -> None:
-        """Continue this run in this app (engine.train(..., resume=path)), on the monitor."""
-        rec = self.record
-        if rec is None or rec.info.status not in RESUMABLE:
-            return
-        try:
-            config = cfgmod.validate(dict(rec.config), f"{self.path / runs.CONFIG}")
-        except DamtuiError as err:
-            self._message(f"✗ cannot resume: {err}", "-error")
-            return
-        self.app.start_training(config, device="auto", resume=self.path)
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = self.resume_check(action)
+        return True if allowed is None else allowed
 
     def action_back(self) -> None:
         self.app.pop_screen()

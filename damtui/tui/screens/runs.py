@@ -17,6 +17,7 @@ from damtui import runs
 from damtui.records import METRICS
 from damtui.tui import messages as msg
 from damtui.tui.format import duration, short_run_id, status_text, timestamp
+from damtui.tui.screens.resuming import RESUME_BINDINGS, ResumeActions
 from damtui.tui.widgets.key_footer import KeyFooter
 
 STATUS_STYLE = {
@@ -89,11 +90,23 @@ def row_cells(info: runs.RunInfo, selected: bool) -> list[Any]:
     ]
 
 
-class RunsScreen(Screen):
+class RunsTable(DataTable):
+    """The runs list: enter opens the highlighted run (named in the footer); home and end go to
+    the first and last run (a row cursor has no columns to move along)."""
+
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Open"),
+        Binding("home", "scroll_top", "First", show=False),
+        Binding("end", "scroll_bottom", "Last", show=False),
+    ]
+
+
+class RunsScreen(ResumeActions, Screen):
     TITLE = "damtui"
     SUB_TITLE = "runs"
     BINDINGS = [
         Binding("space", "toggle", "Select"),
+        *RESUME_BINDINGS,
         Binding("c", "compare", "Compare"),
         Binding("w", "sweeps", "Sweeps"),
         Binding("slash", "filter", "Filter"),
@@ -123,7 +136,7 @@ class RunsScreen(Screen):
             id="runs-filter",
             compact=True,
         )
-        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield RunsTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Static("loading runs…", id="runs-info")
         yield KeyFooter()
 
@@ -173,6 +186,7 @@ class RunsScreen(Screen):
             if current in keys:
                 table.move_cursor(row=keys.index(current), animate=False)
         self._show_info()
+        self.refresh_bindings()  # R follows the highlighted run's status
 
     def _label_headers(self) -> None:
         table = self.query_one("#runs-table", DataTable)
@@ -216,6 +230,7 @@ class RunsScreen(Screen):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_info()
+        self.refresh_bindings()
 
     def current_run_id(self) -> str | None:
         table = self.query_one("#runs-table", DataTable)
@@ -231,6 +246,13 @@ class RunsScreen(Screen):
         return next((r for r in self.all_runs if r.run_id == run_id), None)
 
     # ------------------------------------------------------------------ actions
+    def resume_target(self) -> runs.RunInfo | None:
+        return self._info(self.current_run_id() or "")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = self.resume_check(action)
+        return True if allowed is None else allowed
+
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "runs-filter":
             self._draw()
@@ -273,6 +295,7 @@ class RunsScreen(Screen):
         self._draw()
 
     def action_toggle(self) -> None:
+        """Select or unselect the highlighted run; the cursor stays on it."""
         rid = self.current_run_id()
         if rid is None:
             return
@@ -280,11 +303,7 @@ class RunsScreen(Screen):
             self.selected.remove(rid)
         else:
             self.selected.append(rid)
-        table = self.query_one("#runs-table", DataTable)
-        row = table.cursor_row
         self._draw()
-        if row + 1 < table.row_count:
-            table.move_cursor(row=row + 1, animate=False)
 
     def action_select_all(self) -> None:
         for r in self.shown:
