@@ -67,6 +67,7 @@ class RichPrinter(PlainPrinter):
                                  TextColumn("{task.fields[rate]:.0f} img/s  loss {task.fields[loss]:.4f}"),
                                  TimeRemainingColumn(), console=self.console, transient=True)
         self.task = None
+        self.epoch = 0
         self.progress.start()
 
     def __call__(self, ev: Any) -> None:
@@ -75,6 +76,11 @@ class RichPrinter(PlainPrinter):
         if isinstance(ev, E.BatchProgress):
             if self.task is None:
                 self.task = self.progress.add_task("train", total=ev.batches, epoch=ev.epoch, rate=0.0, loss=0.0)
+            elif self.epoch != ev.epoch:
+                # a new epoch: a finished task reads ETA 0:00:00 and keeps the last epoch's speed
+                self.progress.reset(self.task, total=ev.batches, completed=ev.batch, epoch=ev.epoch,
+                                    rate=ev.images_per_s, loss=ev.loss)
+            self.epoch = ev.epoch
             self.progress.update(self.task, completed=ev.batch, total=ev.batches, epoch=ev.epoch,
                                  rate=ev.images_per_s, loss=ev.loss)
             return

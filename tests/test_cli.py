@@ -190,3 +190,27 @@ def test_global_options_before_the_command_are_honoured(damtui, tmp_path, pretra
     assert rc == 0 and pretrain_run.name in out
     rc, out, _ = damtui("--data-root", str(tmp_path / "data-x"), "datasets", "list")
     assert rc == 0 and f"data root: {tmp_path / 'data-x'}" in out
+
+
+def test_rich_progress_eta_restarts_with_each_epoch():
+    """The bar's task is reset for a new epoch: a finished task reads ETA 0:00:00 for ever."""
+    from damtui import events
+    from damtui.cli_printers import RichPrinter
+
+    printer = RichPrinter()
+    now = [0.0]
+    printer.progress.get_time = lambda: now[0]  # the task takes its clock when it is added
+    try:
+        remaining = {}
+        for epoch in (1, 2, 3):
+            for batch in range(1, 11):
+                now[0] += 1.0  # one batch a second
+                printer(events.BatchProgress(epoch, batch, 10, 0.5, 100.0, 10.0 - batch))
+                if batch == 5:
+                    task = printer.progress.tasks[0]
+                    remaining[epoch] = (task.fields["epoch"], task.finished, task.time_remaining)
+            now[0] += 3.0  # evaluation between epochs
+        assert remaining[1] == (1, False, 5)
+        assert remaining[2] == (2, False, 5) and remaining[3] == (3, False, 5)
+    finally:
+        printer.close()

@@ -21,6 +21,7 @@ from textual import work
 from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
+from textual.signal import Signal
 
 from damtui import events, runs
 from damtui.config import Config
@@ -102,7 +103,8 @@ class DamtuiApp(App[None]):
         self.session: ss.Session | None = None
         self.stopped_on_quit = False
         self._sessions = 0
-        self.monitors: set[MonitorScreen] = set()
+        # what changed in the session ("started", "batch", "epoch", "ended", ...): monitors subscribe
+        self.session_signal: Signal[str] = Signal(self, "session")
         # caches filled by the launch screen's workers, kept for the app's lifetime
         self.dataset_flags: list[str] = []
         self.dataset_status: dict[str, Any] = {}
@@ -225,9 +227,7 @@ class DamtuiApp(App[None]):
         return s if s is not None and s.number == number else None
 
     def _changed(self, kind: str) -> None:
-        for screen in list(self.monitors):
-            if screen.is_attached and not screen._pruning:
-                screen.session_changed(kind)
+        self.session_signal.publish(kind)
 
     def _shown_screen(self) -> Screen | None:
         """The active screen, or None while the app is starting or shutting down."""

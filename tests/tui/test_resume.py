@@ -214,3 +214,20 @@ async def test_space_only_selects_and_home_end_go_to_first_and_last(make_app, ru
         assert table.cursor_row == 2
         await pilot.press("home")
         assert table.cursor_row == 0
+
+
+async def test_a_run_page_shown_again_reads_the_run_again(make_app, runs_dir):
+    """While covered (help on top) the page does not poll; shown again, it reads the files."""
+    _, path = _two_runs(runs_dir)
+    app = make_app(poll_interval=60.0)  # no poll during the test: only showing the page reads
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _runs_list(pilot, CANCELLED_ID)
+        await pilot.press("enter")
+        view = app.screen
+        await wait_for(pilot, lambda: "■ cancelled" in screen_text(app))
+        await pilot.press("question_mark")
+        assert app.screen is not view
+        set_status(path, runs.FAILED, 2, 5, STARTED, STARTED + 120, message="loss became NaN")
+        await pilot.press("escape")
+        assert app.screen is view
+        await wait_for(pilot, lambda: "✗ failed: loss became NaN" in screen_text(app))

@@ -88,12 +88,13 @@ class MonitorScreen(Screen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.app.monitors.add(self)
+        # immediate: redrawn in the handler that applied the event, not one message later
+        self.app.session_signal.subscribe(self, self.session_changed, immediate=True)
         self.set_interval(1.0, self._tick)
         self.session_changed("all")
 
     def on_unmount(self) -> None:
-        self.app.monitors.discard(self)
+        self.app.session_signal.unsubscribe(self)
 
     @property
     def session(self) -> ss.Session | None:
@@ -112,7 +113,7 @@ class MonitorScreen(Screen):
         set_text(self.query_one("#monitor-status", Static), f"{first}\n{second}")
 
     def session_changed(self, kind: str) -> None:
-        """Called by the app after it applied an engine event to the session."""
+        """The app's session_signal: it applied an engine event to the session."""
         s = self.session
         if s is None:
             self._show_status()
