@@ -286,3 +286,54 @@ def discard_run(root: Path, sweep: str, run: str) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.replace(Path(root) / run, dest)
     return dest
+
+
+# ----------------------------------------------------------------------------- reading a run's files
+
+
+def read_metrics(path: Path, offset: int = 0) -> tuple[list[EpochRow], int]:
+    """Rows appended since byte `offset`, and the offset after the last whole line.
+
+    A torn (unterminated or unparsable) last line is left for the next read; reading stops at a
+    line that is not an epoch row (metrics_damage names it).
+    """
+    try:
+        with open(Path(path) / METRICS, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except FileNotFoundError:
+        return [], offset
+    rows: list[EpochRow] = []
+    consumed = 0
+    for line in data.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
+        try:
+            rows.append(EpochRow.from_json(json.loads(line)))
+        except ValueError:
+            break
+        consumed += len(line)
+    return rows, offset + consumed
+
+
+def trained_seconds(status: dict[str, Any]) -> float:
+    """Seconds a run has trained: its earlier writers' time (`earlier_s`) plus this writer's up to
+    its last write. The hours a run sat cancelled before a resume are not counted. Files written
+    before the fields existed count from the first start."""
+    updated = float(status.get("updated", 0.0))
+    if "resumed" in status:
+        return float(status.get("earlier_s", 0.0)) + max(0.0, updated - float(status["resumed"]))
+    return max(0.0, updated - float(status.get("started", updated)))
+
+
+def folder_stamp(path: Path) -> tuple:
+    """(size, mtime) of the files a run's reader shows: it changes whenever the writer wrote.
+    Cheap enough to check every second; a reader re-reads the run only when it changed."""
+    stamp = []
+    for name in (CONFIG, STATUS, METRICS, SUMMARY):
+        try:
+            st = os.stat(Path(path) / name)
+            stamp.append((st.st_size, st.st_mtime_ns, st.st_ino))
+        except OSError:
+            stamp.append(None)
+    return tuple(stamp)

@@ -31,7 +31,7 @@ from damtui.records import EpochRow, RunSummary, Selected, best_index
 from damtui.run_files import (  # noqa: F401  (the run store's API includes these)
     BEST, CANCELLED, CHECKPOINT_FORMAT, CONFIG, CRASHED, DAMAGED, ERROR_LOG, FAILED, FINISHED, LAST, LOCK,
     METRICS, NOFOLLOW, RUN_FILES, RUNNING, STALE_HEARTBEAT_S, STATUS, SUMMARY, SWEEP_PLAN, SWEEPS_DIR, RunLock,
-    atomic_write_json, check_run_name, discard_run, effective_status, folder_state, has_checkpoint, is_run_dir,
+    atomic_write_json, check_run_name, folder_stamp, read_metrics, trained_seconds, discard_run, effective_status, folder_state, has_checkpoint, is_run_dir,
     json_safe, load_checkpoint, load_sweep_plans, metrics_damage, open_sweep_log, pid_alive, process_start,
     read_json, read_sweep_log, refuse_links, sweep_dir, write_sweep_plan,
     CONFIG_FIELDS, STATUS_FIELDS, fields_damage,
@@ -256,54 +256,6 @@ def _check_takeover(path: Path) -> None:
         raise DamtuiError(f"run {path.name} already exists in {path.parent}; continue it with --resume {path.name}")
     if state == "foreign":
         raise DamtuiError(f"{path} exists and is not a damtui run; choose another name")
-
-
-def read_metrics(path: Path, offset: int = 0) -> tuple[list[EpochRow], int]:
-    """Rows appended since byte `offset`, and the offset after the last whole line.
-
-    A torn (unterminated or unparsable) last line is left for the next read; reading stops at a
-    line that is not an epoch row (metrics_damage names it).
-    """
-    try:
-        with open(Path(path) / METRICS, "rb") as fh:
-            fh.seek(offset)
-            data = fh.read()
-    except FileNotFoundError:
-        return [], offset
-    rows: list[EpochRow] = []
-    consumed = 0
-    for line in data.splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            break
-        try:
-            rows.append(EpochRow.from_json(json.loads(line)))
-        except ValueError:
-            break
-        consumed += len(line)
-    return rows, offset + consumed
-
-
-def trained_seconds(status: dict[str, Any]) -> float:
-    """Seconds a run has trained: its earlier writers' time (`earlier_s`) plus this writer's up to
-    its last write. The hours a run sat cancelled before a resume are not counted. Files written
-    before the fields existed count from the first start."""
-    updated = float(status.get("updated", 0.0))
-    if "resumed" in status:
-        return float(status.get("earlier_s", 0.0)) + max(0.0, updated - float(status["resumed"]))
-    return max(0.0, updated - float(status.get("started", updated)))
-
-
-def folder_stamp(path: Path) -> tuple:
-    """(size, mtime) of the files a run's reader shows: it changes whenever the writer wrote.
-    Cheap enough to check every second; a reader re-reads the run only when it changed."""
-    stamp = []
-    for name in (CONFIG, STATUS, METRICS, SUMMARY):
-        try:
-            st = os.stat(Path(path) / name)
-            stamp.append((st.st_size, st.st_mtime_ns, st.st_ino))
-        except OSError:
-            stamp.append(None)
-    return tuple(stamp)
 
 
 @dataclass
