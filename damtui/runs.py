@@ -338,10 +338,12 @@ def _read_info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo
     if wrong:
         raise _Damage(wrong)
     i = best_index(rows)
-    try:
-        answer = RunSummary.from_json(read_json(path / SUMMARY)).answer if (path / SUMMARY).exists() else None
-    except (OSError, ValueError):
-        answer = None  # a summary being replaced or damaged: the rows still say the stage's best
+    answer = None  # a pretrain's answer is its own best: only a fine-tune's summary can say more
+    if config.get("stage") == "finetune":
+        try:
+            answer = RunSummary.from_json(read_json(path / SUMMARY)).answer
+        except (OSError, ValueError):
+            pass  # not ended yet, being replaced or damaged: the rows still say the stage's best
     return RunInfo(
         run_id=path.name,
         path=path,
