@@ -115,3 +115,21 @@ def summary_line(s: RunSummary) -> str:
     if a is not None and a.stage != s.stage:
         text += f"; two-stage answer is the pretrain epoch {a.epoch} ({METRICS['val_auc'].label} {fmt(a.val_auc)})"
     return text
+
+
+def print_table(headers: list[str], rows: list[list[str]], title: str = "") -> None:
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*headers, title=title)
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+        return
+    if title:
+        print(title)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
