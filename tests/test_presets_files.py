@@ -63,3 +63,4 @@ def test_decreasing_milestones_are_refused():
     with pytest.raises(DamtuiError, match="milestones must increase"):
         cfg.apply_overrides(base, {"milestones": [0.5, 0.5]})
     assert cfg.apply_overrides(base, {"milestones": [0.2, 0.9]}).milestones == [0.2, 0.9]
+
