@@ -35,7 +35,7 @@ async def test_a_run_written_by_another_process_shows_batch_progress(make_app, r
         await wait_for(pilot, lambda: "ep 2/5 batch 7/20  850 img/s  ETA" in screen_text(app))
         assert "· run " in screen_text(app)
         writer.write_progress(_progress(2, 20, EVALUATING), force=True)
-        await wait_for(pilot, lambda: "batch 20/20  850 img/s  evaluating…" in screen_text(app))
+        await wait_for(pilot, lambda: "ep 2/5 batch 20/20  evaluating…  ETA" in screen_text(app))
         writer.append_metrics(metrics_row(2))
         await wait_for(pilot, lambda: "epoch 2 done; epoch 3 starting…" in screen_text(app))
         assert "evaluating" not in screen_text(app)
@@ -51,6 +51,8 @@ def test_progress_text_states():
     assert progress_text(p, rows + [metrics_row(2)], ss.CANCELLED) == "■ cancelled after epoch 2"
     assert progress_text(p, rows, ss.FAILED).startswith("✗ failed in ep 2/5")
     assert progress_text(None, [], ss.STARTING) == "loading data…"
+    big = Progress(100, 200, 123, 1234, TRAIN, 12345.0, 60.0, 40000)
+    assert len(progress_text(big, [], ss.RUNNING)) <= 65  # what 80 columns leave beside the bar
     last = Progress(5, 5, 20, 20, EVALUATING, 850.0, 30.0, 400)
     assert "· run" not in progress_text(last, [EpochRow.from_json({"epoch": 4, "train_loss": 0.1})], ss.RUNNING)
 
@@ -88,3 +90,23 @@ async def test_monitor_stops_saying_evaluating_once_the_row_is_there(make_app):
         assert "evaluating" not in screen_text(app)
         engine.release()
         await wait_for(pilot, lambda: app.session.done)
+
+
+async def test_80_columns_finish_message_and_footers(make_app, runs_dir):
+    make_run(runs_dir, "20240601-120000-synthetic2d-pretrain-aaaaaa", epochs_done=3)
+    engine = FakeEngine(batches=2)
+    app = make_app(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _start(pilot)
+        await wait_for(pilot, lambda: app.session.done)
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        first = next(i for i, line in enumerate(lines) if "✓ finished: val AUC" in line)
+        assert lines[first].rstrip().endswith("at pretrain epoch 3")  # not wrapped mid-sentence
+        assert lines[first + 1].strip().startswith("test AUC")
+        assert lines[-1].rstrip().endswith("? Help") or "? Help" in lines[-1]
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "aaaaaa" in screen_text(app) or "synthetic2d" in screen_text(app))
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        assert "? Help" in footer and "…" not in footer  # the runs keys and Help are whole

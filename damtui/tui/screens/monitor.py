@@ -135,8 +135,8 @@ class MonitorScreen(Screen):
                 )
             elif s.state == ss.FINISHED:
                 result = s.summary.result if s.summary else None
-                text = (f"✓ finished: {result.describe() if result else 'no epoch scored'}"
-                        "   (n new run, r runs)")
+                described = result.describe() if result else "no epoch scored"
+                text = "✓ finished: " + described.replace(": ", "\n  ", 1)  # two lines within 80 columns
                 kind = "-success"
             if s.ended and s.run_dir:
                 text += f"\nrun folder: {s.run_dir}"

@@ -37,9 +37,7 @@ def progress_text(p: Progress | None, rows: Sequence[EpochRow], state: str, now:
         return where
     if done:
         return f"epoch {p.epoch} done; epoch {p.epoch + 1} starting…"
-    text = f"{where}  {p.images_per_s:,.0f} img/s"
-    if p.batch >= p.batches:
-        text += "  evaluating…"
+    text = f"{where}  " + ("evaluating…" if p.batch >= p.batches else f"{p.images_per_s:,.0f} img/s")
     text += f"  ETA {eta(epoch_left(p, rows, now))}"
     if p.epochs > p.epoch:
         text += f" · run {eta(run_left(p, rows, now))}"
@@ -54,7 +52,7 @@ class ProgressLine(Horizontal):
     """
 
     def compose(self) -> ComposeResult:
-        yield ProgressBar(total=None, show_eta=False, id="batch-progress")
+        yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="batch-progress")
         yield Static("", id="progress-text")
 
     def show(self, p: Progress | None, rows: Sequence[EpochRow], state: str, now: float | None = None) -> None:
