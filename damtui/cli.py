@@ -25,8 +25,9 @@ from pathlib import Path  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
 from damtui.cli_printers import (  # noqa: E402
-    TaggedPrinter, epoch_header, epoch_line, make_printer,
+    TaggedPrinter, epoch_header, epoch_line, make_printer, print_table as _print_table,
 )
+from damtui.cli_presets import cmd_presets  # noqa: E402
 from damtui.errors import DamtuiError  # noqa: E402
 
 EXIT_FAILED, EXIT_CANCELLED = 1, 130
@@ -369,61 +370,6 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.md:
         runs.write_text_file(Path(args.md), compare.to_markdown(records))
         print(f"wrote {args.md}")
-    return 0
-
-
-def _print_table(headers: list[str], rows: list[list[str]], title: str = "") -> None:
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(*headers, title=title)
-        for row in rows:
-            table.add_row(*row)
-        Console().print(table)
-        return
-    if title:
-        print(title)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
-
-
-# ----------------------------------------------------------------------------- presets
-
-
-def cmd_presets(args: argparse.Namespace) -> int:
-    from damtui import config as cfg
-
-    if args.action == "validate":
-        paths = [Path(n) for n in args.names] or [p.path for p in cfg.list_presets().values()]
-        for path in paths:
-            cfg.load_preset_file(path)
-            print(f"ok  {path}")
-        return 0
-    presets = cfg.list_presets()
-    if args.action == "show":
-        if not args.names:
-            raise DamtuiError("`damtui presets show NAME` needs a preset name")
-        for name in args.names:
-            if name not in presets:
-                raise DamtuiError(f"no preset {name!r}; `damtui presets list` shows them")
-            p = presets[name]
-            print(f"# {p.path}{' (user)' if p.user else ''}")
-            for key, value in p.config.as_dict().items():
-                print(f"{key} = {value!r}")
-        return 0
-    rows = []
-    for p in presets.values():
-        c = p.config
-        if args.dataset and c.dataset not in (args.dataset, cfg.ANY_DATASET):
-            continue
-        if args.stage and c.stage != args.stage:
-            continue
-        rows.append([p.name, c.dataset, c.stage, str(c.epochs), str(c.batch_size), f"{c.lr:g}",
-                     c.source + (" (user)" if p.user else "")])
-    _print_table(["preset", "dataset", "stage", "epochs", "batch", "lr", "source"], rows)
     return 0
 
 

@@ -21,13 +21,20 @@ EPOCH_COLUMNS = [METRICS[k] for k in ("epoch", "train_loss", "train_auc", "val_a
                                        "test_acc", "test_acc_thr", "lr", "epoch_s", "images_per_s")]
 
 
+NARROW = {"epoch": 3, "lr": 5, "epoch_s": 5}  # so that a row with " *best" fits 80 columns
+
+
+def _width(m: Any) -> int:
+    return max(len(m.short), NARROW.get(m.key, 6))
+
+
 def epoch_line(row: EpochRow, best: bool) -> str:
-    cells = [m.format(row.value(m.key)).rjust(max(len(m.short), 6)) for m in EPOCH_COLUMNS]
-    return " ".join(cells) + ("  *best" if best else "")
+    cells = [m.format(row.value(m.key)).rjust(_width(m)) for m in EPOCH_COLUMNS]
+    return " ".join(cells) + (" *best" if best else "")
 
 
 def epoch_header() -> str:
-    return " ".join(m.short.rjust(max(len(m.short), 6)) for m in EPOCH_COLUMNS)
+    return " ".join(m.short.rjust(_width(m)) for m in EPOCH_COLUMNS)
 
 
 class PlainPrinter:
@@ -115,3 +122,21 @@ def summary_line(s: RunSummary) -> str:
     if a is not None and a.stage != s.stage:
         text += f"; two-stage answer is the pretrain epoch {a.epoch} ({METRICS['val_auc'].label} {fmt(a.val_auc)})"
     return text
+
+
+def print_table(headers: list[str], rows: list[list[str]], title: str = "") -> None:
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*headers, title=title)
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+        return
+    if title:
+        print(title)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))

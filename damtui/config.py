@@ -7,6 +7,8 @@ shipped preset, a user preset, a `--set` override or a field edited in the TUI.
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -40,7 +42,7 @@ class Config(BaseModel):
     preset: str = Field(default="", json_schema_extra=PROVENANCE)
     dataset: str
     stage: Literal["pretrain", "finetune"]
-    source: str = Field(description="where these values come from (report table, tuning run)",
+    source: str = Field(default="", description="where these values come from (report table, tuning run)",
                         json_schema_extra=PROVENANCE)
     description: str = Field(default="", json_schema_extra=PROVENANCE)
     epochs: int = Field(gt=0)
@@ -87,6 +89,9 @@ class Config(BaseModel):
         for m in self.milestones or []:
             if not 0 < m < 1:
                 raise ValueError(f"milestones are fractions of the epochs in (0, 1), got {m}")
+        ms = self.milestones or []
+        if any(b <= a for a, b in zip(ms, ms[1:])):
+            raise ValueError(f"milestones must increase, like [0.5, 0.75]; got {ms}")
         return self
 
     def resolved_milestones(self) -> list[int]:
@@ -121,15 +126,23 @@ def same_but_seed(a: Config | Mapping[str, Any], b: Config | Mapping[str, Any]) 
     return hyperparameters(a, ["seed"]) == hyperparameters(b, ["seed"])
 
 
+def _error_rank(error: Any) -> int:
+    """Unknown keys first (a typo also makes its key 'missing'), then wrong values, then missing keys."""
+    return {"extra_forbidden": 0, "missing": 2}.get(error["type"], 1)
+
+
 def _explain(err: ValidationError, where: str) -> DamtuiError:
-    first = err.errors()[0]
+    errors = sorted(err.errors(), key=_error_rank)
+    first = errors[0]
     key = ".".join(str(p) for p in first["loc"]) or "(preset)"
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
-        msg = "unknown key; `damtui presets show NAME` lists the valid keys"
+        close = difflib.get_close_matches(key, Config.model_fields, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        msg = f"unknown key; {hint}`damtui presets show NAME` lists the valid keys"
     elif first["type"] == "missing":
         msg = "missing key"
-    more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return DamtuiError(f"{where}: key '{key}': {msg}{more}")
 
 
@@ -139,6 +152,32 @@ def validate(data: dict[str, Any], where: str) -> Config:
         return Config.model_validate(data)
     except ValidationError as err:
         raise _explain(err, where) from None
+
+
+def to_toml(config: Config) -> str:
+    """The config as a preset file that `load_preset_file` reads back to the same config: TOML
+    literals, `preset` left out (a file's name is its preset name), unset keys as comments."""
+    lines = []
+    for key, value in config.as_dict().items():
+        if key == "preset":
+            continue
+        if value is None:
+            lines.append(f"# {key}: not set, its default applies")
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
 
 
 def parse_value(text: str) -> Any:

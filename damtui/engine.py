@@ -299,8 +299,7 @@ def train_one_epoch(trainer: Trainer, recorders: list[RunRecorder], alive: list[
                 if not math.isfinite(values[i]):  # fail now, not at the end of the epoch
                     _fail_member(recorders, alive, summaries, i, values[i], epoch)
                     continue
-                recorders[i].emit(BatchProgress(epoch + 1, b + 1, n_batches, values[i], rate, left))
-                recorders[i].writer.heartbeat()
+                recorders[i].progress(BatchProgress(epoch + 1, b + 1, n_batches, values[i], rate, left, now - t0))
             if not alive:
                 return True
     train_s = time.perf_counter() - t0

@@ -6,6 +6,7 @@ keeps one RunRecorder per run: one for a single model, K for a packed stack.
 from __future__ import annotations
 
 import math
+import time
 import traceback
 from typing import Any, Callable
 
@@ -14,7 +15,8 @@ import torch
 from damtui import runs
 from damtui.errors import DamtuiError
 from damtui.records import EpochRow, RunSummary
-from damtui.events import CheckpointSaved, EpochMetrics, Event, RunCancelled, RunFailed, RunFinished, RunStarted
+from damtui.progress import of_event
+from damtui.events import BatchProgress, CheckpointSaved, EpochMetrics, Event, RunCancelled, RunFailed, RunFinished, RunStarted
 from damtui.trainer import RunState
 
 Emit = Callable[[Event], None]
@@ -28,10 +30,19 @@ class RunRecorder:
         self.state, self.c, self.emit, self.writer = state, state.config, emit, writer
         self.best_epoch, self.best_val, self.source_summary = best_epoch, best_val, source_summary
         self.rows, _ = runs.read_metrics(writer.path)
+        self.eval_images = 0
 
     def announce(self, sizes: dict[str, int], device_name: str, start_epoch: int) -> None:
+        self.eval_images = sizes.get("val", 0) + sizes.get("test", 0)
         self.emit(RunStarted(self.writer.run_id, str(self.writer.path), self.c.as_dict(), sizes, device_name,
                              start_epoch, self.c.epochs))
+
+    def progress(self, event: BatchProgress) -> None:
+        """Batch progress to the front end, and (throttled) to progress.json for other processes."""
+        self.emit(event)
+        self.writer.write_progress(of_event(event, self.c.epochs, self.eval_images, time.time()),
+                                   force=event.batch >= event.batches)
+        self.writer.heartbeat()
 
     def record(self, epoch: int, row: EpochRow) -> None:
         """Book one finished epoch: best.pt if it is the best on validation, metrics, last.pt, status."""

@@ -14,16 +14,18 @@ from typing import Any, BinaryIO
 
 from damtui.atomic import atomic_write_bytes
 from damtui.errors import DamtuiError
+from damtui.progress import Progress
 from damtui.records import EpochRow
 
 CONFIG, STATUS, METRICS, SUMMARY = "config.json", "status.json", "metrics.jsonl", "summary.json"
 BEST, LAST, ERROR_LOG = "best.pt", "last.pt", "error.log"
+PROGRESS = "progress.json"  # where the run is inside its epoch (damtui.progress), replaced every second
 CHECKPOINT_FORMAT = "damtui-checkpoint-v1"
 RUNNING, FINISHED, FAILED, CANCELLED, CRASHED = "running", "finished", "failed", "cancelled", "crashed"
 DAMAGED = "damaged"  # a file of the run is not what damtui writes: listed with the reason, never resumed
 LOCK = ".writer.lock"  # flock'ed by the one process writing the run (see RunLock)
 STALE_HEARTBEAT_S = 600.0  # a run on another host with no heartbeat for this long is crashed
-RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG)
+RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG, PROGRESS)
 SWEEPS_DIR = ".sweeps"  # under the runs dir; dot-named, so `runs.list_runs` ignores it
 SWEEP_PLAN = "plan.json"
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -314,6 +316,15 @@ def read_metrics(path: Path, offset: int = 0) -> tuple[list[EpochRow], int]:
             break
         consumed += len(line)
     return rows, offset + consumed
+
+
+def read_progress(path: Path) -> Progress | None:
+    """The run's newest progress record; None when there is none or it is not one (a follower
+    then shows no batch progress, nothing else)."""
+    try:
+        return Progress.from_json(read_json(Path(path) / PROGRESS))
+    except (OSError, ValueError):
+        return None
 
 
 def trained_seconds(status: dict[str, Any]) -> float:

@@ -34,8 +34,9 @@ from damtui.run_files import (  # noqa: F401  (the run store's API includes thes
     atomic_write_json, check_run_name, folder_stamp, read_metrics, trained_seconds, discard_run, effective_status, folder_state, has_checkpoint, is_run_dir,
     json_safe, load_checkpoint, load_sweep_plans, metrics_damage, open_sweep_log, pid_alive, process_start,
     read_json, read_sweep_log, refuse_links, sweep_dir, write_sweep_plan,
-    CONFIG_FIELDS, STATUS_FIELDS, fields_damage,
+    CONFIG_FIELDS, STATUS_FIELDS, fields_damage, PROGRESS, read_progress,
 )
+from damtui.progress import WRITE_EVERY_S, Progress
 
 HEARTBEAT_EVERY_S = 10.0
 
@@ -56,7 +57,7 @@ class RunWriter:
         self.lock = lock
         self.run_id = self.path.name
         self._status: dict[str, Any] = {}
-        self._last_beat = 0.0
+        self._last_beat = self._last_progress = 0.0
         self._queue: queue.Queue | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -144,6 +145,15 @@ class RunWriter:
         if time.time() - self._last_beat >= HEARTBEAT_EVERY_S and self._status:
             s = self._status
             self.write_status(s["state"], s["epoch"], s["epochs"], s["message"])
+
+    def write_progress(self, progress: Progress, force: bool = False) -> None:
+        """progress.json for followers in other processes, at most every WRITE_EVERY_S unless `force`."""
+        if force or time.time() - self._last_progress >= WRITE_EVERY_S:
+            self._last_progress = time.time()
+            try:
+                atomic_write_json(self.path / PROGRESS, progress.to_json())
+            except DamtuiError:
+                pass  # best effort: a full disk fails the run at its next metrics row, not here
 
     def append_metrics(self, row: EpochRow) -> None:
         line = (json.dumps(json_safe(row.to_json())) + "\n").encode()

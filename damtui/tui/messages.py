@@ -83,6 +83,14 @@ class RunRead(Message):
         self.error = error
 
 
+class ProgressRead(Message):
+    """A followed run's progress.json read in a worker (None: there is none yet)."""
+
+    def __init__(self, progress: Any) -> None:
+        super().__init__()
+        self.progress = progress
+
+
 class DatasetStatusReady(Message):
     def __init__(self, status: Any) -> None:
         super().__init__()

@@ -397,6 +397,12 @@ class LaunchScreen(Screen):
     def on_config_form_changed(self, event: ConfigForm.Changed) -> None:
         self._show_error(event.error)
 
+    def on_config_form_submitted(self) -> None:
+        self.action_start()
+
+    def on_config_form_left(self) -> None:
+        self.query_one("#start", Button).focus()
+
     def _show_error(self, text: str) -> None:
         box = self.query_one("#launch-error", Static)
         box.update(f"✗ {text}" if text else "")

@@ -6,16 +6,17 @@ from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Header, ProgressBar, Static
+from textual.widgets import Header, Static
 
 from damtui.records import METRICS
 from damtui.tui import messages as msg
 from damtui.tui import session as ss
-from damtui.tui.format import duration, eta, short_preset, status_text
+from damtui.progress import Progress, of_event
+from damtui.tui.format import duration, short_preset, status_text
 from damtui.tui.screens.dialogs import ConfirmScreen
 from damtui.tui.widgets.key_footer import KeyFooter
+from damtui.tui.widgets.progress_line import ProgressLine
 from damtui.tui.widgets.run_panel import RunPanel
 
 
@@ -33,15 +34,6 @@ def status_lines(s: ss.Session, now: float) -> tuple[str, str]:
     return first, "  ".join(parts)
 
 
-def run_eta(s: ss.Session) -> float | None:
-    """Seconds left in the run: this epoch's ETA plus the mean epoch time for the ones after."""
-    p = s.progress
-    times = [r.epoch_s for r in s.rows if r.epoch_s is not None]
-    if p is None or not times:
-        return None
-    return max(0.0, p.eta_s) + max(0, s.epochs - p.epoch) * (sum(times) / len(times))
-
-
 def set_text(box: Static, text: str, layout: bool = True) -> None:
     """Static.update lays the whole screen out again (and so re-renders the epoch table) even for
     the same text; while a run streams most updates repeat the text, so skip those."""
@@ -49,19 +41,11 @@ def set_text(box: Static, text: str, layout: bool = True) -> None:
         box.update(text, layout=layout)
 
 
-def progress_text(s: ss.Session) -> str:
-    p = s.progress
-    if p is None:
-        return "loading data…" if s.state == ss.STARTING else ""
-    text = f"ep {p.epoch} batch {p.batch}/{p.batches}  {p.images_per_s:,.0f} img/s"
-    done = bool(s.rows) and s.rows[-1].epoch == p.epoch
-    if p.batch >= p.batches and not done and not s.ended:
-        return text + "  evaluating…"
-    text += f"  ETA {eta(p.eta_s)}"
-    left = run_eta(s)
-    if left is not None and not s.ended and s.epochs > p.epoch:
-        text += f" (run {eta(left)})"
-    return text
+def session_progress(s: ss.Session) -> Progress | None:
+    """The session's newest batch event as the progress record every front end renders."""
+    if s.progress is None:
+        return None
+    return of_event(s.progress, s.epochs, s.sizes.get("val", 0) + s.sizes.get("test", 0))
 
 
 class MonitorScreen(Screen):
@@ -80,9 +64,7 @@ class MonitorScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
         yield Static("", id="monitor-status")
-        with Horizontal(id="progress-row"):
-            yield ProgressBar(total=None, show_eta=False, id="batch-progress")
-            yield Static("", id="progress-text")
+        yield ProgressLine(id="progress-row")
         yield Static("", id="monitor-message", classes="message-line")
         yield RunPanel()
         yield KeyFooter()
@@ -118,15 +100,8 @@ class MonitorScreen(Screen):
         if s is None:
             self._show_status()
             return
-        if kind in ("batch", "all", "started", "ended"):
-            bar = self.query_one("#batch-progress", ProgressBar)
-            p = s.progress
-            if s.ended and s.state == ss.FINISHED:
-                bar.update(total=1, progress=1)
-            elif p is not None:
-                bar.update(total=p.batches, progress=p.batch)
-            # its size is fixed by the stylesheet (1 row, 1fr): no layout pass per batch
-            set_text(self.query_one("#progress-text", Static), progress_text(s), layout=False)
+        if kind in ("batch", "all", "started", "epoch", "ended"):
+            self.query_one(ProgressLine).show(session_progress(s), s.rows, s.state)
         if kind in ("epoch", "started", "all", "ended"):
             self.query_one(RunPanel).show(s.rows, s.best_epoch, s.epochs)
         if kind == "batch":
@@ -160,8 +135,8 @@ class MonitorScreen(Screen):
                 )
             elif s.state == ss.FINISHED:
                 result = s.summary.result if s.summary else None
-                text = (f"✓ finished: {result.describe() if result else 'no epoch scored'}"
-                        "   (n new run, r runs)")
+                described = result.describe() if result else "no epoch scored"
+                text = "✓ finished: " + described.replace(": ", "\n  ", 1)  # two lines within 80 columns
                 kind = "-success"
             if s.ended and s.run_dir:
                 text += f"\nrun folder: {s.run_dir}"

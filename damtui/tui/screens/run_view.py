@@ -7,6 +7,7 @@ or by this app, shows its new state the next time the page is looked at.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from textual import work
@@ -19,11 +20,13 @@ from textual.worker import get_current_worker
 
 from damtui import runs
 from damtui.errors import DamtuiError
+from damtui.progress import Progress
 from damtui.records import METRICS, best_index
 from damtui.tui import messages as msg
 from damtui.tui.format import duration, short_preset, short_run_id, status_text, timestamp
 from damtui.tui.screens.resuming import RESUME_BINDINGS, ResumeActions
 from damtui.tui.widgets.key_footer import KeyFooter
+from damtui.tui.widgets.progress_line import ProgressLine
 from damtui.tui.widgets.run_panel import RunPanel
 
 STATUS_EVERY = 3  # polls between reads of a running run whose files did not change (crash check)
@@ -44,6 +47,7 @@ class RunViewScreen(ResumeActions, Screen):
 
     record: reactive[runs.RunRecord | None] = reactive(None, init=False)
     error: reactive[str] = reactive("", init=False)
+    progress: reactive[Progress | None] = reactive(None, init=False)  # of a followed run
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -56,6 +60,7 @@ class RunViewScreen(ResumeActions, Screen):
         yield Header(show_clock=False, icon="≡")
         yield Static("", id="run-facts")
         yield Static("", id="run-message", classes="message-line")
+        yield ProgressLine(id="run-progress")
         yield RunPanel()
         yield KeyFooter()
 
@@ -88,6 +93,18 @@ class RunViewScreen(ResumeActions, Screen):
         self._polls += 1
         force = self.following and self._polls % STATUS_EVERY == 0
         self._read(None if force else self._stamp)
+        if self.following:
+            self._read_progress()
+
+    @work(thread=True, exclusive=True, group="run-progress", exit_on_error=False)
+    def _read_progress(self) -> None:
+        """Worker: the followed run's batch progress (the writer replaces it every second)."""
+        progress = runs.read_progress(self.path)
+        if not get_current_worker().is_cancelled:
+            self.post_message(msg.ProgressRead(progress))
+
+    def on_progress_read(self, message: msg.ProgressRead) -> None:
+        self.progress = message.progress
 
     @work(thread=True, exclusive=True, group="run-view", exit_on_error=False)
     def _read(self, known: tuple | None) -> None:
@@ -110,6 +127,17 @@ class RunViewScreen(ResumeActions, Screen):
 
     def watch_record(self) -> None:
         self._show()
+        self._show_progress()
+
+    def watch_progress(self) -> None:
+        self._show_progress()
+
+    def _show_progress(self) -> None:
+        """The followed run's progress line; hidden for a run no process is writing."""
+        line = self.query_one("#run-progress", ProgressLine)
+        line.set_class(self.following and self.progress is not None, "-shown")
+        if self.following:
+            line.show(self.progress, self.rows, runs.RUNNING, time.time())
 
     def watch_error(self, error: str) -> None:
         if error:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Static
@@ -32,7 +33,12 @@ def parse_field(key: str, text: str) -> Any:
 
 
 class ConfigForm(VerticalScroll):
-    """One row per editable key: name, value input, error line."""
+    """One row per editable key: name, value input, error line. Not a focus stop itself (Tab goes
+    from the pickers straight to the first value); Enter moves to the next value and, on the last,
+    asks to start (Submitted); Escape leaves the values (Left)."""
+
+    can_focus = False
+    BINDINGS = [Binding("escape", "leave", "Leave values")]
 
     DEFAULT_CSS = """
     ConfigForm { height: 1fr; }
@@ -51,6 +57,12 @@ class ConfigForm(VerticalScroll):
             self.form = form
             self.edits = edits
             self.error = error
+
+    class Submitted(Message):
+        """Enter in the last value: the user is done editing."""
+
+    class Left(Message):
+        """Escape in a value: focus should leave the form."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -96,6 +108,18 @@ class ConfigForm(VerticalScroll):
         else:
             self.edits[key] = event.value
         self._validate_all()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        fields = [inp for inp in self.query(Input) if not inp.disabled]
+        later = fields[fields.index(event.input) + 1:] if event.input in fields else []
+        if later:
+            later[0].focus()
+        else:
+            self.post_message(self.Submitted())
+
+    def action_leave(self) -> None:
+        self.post_message(self.Left())
 
     def _values(self) -> dict[str, Any]:
         return {k: parse_field(k, text) for k, text in self.edits.items()}

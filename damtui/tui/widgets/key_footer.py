@@ -31,7 +31,7 @@ class KeyFooter(Widget):
 
     def __init__(self) -> None:
         super().__init__()
-        self._keys: list[tuple[str, str]] = []
+        self._keys: list[tuple[str, str, bool]] = []  # (key, description, the app's own binding)
         self._palette: tuple[str, str] | None = None
 
     def on_mount(self) -> None:
@@ -48,31 +48,41 @@ class KeyFooter(Widget):
         keys: list[tuple[str, str]] = []
         seen: set[str] = set()
         palette = None
-        for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
+        for node, binding, enabled, _tooltip in self.screen.active_bindings.values():
             if binding.key == app.COMMAND_PALETTE_BINDING and app.ENABLE_COMMAND_PALETTE:
                 palette = (app.get_key_display(binding), "palette")
                 continue
             if not binding.show or not enabled or binding.action in seen:
                 continue
             seen.add(binding.action)
-            keys.append((app.get_key_display(binding), binding.description))
+            keys.append((app.get_key_display(binding), binding.description, node is app and binding.action != "help"))
         if (keys, palette) != (self._keys, self._palette):
             self._keys, self._palette = keys, palette
             self.refresh()
 
     def render(self) -> Text:
+        """The keys in one line. When they do not fit, the app's global keys (quit, new run, runs,
+        monitor: all listed by `? Help`) go first, so the screen's own keys and Help stay whole."""
         key_style = self.get_component_rich_style("key-footer--key")
         text_style = self.get_component_rich_style("key-footer--description")
-        line = Text(no_wrap=True, overflow="ellipsis")
-        for key, description in self._keys:
-            line.append(f" {key}", key_style)
-            line.append(f" {description} ", text_style)
+
+        def keys_line(keys: list[tuple[str, str, bool]]) -> Text:
+            line = Text(no_wrap=True, overflow="ellipsis")
+            for key, description, _ in keys:
+                line.append(f" {key}", key_style)
+                line.append(f" {description} ", text_style)
+            return line
+
+        width = max(self.size.width, 0)
+        line = keys_line(self._keys)
+        if line.cell_len > width:
+            line = keys_line([k for k in self._keys if not k[2]])
         if self._palette is not None:
             key, description = self._palette
             tail = Text.assemble((key, key_style), (f" {description} ", text_style))
-            room = self.size.width - line.cell_len - tail.cell_len
+            room = width - line.cell_len - tail.cell_len
             if room >= 1:
                 line.append(" " * room)
                 line.append_text(tail)
-        line.truncate(max(self.size.width, 0))
+        line.truncate(width)
         return line
