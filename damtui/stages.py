@@ -111,6 +111,19 @@ class Stage:
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
+    def aucm_numbers(self, member: int = 0) -> dict[str, float]:
+        """LibAUC's a, b, alpha (means over labels) and the imratio its loss uses, of one member:
+        what says whether AUCM/PESG is healthy. Empty for a pretrain. Note: a host sync."""
+        if self.config.stage != "finetune":
+            return {}
+        out = {}
+        for name in ("a", "b", "alpha"):
+            value = getattr(self.loss_fn, name).detach()
+            out[f"aucm_{name}"] = float((value[member] if self.members > 1 else value).float().mean())
+        p = self.loss_fn.p  # a float, or per label (MultiLabelAUCMLoss sets the last batch's share)
+        out["imratio"] = float(np.mean([float(v) for v in (p if isinstance(p, list) else [p])]))
+        return out
+
     # -- checkpoint state
 
     def state_dict(self) -> dict[str, Any]:
