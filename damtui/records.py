@@ -55,7 +55,7 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("val_loss", "val loss (CE of scores)", "vCE", ".4f", False),
     Metric("train_saturated", "saturated train scores", "sat", ".3f", False),
     Metric("train_pos_share", "positive share of batches", "pos", ".3f", None),
-    Metric("imratio", "imratio in AUCM", "imr", ".3f", None),
+    Metric("imratio", "imratio given to AUCM", "imr", ".3f", None),
     Metric("aucm_a", "AUCM a", "a", ".4f", None),
     Metric("aucm_b", "AUCM b", "b", ".4f", None),
     Metric("aucm_alpha", "AUCM alpha", "alpha", ".4f", None),

@@ -81,3 +81,16 @@ def test_pretrain_records_saturation_and_val_loss_but_no_aucm(pretrain_run):
     got, _ = runs.read_metrics(pretrain_run)
     assert all(r.train_saturated is not None and r.val_loss is not None for r in got)
     assert all(r.aucm_a is None and r.imratio is None for r in got)
+
+
+def test_cli_printer_prints_the_warning_line_under_the_epoch_line(capsys):
+    from damtui import events as E
+    from damtui.cli_printers import PlainPrinter
+
+    printer = PlainPrinter()
+    printer(E.RunStarted("r", "/tmp/r", {"stage": "finetune"}, {}, "cpu", 0, 3))
+    for row in rows([0.1, 0.2, 0.5]):
+        printer(E.EpochMetrics(row.epoch, row, 1, False))
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("! saturated") for line in lines) == 1
+    assert lines[-1].startswith("! saturated train scores 50% at epoch 3")

@@ -10,13 +10,14 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Header, ProgressBar, Static
 
+from damtui.health import saturation_warning
 from damtui.records import METRICS
 from damtui.tui import messages as msg
 from damtui.tui import session as ss
 from damtui.tui.format import duration, eta, short_preset, status_text
 from damtui.tui.screens.dialogs import ConfirmScreen
 from damtui.tui.widgets.key_footer import KeyFooter
-from damtui.tui.widgets.run_panel import RunPanel
+from damtui.tui.widgets.run_panel import CHART_BINDINGS, ChartActions, RunPanel
 
 
 def status_lines(s: ss.Session, now: float) -> tuple[str, str]:
@@ -64,16 +65,13 @@ def progress_text(s: ss.Session) -> str:
     return text
 
 
-class MonitorScreen(Screen):
+class MonitorScreen(ChartActions, Screen):
     TITLE = "damtui"
     SUB_TITLE = "monitor"
     BINDINGS = [
         Binding("x", "cancel_run", "Cancel run"),
         Binding("R", "resume", "Resume"),
-        Binding("g", "cycle_chart", "Chart"),
-        Binding("1", "chart('auc')", "AUC", show=False),
-        Binding("2", "chart('acc')", "ACC", show=False),
-        Binding("3", "chart('loss')", "loss", show=False),
+        *CHART_BINDINGS,
         Binding("escape", "back", "Back"),
     ]
 
@@ -128,7 +126,7 @@ class MonitorScreen(Screen):
             # its size is fixed by the stylesheet (1 row, 1fr): no layout pass per batch
             set_text(self.query_one("#progress-text", Static), progress_text(s), layout=False)
         if kind in ("epoch", "started", "all", "ended"):
-            self.query_one(RunPanel).show(s.rows, s.best_epoch, s.epochs)
+            self.query_one(RunPanel).show(s.rows, s.best_epoch, s.epochs, s.config.dataset)
         if kind == "batch":
             self._show_status_cheap()
         else:
@@ -165,6 +163,9 @@ class MonitorScreen(Screen):
                 kind = "-success"
             if s.ended and s.run_dir:
                 text += f"\nrun folder: {s.run_dir}"
+            warning = saturation_warning(s.rows, s.config.stage)
+            if warning and not text:
+                text, kind = warning, "-warning"
         set_text(box, text)
         for cls in ("-error", "-warning", "-success"):
             box.set_class(cls == kind, cls)
@@ -208,12 +209,6 @@ class MonitorScreen(Screen):
             ),
             answer,
         )
-
-    def action_cycle_chart(self) -> None:
-        self.query_one(RunPanel).cycle_chart()
-
-    def action_chart(self, chart: str) -> None:
-        self.query_one(RunPanel).select_chart(chart)
 
     def action_back(self) -> None:
         s = self.session
