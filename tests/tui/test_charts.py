@@ -28,12 +28,12 @@ def health_row(epoch: int, saturated: float = 0.05) -> EpochRow:
                                "aucm_a": 0.4 + 0.02 * epoch, "aucm_b": 0.1, "aucm_alpha": 0.6})
 
 
-def health_run(root: Path, name: str, epochs: int = 4, **over) -> Path:
+def health_run(root: Path, name: str, epochs: int = 4, started: float = fakes.STARTED, **over) -> Path:
     path = make_run(root, name, epochs_done=0, stage="finetune", **over)
     writer = runs.RunWriter(path)
     for e in range(1, epochs + 1):
         writer.append_metrics(health_row(e))
-    fakes.set_status(path, runs.FINISHED, epochs, epochs, fakes.STARTED, fakes.STARTED + 60 * epochs)
+    fakes.set_status(path, runs.FINISHED, epochs, epochs, started, started + 60 * epochs)
     return path
 
 

@@ -50,8 +50,9 @@ def refs_text(plan: Plan, mono: bool = False) -> Text:
     """The bottom border of a chart with benchmark lines: each line's label and value."""
     out = Text("MedMNIST v2 test:", style="bold")
     for ref, colour in plan.refs:
+        name = f"best {ref.model}" if ref.row == "best" else ref.model  # the paper is named once
         out.append("  ")
-        out.append(f"─ {ref.label} {ref.value:.3f}", style="" if mono else _style(colour))
+        out.append(f"─ {name} {ref.value:.3f}", style="" if mono else _style(colour))
     return out
 
 
@@ -131,6 +132,10 @@ class MetricCharts(Horizontal):
     MetricCharts MetricChart.-page { display: block; }
     MetricCharts.-narrow MetricChart.-page { display: none; }
     MetricCharts.-narrow MetricChart.-selected { display: block; }
+    /* side by side, every chart keeps a bottom border row so that their x-axes line up */
+    MetricCharts MetricChart { border-bottom: blank; }
+    MetricCharts.-narrow MetricChart { border-bottom: none; }
+    MetricCharts MetricChart.-refs { border-bottom: solid $panel-lighten-2; }
     """
 
     show_refs: reactive[bool] = reactive(True, init=False)  # the benchmark lines (b)
