@@ -40,15 +40,24 @@ def epoch_header() -> str:
 class PlainPrinter:
     """One line per event worth logging: made for nohup and log files."""
 
+    stage = ""
+    rows: tuple[EpochRow, ...] = ()  # this process's epochs, for the saturation warning
+
     def __call__(self, ev: Any) -> None:
         from damtui import events as E
+        from damtui.health import saturation_warning
 
         if isinstance(ev, E.RunStarted):
+            self.stage, self.rows = str(ev.config.get("stage", "")), ()
             self._print(f"run {ev.run_id} -> {ev.run_dir}")
             self._print(f"device {ev.device}; sizes {ev.sizes}; epochs {ev.start_epoch + 1}..{ev.epochs}")
             self._print(epoch_header())
         elif isinstance(ev, E.EpochMetrics):
             self._print(epoch_line(ev.row, ev.is_best))
+            self.rows = (*self.rows, ev.row)
+            warning = saturation_warning(self.rows, self.stage)
+            if warning:
+                self._print(warning)
         elif isinstance(ev, (E.RunFinished, E.RunCancelled)):
             if ev.summary is not None:
                 self._print(summary_line(ev.summary))

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from damtui import datasets, metrics, runs
+from damtui import datasets, health, metrics, runs
 from damtui.config import Config
 from damtui.records import EpochRow, RunSummary
 from damtui.datasets import DatasetSpec
@@ -312,7 +312,7 @@ def train_one_epoch(trainer: Trainer, recorders: list[RunRecorder], alive: list[
             _fail_member(recorders, alive, summaries, i, train_losses[i], epoch)
             continue
         row = epoch_row(epoch, train_losses[i], (train_scores[i], train_labels[i]), (val[0][i], val[1]),
-                        (test[0][i], test[1]), trainer.lr, seen, t0, t1, train_s)
+                        (test[0][i], test[1]), trainer.lr, seen, t0, t1, train_s, trainer.aucm_numbers(i))
         trainer.publish(i)
         recorders[i].record(epoch, row)
     return True
@@ -328,8 +328,9 @@ def _fail_member(recorders: list[RunRecorder], alive: list[int], summaries: dict
 
 
 def epoch_row(epoch: int, train_loss: float, train: tuple, val: tuple, test: tuple, lr: float, seen: int,
-              t0: float, t1: float, train_s: float) -> EpochRow:
-    """One metrics.jsonl row: every split scored at the threshold chosen on validation."""
+              t0: float, t1: float, train_s: float, aucm: dict[str, float] | None = None) -> EpochRow:
+    """One metrics.jsonl row: every split scored at the threshold chosen on validation, and the
+    health numbers (damtui.health; saturation from the training batches' scores, no extra forward)."""
     thr = metrics.choose_threshold(val[1], val[0])
     scores: dict[str, float | None] = {}
     for split, (s, y) in {"train": train, "val": val, "test": test}.items():
@@ -337,4 +338,4 @@ def epoch_row(epoch: int, train_loss: float, train: tuple, val: tuple, test: tup
             scores[f"{split}_{k}"] = None if math.isnan(v) else v
     return EpochRow(epoch + 1, train_loss, **scores, threshold=tuple(thr), lr=lr,
                     epoch_s=time.perf_counter() - t0, train_s=train_s, eval_s=time.perf_counter() - t1,
-                    images_per_s=seen / max(train_s, 1e-9))
+                    images_per_s=seen / max(train_s, 1e-9), **health.epoch_health(train, val, aucm or {}))

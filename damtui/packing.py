@@ -249,6 +249,9 @@ class PackedTrainer:
             out_y.append(y)
         return torch.cat(out_s, 1).cpu().numpy(), torch.cat(out_y).cpu().numpy()
 
+    def aucm_numbers(self, i: int) -> dict[str, float]:
+        return self.stage.aucm_numbers(i)
+
     def publish(self, i: int) -> None:
         """Copy member i's share of the pack into its own model, EMA and stage."""
         member = self.states[i]

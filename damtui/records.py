@@ -50,13 +50,23 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("train_s", "training seconds", "train s", ".1f", False),
     Metric("eval_s", "evaluation seconds", "eval s", ".1f", False),
     Metric("images_per_s", "images/s", "img/s", ",.0f", True),
+    # training health (damtui.health): val_loss is the CE/BCE of the validation scores in both
+    # stages (AUCM's own loss is no progress measure); a/b/alpha/imratio exist for fine-tunes only
+    Metric("val_loss", "val loss (CE of scores)", "vCE", ".4f", False),
+    Metric("train_saturated", "saturated train scores", "sat", ".3f", False),
+    Metric("train_pos_share", "positive share of batches", "pos", ".3f", None),
+    Metric("imratio", "imratio given to AUCM", "imr", ".3f", None),
+    Metric("aucm_a", "AUCM a", "a", ".4f", None),
+    Metric("aucm_b", "AUCM b", "b", ".4f", None),
+    Metric("aucm_alpha", "AUCM alpha", "alpha", ".4f", None),
 )}
 # What selection is judged by (validation only), and what is read at the selected epoch.
 SELECT_BY = "val_auc"
 SELECTED_METRICS = ("val_auc", "val_acc", "test_auc", "test_acc", "test_acc_thr")
 # Per-epoch values a curve can be drawn for.
 CURVE_METRICS = ("val_auc", "test_auc", "train_auc", "val_acc", "test_acc", "train_acc", "val_acc_thr",
-                 "test_acc_thr", "train_loss", "lr", "epoch_s", "images_per_s")
+                 "test_acc_thr", "train_loss", "val_loss", "lr", "train_saturated", "aucm_alpha", "epoch_s",
+                 "images_per_s")
 
 
 def metric(key: str) -> Metric:
@@ -93,6 +103,13 @@ class EpochRow:
     train_s: float | None = None
     eval_s: float | None = None
     images_per_s: float | None = None
+    val_loss: float | None = None
+    train_saturated: float | None = None
+    train_pos_share: float | None = None
+    imratio: float | None = None
+    aucm_a: float | None = None
+    aucm_b: float | None = None
+    aucm_alpha: float | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # keys this version does not know
 
     def value(self, key: str) -> Any:
@@ -100,7 +117,8 @@ class EpochRow:
         return getattr(self, key, None) if key in _ROW_KEYS else self.extra.get(key)
 
     def to_json(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"
+               and not (f.name in HEALTH_KEYS and getattr(self, f.name) is None)}
         out["threshold"] = list(self.threshold)
         return {**out, **self.extra}
 
@@ -124,6 +142,10 @@ class EpochRow:
 
 
 _ROW_KEYS = frozenset(f.name for f in fields(EpochRow)) - {"extra"}
+# Keys added after the first runs were written: left out of a row's JSON when not recorded, so
+# an old metrics line writes back unchanged (and a pretrain row carries no AUCM nulls).
+HEALTH_KEYS = frozenset(("val_loss", "train_saturated", "train_pos_share", "imratio", "aucm_a", "aucm_b",
+                         "aucm_alpha"))
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ class Stage:
         from libauc.optimizers import PESG
 
         c = self.config
+        self.imratio = float(np.mean(pos_share))
         if self.spec.multilabel:
             self.loss_fn = MultiLabelAUCMLoss(margin=c.margin, num_labels=self.spec.n_labels,
                                               imratio=[float(v) for v in pos_share], device=self.device)
@@ -110,6 +111,20 @@ class Stage:
     @property
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
+
+    def aucm_numbers(self, member: int = 0) -> dict[str, float]:
+        """LibAUC's a, b, alpha (means over labels) and the imratio given to its loss, of one member:
+        what says whether AUCM/PESG is healthy. Empty for a pretrain. Note: a host sync."""
+        if self.config.stage != "finetune":
+            return {}
+        out = {}
+        for name in ("a", "b", "alpha"):
+            value = getattr(self.loss_fn, name).detach()
+            out[f"aucm_{name}"] = float((value[member] if self.members > 1 else value).float().mean())
+        # the imratio given to the loss; note: LibAUC 2.0.1's v1 forward (auto=True) replaces it by
+        # each batch's positive share, which train_pos_share records
+        out["imratio"] = self.imratio
+        return out
 
     # -- checkpoint state
 

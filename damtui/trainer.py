@@ -86,6 +86,9 @@ class Trainer(Protocol):
     def publish(self, i: int) -> None:
         """Make member i's RunState hold its current weights (before its checkpoints are saved)."""
 
+    def aucm_numbers(self, i: int) -> dict[str, float]:
+        """Member i's AUCM a/b/alpha and imratio (damtui.health); empty for a pretrain."""
+
 
 class SingleTrainer:
     """One model: the plain training step, with channels-last, bf16 autocast and torch.compile
@@ -134,6 +137,9 @@ class SingleTrainer:
 
     def publish(self, i: int) -> None:
         pass  # the run's own objects are the ones being trained
+
+    def aucm_numbers(self, i: int) -> dict[str, float]:
+        return self.state.stage.aucm_numbers()
 
 
 @torch.no_grad()

@@ -30,7 +30,7 @@ async def test_fast_updates_are_coalesced_and_the_newest_rows_are_drawn(monkeypa
         widgets = list(app.query(charts.MetricChart))
         group.show(_rows(1), 1, 10)
         assert not group.waiting and all(len(w._data[0]) == 1 for w in widgets)  # the first draw is at once
-        assert all(w.render_s > 0 for w in widgets)  # measured when the empty charts were mounted
+        assert all(w.render_s > 0 for w in widgets if w.display)  # measured when the empty charts were mounted
         group.show(_rows(2), 2, 10)
         group.show(_rows(3), 3, 10)
         assert group.waiting and all(len(w._data[0]) == 1 for w in widgets)  # too soon: deferred

@@ -3,23 +3,24 @@ summary side by side (best marked), seed groups as mean ± std, export to CSV an
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.reactive import reactive
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label, Select, Static
-from textual_plotext import PlotextPlot
 
 from damtui import compare, runs
 from damtui.errors import DamtuiError
 from damtui.records import METRICS
 from damtui.tui.format import short_run_id
 from damtui.tui.screens.dialogs import ExportScreen
+from damtui.tui.widgets.chart_plan import overlay_chart, reference_metric, references
+from damtui.tui.widgets.charts import PlanPlot
 from damtui.tui.widgets.key_footer import KeyFooter
 
 COLOURS = ("cyan", "orange", "green", "magenta", "blue", "red", "yellow", "white")
@@ -44,8 +45,11 @@ class CompareScreen(Screen):
         Binding("e", "export", "Export CSV+MD"),
         Binding("left_square_bracket", "metric(-1)", "Metric", key_display="[ ]"),
         Binding("right_square_bracket", "metric(1)", "Next metric", show=False),
+        Binding("b", "toggle_refs", "Benchmark lines"),
         Binding("ctrl+r", "reload", "Reload", show=False),
     ]
+
+    show_refs: reactive[bool] = reactive(True, init=False)
 
     def __init__(self, paths: list[Path]) -> None:
         super().__init__()
@@ -64,7 +68,7 @@ class CompareScreen(Screen):
                 compact=True,
                 id="metric",
             )
-        yield PlotextPlot(id="compare-plot")
+        yield PlanPlot(id="compare-plot")
         yield DataTable(id="compare-table", cursor_type="none", zebra_stripes=True)
         yield Static("", id="compare-info")
         yield KeyFooter()
@@ -101,38 +105,23 @@ class CompareScreen(Screen):
 
     # ------------------------------------------------------------------ plot
     def _draw_plot(self) -> None:
-        widget = self.query_one("#compare-plot", PlotextPlot)
-        plt = widget.plt
-        plt.clear_data()
-        plt.clear_figure()
-        mono = bool(getattr(self.app, "no_color", False))
+        """The metric of every run over the epochs they have; the legend in the chart's border,
+        the benchmark lines (b) on test AUC/ACC when all runs share one MedMNIST set."""
         metric = self.metric
-        values: list[float] = []
-        hi_x = 2
-        for i, rec in enumerate(self.records):
-            xs, ys = compare.curve(rec, metric)
-            hi_x = max(hi_x, rec.info.epochs_planned or 0, *(xs or [0]))
-            if not xs:
-                continue
-            values += ys
-            kw = dict(
-                label=legend_name(rec),
-                color=COLOURS[i % len(COLOURS)],
-                marker=MARKERS[i % len(MARKERS)] if mono else ("braille" if len(xs) > 1 else "o"),
-            )
-            if mono or len(xs) == 1:  # without colour, runs differ by their marker: epochs only
-                plt.scatter(xs, ys, **kw)
-            else:
-                plt.plot(xs, ys, **kw)
-        plt.title(f"{METRICS[metric].label} per epoch")
-        plt.xlim(1, hi_x)
-        step = max(1, math.ceil(hi_x / 6))
-        plt.xticks(list(range(1, hi_x + 1, step)))
-        if values:
-            lo, hi = min(values), max(values)
-            pad = max(0.02 if hi <= 1.5 else 0.0, (hi - lo) * 0.1)
-            plt.ylim(lo - pad, hi + pad if hi + pad > lo - pad else lo + 1)
-        widget.refresh()
+        # the legend shares the title line: each run's name gets its share of the width
+        room = (self.size.width or 80) - len(METRICS[metric].label) - 12
+        width = max(6, room // max(1, len(self.records)) - 3)
+        curves = [(legend_name(rec, width), *compare.curve(rec, metric)) for rec in self.records]
+        flags = {rec.info.dataset for rec in self.records}
+        refs = references(flags.pop(), reference_metric(metric)) if len(flags) == 1 and self.show_refs else []
+        self.query_one("#compare-plot", PlanPlot).draw(overlay_chart(curves, metric, COLOURS, MARKERS, refs))
+
+    def watch_show_refs(self) -> None:
+        self._draw_plot()
+
+    def action_toggle_refs(self) -> None:
+        self.show_refs = not self.show_refs
+        self.notify(f"MedMNIST v2 benchmark lines {'shown' if self.show_refs else 'hidden'}", timeout=2)
 
     # ------------------------------------------------------------------ table
     def _draw_table(self) -> None:

@@ -26,9 +26,11 @@ values. Edited values are checked at once; the problem shows under the field.
 `s` (or the Start button) starts training. `ctrl+r` checks the datasets again.
 
 ## Monitor
-`x` cancels the run (asks first); once it stopped, `R` resumes it. `g` or `1` `2` `3` switch
-the chart (AUC, ACC, loss) when the terminal is narrow. The starred epoch is the best validation
-AUC; test numbers are read there.
+`x` cancels the run (asks first); once it stopped, `R` resumes it. `g` or `1`-`6` switch the
+chart (AUC, ACC, loss with validation CE, lr, DAM health, AUCM a/b/alpha); a wide terminal shows
+three side by side. `b` shows or hides the MedMNIST v2 benchmark lines on AUC/ACC (test numbers
+of the paper; also in a run's view and in compare). A fine-tune warns when its saturated scores
+climb. The starred epoch is the best validation AUC; test numbers are read there.
 
 ## Runs
 `enter` opens a run (a run that is still being written is followed live), `space` selects or

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
+from damtui.health import saturation_warning
 from damtui.records import METRICS
 from damtui.tui import messages as msg
 from damtui.tui import session as ss
@@ -17,7 +18,7 @@ from damtui.tui.format import duration, short_preset, status_text
 from damtui.tui.screens.dialogs import ConfirmScreen
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.progress_line import ProgressLine
-from damtui.tui.widgets.run_panel import RunPanel
+from damtui.tui.widgets.run_panel import CHART_BINDINGS, ChartActions, RunPanel
 
 
 def status_lines(s: ss.Session, now: float) -> tuple[str, str]:
@@ -48,16 +49,13 @@ def session_progress(s: ss.Session) -> Progress | None:
     return of_event(s.progress, s.epochs, s.sizes.get("val", 0) + s.sizes.get("test", 0))
 
 
-class MonitorScreen(Screen):
+class MonitorScreen(ChartActions, Screen):
     TITLE = "damtui"
     SUB_TITLE = "monitor"
     BINDINGS = [
         Binding("x", "cancel_run", "Cancel run"),
         Binding("R", "resume", "Resume"),
-        Binding("g", "cycle_chart", "Chart"),
-        Binding("1", "chart('auc')", "AUC", show=False),
-        Binding("2", "chart('acc')", "ACC", show=False),
-        Binding("3", "chart('loss')", "loss", show=False),
+        *CHART_BINDINGS,
         Binding("escape", "back", "Back"),
     ]
 
@@ -103,7 +101,7 @@ class MonitorScreen(Screen):
         if kind in ("batch", "all", "started", "epoch", "ended"):
             self.query_one(ProgressLine).show(session_progress(s), s.rows, s.state)
         if kind in ("epoch", "started", "all", "ended"):
-            self.query_one(RunPanel).show(s.rows, s.best_epoch, s.epochs)
+            self.query_one(RunPanel).show(s.rows, s.best_epoch, s.epochs, s.config.dataset)
         if kind == "batch":
             self._show_status_cheap()
         else:
@@ -140,6 +138,9 @@ class MonitorScreen(Screen):
                 kind = "-success"
             if s.ended and s.run_dir:
                 text += f"\nrun folder: {s.run_dir}"
+            warning = saturation_warning(s.rows, s.config.stage)
+            if warning and not text:
+                text, kind = warning, "-warning"
         set_text(box, text)
         for cls in ("-error", "-warning", "-success"):
             box.set_class(cls == kind, cls)
@@ -183,12 +184,6 @@ class MonitorScreen(Screen):
             ),
             answer,
         )
-
-    def action_cycle_chart(self) -> None:
-        self.query_one(RunPanel).cycle_chart()
-
-    def action_chart(self, chart: str) -> None:
-        self.query_one(RunPanel).select_chart(chart)
 
     def action_back(self) -> None:
         s = self.session

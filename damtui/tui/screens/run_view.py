@@ -27,20 +27,17 @@ from damtui.tui.format import duration, short_preset, short_run_id, status_text,
 from damtui.tui.screens.resuming import RESUME_BINDINGS, ResumeActions
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.progress_line import ProgressLine
-from damtui.tui.widgets.run_panel import RunPanel
+from damtui.tui.widgets.run_panel import CHART_BINDINGS, ChartActions, RunPanel
 
 STATUS_EVERY = 3  # polls between reads of a running run whose files did not change (crash check)
 
 
-class RunViewScreen(ResumeActions, Screen):
+class RunViewScreen(ChartActions, ResumeActions, Screen):
     TITLE = "damtui"
     SUB_TITLE = "run"
     BINDINGS = [
         Binding("escape", "back", "Back"),
-        Binding("g", "cycle_chart", "Chart"),
-        Binding("1", "chart('auc')", "AUC", show=False),
-        Binding("2", "chart('acc')", "ACC", show=False),
-        Binding("3", "chart('loss')", "loss", show=False),
+        *CHART_BINDINGS,
         Binding("ctrl+r", "reload", "Reload", show=False),
         *RESUME_BINDINGS,
     ]
@@ -192,7 +189,7 @@ class RunViewScreen(ResumeActions, Screen):
             self._message("", "")
         self.refresh_bindings()
         self.query_one(RunPanel).show(
-            self.rows, best.epoch if best else None, info.epochs_planned
+            self.rows, best.epoch if best else None, info.epochs_planned, info.dataset
         )
 
     def _message(self, text: str, kind: str) -> None:
@@ -212,9 +209,3 @@ class RunViewScreen(ResumeActions, Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
-
-    def action_cycle_chart(self) -> None:
-        self.query_one(RunPanel).cycle_chart()
-
-    def action_chart(self, chart: str) -> None:
-        self.query_one(RunPanel).select_chart(chart)

@@ -1,72 +1,92 @@
-"""Per-epoch charts (AUC, ACC, loss) drawn with plotext; the best-validation epoch is marked.
+"""Per-epoch charts drawn with plotext: a run's AUC, ACC, loss, lr, DAM health and AUCM charts.
 
-Data in, pixels out: `MetricCharts.show(rows, best_epoch, planned)`; the widget never reads files.
-Narrow terminals show one chart at a time (`select`), wide ones all three side by side.
+Data in, pixels out: `MetricCharts.show(rows, best_epoch, planned, dataset)`; the widget never
+reads files. What a chart shows is planned in `chart_plan` (pure); here a plan is drawn. The
+legend sits in the chart's top border and the benchmark lines' labels in its bottom border, so
+nothing covers the curves. Narrow terminals show one chart at a time (`select`), wide ones a page
+of three side by side.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
-from damtui.records import METRICS, EpochRow
+from damtui.records import EpochRow
+from damtui.tui.widgets.chart_plan import CHARTS, PAGE, Plan, run_chart
 
-WIDE = 120  # columns from which the three charts sit side by side
+WIDE = 120  # columns from which a page of three charts sits side by side
 # Redraws may take at most this share of the app's thread: plotext renders in pure Python and
 # holds the GIL, which the training thread needs to launch its kernels. At ~15 ms for three charts
 # this is one redraw per ~0.75 s; epochs longer than that redraw every epoch.
 RENDER_SHARE = 0.02
-
-# chart id -> (title, [(row key, legend label, colour, marker without colour)])
-CHARTS: dict[str, tuple[str, list[tuple[str, str, str, str]]]] = {
-    "auc": (
-        "AUC",
-        [
-            ("train_auc", "train", "cyan", "+"),
-            ("val_auc", "val", "orange", "o"),
-            ("test_auc", "test", "green", "x"),
-        ],
-    ),
-    "acc": (
-        "ACC",
-        [
-            ("train_acc", "train", "cyan", "+"),
-            ("val_acc", "val", "orange", "o"),
-            ("test_acc", "test", "green", "x"),
-        ],
-    ),
-    "loss": (METRICS["train_loss"].label, [("train_loss", "train", "cyan", "+")]),
-}
+RICH_COLOURS = {"orange": "dark_orange", "gray": "grey50"}  # plotext colour -> Rich style
 
 
-def _num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def _style(colour: str) -> str:
+    return RICH_COLOURS.get(colour, colour)
 
 
-def _ticks(lo: int, hi: int, most: int = 6) -> list[int]:
-    step = max(1, math.ceil((hi - lo + 1) / most))
-    ticks = list(range(lo, hi + 1, step))
-    return ticks or [lo]
+def legend_text(plan: Plan, mono: bool = False) -> Text:
+    """The chart's title line: title, one coloured key per series drawn (markers without colour),
+    and the note (best epoch, or why nothing is drawn)."""
+    out = Text(plan.title, style="bold")
+    for label, colour, marker in plan.legend:
+        out.append("  ")
+        out.append(f"{marker if mono else '━'} {label}", style="" if mono else _style(colour))
+    if plan.note:
+        out.append(f"  · {plan.note}", style="italic" if not plan.lines else "")
+    return out
 
 
-class MetricChart(PlotextPlot):
-    """One plotext chart of a few per-epoch series."""
+def refs_text(plan: Plan, mono: bool = False) -> Text:
+    """The bottom border of a chart with benchmark lines: each line's label and value."""
+    out = Text("MedMNIST v2 test:", style="bold")
+    for ref, colour in plan.refs:
+        name = f"best {ref.model}" if ref.row == "best" else ref.model  # the paper is named once
+        out.append("  ")
+        out.append(f"─ {name} {ref.value:.3f}", style="" if mono else _style(colour))
+    return out
 
-    def __init__(self, chart: str, *, id: str | None = None, classes: str | None = None) -> None:
+
+def draw_plan(plt: Any, plan: Plan, mono: bool) -> None:
+    """Put a plan on a plotext figure: no plotext title or legend (both are the widget's borders)."""
+    plt.clear_data()  # also resets the axis limits: set them again below
+    plt.clear_figure()
+    if plan.vline is not None:
+        plt.vline(plan.vline, "gray")  # first, so the points are drawn over it
+    for ref, colour in plan.refs:
+        plt.hline(ref.value, colour)
+    for line in plan.lines:
+        if mono or len(line.xs) == 1:
+            # without colour, series differ by their marker: draw the epochs only
+            plt.scatter(line.xs, line.ys, color=line.colour, marker=line.marker if mono else "o")
+        else:
+            plt.plot(line.xs, line.ys, color=line.colour, marker="braille")
+    plt.xlim(*plan.xlim)
+    plt.xticks(list(plan.xticks))
+    plt.ylim(*plan.ylim)
+
+
+class PlanPlot(PlotextPlot):
+    """A plotext chart that draws a Plan, its legend in the top border, its references below."""
+
+    DEFAULT_CSS = """
+    PlanPlot { border-top: solid $panel-lighten-2; border-title-align: left; }
+    PlanPlot.-refs { border-bottom: solid $panel-lighten-2; border-subtitle-align: left; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.chart = chart
-        self._data: tuple[list[EpochRow], int | None, int] = ([], None, 0)
+        self.plan: Plan | None = None
         self.render_s = 0.0  # how long the last render took
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.draw()
 
     def render(self) -> Any:
         t0 = time.perf_counter()
@@ -74,103 +94,103 @@ class MetricChart(PlotextPlot):
         self.render_s = time.perf_counter() - t0
         return out
 
-    def set_data(
-        self, rows: Sequence[EpochRow], best_epoch: int | None, planned: int
-    ) -> None:
-        self._data = (list(rows), best_epoch, planned)
-        if self.is_mounted:
-            self.draw()
-
-    def draw(self) -> None:
-        rows, best, planned = self._data
-        title, series = CHARTS[self.chart]
-        plt = self.plt
-        plt.clear_data()  # also resets the axis limits: set them again below
-        plt.clear_figure()
+    def draw(self, plan: Plan) -> None:
+        self.plan = plan
         mono = bool(getattr(self.app, "no_color", False))
-        last = max([r.epoch for r in rows] or [0])
-        hi_x = max(planned or 0, last, 2)
-        values: list[float] = []
-        if best is not None and any(r.epoch == best for r in rows):
-            plt.vline(best, "gray")  # first, so the points are drawn over it
-        for key, label, colour, char in series:
-            pts = [(r.epoch, float(r.value(key))) for r in rows if _num(r.value(key))]
-            if not pts:
-                continue
-            xs, ys = zip(*pts)
-            values += ys
-            if mono or len(xs) == 1:
-                # without colour, series differ by their marker: draw the epochs only
-                plt.scatter(xs, ys, label=label, color=colour, marker=char if mono else "o")
-            else:
-                plt.plot(xs, ys, label=label, color=colour, marker="braille")
-        best_row = next((r for r in rows if r.epoch == best), None)
-        if best is not None and best_row is not None:
-            val = METRICS.get(f"val_{self.chart}")
-            if val is not None and _num(best_row.value(val.key)):
-                title = f"{title} · val {val.format(best_row.value(val.key))} at best epoch {best}"
-        elif not rows:
-            title = f"{title} (waiting for the first epoch)"
-        plt.title(title)
-        plt.xlim(1, hi_x)
-        plt.xticks(_ticks(1, hi_x))
-        if values:
-            lo, hi = min(values), max(values)
-            pad = max(0.02, (hi - lo) * 0.1)
-            if self.chart == "loss":
-                plt.ylim(max(0.0, lo - pad), hi + pad)
-            else:
-                plt.ylim(
-                    max(0.0, lo - pad), min(1.0, hi + pad) if hi + pad > lo - pad else lo + pad
-                )
-        elif self.chart != "loss":
-            plt.ylim(0.0, 1.0)
+        draw_plan(self.plt, plan, mono)
+        self.border_title = legend_text(plan, mono)  # type: ignore[assignment]
+        self.border_subtitle = refs_text(plan, mono) if plan.refs else ""  # type: ignore[assignment]
+        self.set_class(bool(plan.refs), "-refs")
         self.refresh()
 
 
+class MetricChart(PlanPlot):
+    """One of a run's charts (a key of chart_plan.CHARTS)."""
+
+    def __init__(self, chart: str, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.chart = chart
+        self._data: tuple[list[EpochRow], int | None, int, str, bool] = ([], None, 0, "", True)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.draw(run_chart(self.chart, *self._data))
+
+    def set_data(self, rows: Sequence[EpochRow], best_epoch: int | None, planned: int, dataset: str = "",
+                 show_refs: bool = True) -> None:
+        self._data = (list(rows), best_epoch, planned, dataset, show_refs)
+        if self.is_mounted:
+            self.draw(run_chart(self.chart, *self._data))
+
+
 class MetricCharts(Horizontal):
-    """The three charts; on narrow terminals only the selected one is visible."""
+    """A run's charts; narrow terminals show the selected one, wide ones its page of three."""
 
     DEFAULT_CSS = """
     MetricCharts { height: 1fr; min-height: 8; }
-    MetricCharts MetricChart { width: 1fr; height: 1fr; }
-    MetricCharts.-narrow MetricChart { display: none; }
+    MetricCharts MetricChart { width: 1fr; height: 1fr; display: none; }
+    MetricCharts MetricChart.-page { display: block; }
+    MetricCharts.-narrow MetricChart.-page { display: none; }
     MetricCharts.-narrow MetricChart.-selected { display: block; }
+    /* side by side, every chart keeps a bottom border row so that their x-axes line up */
+    MetricCharts MetricChart { border-bottom: blank; }
+    MetricCharts.-narrow MetricChart { border-bottom: none; }
+    MetricCharts MetricChart.-refs { border-bottom: solid $panel-lighten-2; }
     """
+
+    show_refs: reactive[bool] = reactive(True, init=False)  # the benchmark lines (b)
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.selected = "auc"
-        self._pending: tuple[list[EpochRow], int | None, int] | None = None
+        self._data: tuple[list[EpochRow], int | None, int, str] = ([], None, 0, "")
+        self._pending = False
         self._next_draw = 0.0
         self._timer: Any = None
 
     def compose(self) -> ComposeResult:
         for chart in CHARTS:
-            yield MetricChart(
-                chart, id=f"chart-{chart}", classes="-selected" if chart == self.selected else ""
-            )
+            yield MetricChart(chart, id=f"chart-{chart}")
+
+    def _narrow(self) -> None:
+        self.set_class(self.app.size.width < WIDE, "-narrow")
 
     def on_resize(self) -> None:
-        self.set_class(self.app.size.width < WIDE, "-narrow")
+        self._narrow()
 
     def on_mount(self) -> None:
-        self.set_class(self.app.size.width < WIDE, "-narrow")
+        self._narrow()
+        self.select(self.selected)
+
+    @property
+    def narrow(self) -> bool:
+        return self.has_class("-narrow")
 
     def select(self, chart: str) -> None:
+        """Show this chart (and, when wide, the page of three it is on)."""
         self.selected = chart
+        names = list(CHARTS)
+        page = names.index(chart) // PAGE
         for widget in self.query(MetricChart):
             widget.set_class(widget.chart == chart, "-selected")
+            widget.set_class(names.index(widget.chart) // PAGE == page, "-page")
 
     def cycle(self) -> str:
+        """The next chart; on a wide terminal the first chart of the next page."""
         names = list(CHARTS)
-        self.select(names[(names.index(self.selected) + 1) % len(names)])
+        i = names.index(self.selected)
+        step = 1 if self.narrow else PAGE - i % PAGE
+        self.select(names[(i + step) % len(names)])
         return self.selected
 
-    def show(self, rows: Sequence[EpochRow], best_epoch: int | None, planned: int) -> None:
+    def watch_show_refs(self) -> None:
+        self._pending = True
+        self._draw_pending()
+
+    def show(self, rows: Sequence[EpochRow], best_epoch: int | None, planned: int, dataset: str = "") -> None:
         """Show these rows now, or, while redraws would exceed RENDER_SHARE, as soon as they fit
         (only the newest data is drawn then)."""
-        self._pending = (list(rows), best_epoch, planned)
+        self._data, self._pending = (list(rows), best_epoch, planned, dataset), True
         wait = self._next_draw - time.monotonic()
         if wait <= 0:
             self._draw_pending()
@@ -180,15 +200,15 @@ class MetricCharts(Horizontal):
     @property
     def waiting(self) -> bool:
         """True while the newest rows wait for their redraw slot."""
-        return self._pending is not None
+        return self._pending
 
     def _draw_pending(self) -> None:
         self._timer = None
-        if self._pending is None:
+        if not self._pending:
             return
-        data, self._pending = self._pending, None
+        self._pending = False
         widgets = list(self.query(MetricChart))
         for widget in widgets:
-            widget.set_data(*data)
+            widget.set_data(*self._data, show_refs=self.show_refs)
         cost = sum(w.render_s for w in widgets if w.display)
         self._next_draw = time.monotonic() + cost / RENDER_SHARE

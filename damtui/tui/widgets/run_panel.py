@@ -1,15 +1,24 @@
-"""Charts plus epoch table: the monitor and the saved-run view both show a run through this."""
+"""Charts plus epoch table: the monitor and the saved-run view both show a run through this, and
+share its chart keys (`CHART_BINDINGS`, `ChartActions`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 
 from damtui.records import EpochRow
 from damtui.tui.widgets.charts import MetricCharts
 from damtui.tui.widgets.epoch_table import EpochTable
+
+CHART_BINDINGS = [
+    Binding("g", "cycle_chart", "Chart"),
+    Binding("b", "toggle_refs", "Benchmark lines"),
+    *(Binding(str(i), f"chart('{name}')", name, show=False)
+      for i, name in enumerate(("auc", "acc", "loss", "lr", "health", "aucm"), start=1)),
+]
 
 
 class RunPanel(Vertical):
@@ -21,8 +30,9 @@ class RunPanel(Vertical):
         yield MetricCharts()
         yield EpochTable()
 
-    def show(self, rows: Sequence[EpochRow], best_epoch: int | None, planned: int) -> None:
-        self.query_one(MetricCharts).show(rows, best_epoch, planned)
+    def show(self, rows: Sequence[EpochRow], best_epoch: int | None, planned: int, dataset: str = "") -> None:
+        """`dataset` names the MedMNIST flag whose benchmark lines the AUC/ACC charts draw."""
+        self.query_one(MetricCharts).show(rows, best_epoch, planned, dataset)
         self.query_one(EpochTable).show(rows, best_epoch)
 
     def cycle_chart(self) -> str:
@@ -30,3 +40,22 @@ class RunPanel(Vertical):
 
     def select_chart(self, chart: str) -> None:
         self.query_one(MetricCharts).select(chart)
+
+    def toggle_refs(self) -> bool:
+        charts = self.query_one(MetricCharts)
+        charts.show_refs = not charts.show_refs
+        return charts.show_refs
+
+
+class ChartActions:
+    """The chart keys of a screen that holds one RunPanel (monitor, run view)."""
+
+    def action_cycle_chart(self) -> None:
+        self.query_one(RunPanel).cycle_chart()  # type: ignore[attr-defined]
+
+    def action_chart(self, chart: str) -> None:
+        self.query_one(RunPanel).select_chart(chart)  # type: ignore[attr-defined]
+
+    def action_toggle_refs(self) -> None:
+        shown = self.query_one(RunPanel).toggle_refs()  # type: ignore[attr-defined]
+        self.notify(f"MedMNIST v2 benchmark lines {'shown' if shown else 'hidden'}", timeout=2)  # type: ignore[attr-defined]
