@@ -28,9 +28,10 @@ from typing import Any, Callable
 from damtui.atomic import atomic_write_bytes
 from damtui.errors import DamtuiError
 from damtui.records import EpochRow, RunSummary, Selected, best_index
+from damtui.run_notes import RunNotes, load_notes
 from damtui.run_files import (  # noqa: F401  (the run store's API includes these)
     BEST, CANCELLED, CHECKPOINT_FORMAT, CONFIG, CRASHED, DAMAGED, ERROR_LOG, FAILED, FINISHED, LAST, LOCK,
-    METRICS, NOFOLLOW, RUN_FILES, RUNNING, STALE_HEARTBEAT_S, STATUS, SUMMARY, SWEEP_PLAN, SWEEPS_DIR, RunLock,
+    LOG, METRICS, NOFOLLOW, NOTES, RUN_FILES, RUNNING, STALE_HEARTBEAT_S, STATUS, SUMMARY, SWEEP_PLAN, SWEEPS_DIR, RunLock,
     atomic_write_json, check_run_name, folder_stamp, read_metrics, trained_seconds, discard_run, effective_status, folder_state, has_checkpoint, is_run_dir,
     json_safe, load_checkpoint, load_sweep_plans, metrics_damage, open_sweep_log, pid_alive, process_start,
     read_json, read_sweep_log, refuse_links, sweep_dir, write_sweep_plan,
@@ -281,6 +282,7 @@ class RunInfo:
     sweep: str | None = None  # set for runs started by `damtui sweep` (from the runtime)
     sweep_config: str | None = None  # the sweep's configuration key, shared by its seeds
     trained_s: float | None = None  # time spent training (runs.trained_seconds)
+    notes: RunNotes = field(default_factory=RunNotes)  # the user's name, notes and tags (notes.json)
 
     @property
     def duration_s(self) -> float:
@@ -321,7 +323,8 @@ def _info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo:
     config = cfg.get("config") if isinstance(cfg.get("config"), dict) else {}
     return RunInfo(run_id=path.name, path=path, dataset=str(config.get("dataset", "?")),
                    stage=str(config.get("stage", "?")), preset=str(config.get("preset", "")), status=DAMAGED,
-                   epochs_done=0, epochs_planned=0, started=0.0, updated=0.0, message=damage)
+                   epochs_done=0, epochs_planned=0, started=0.0, updated=0.0, message=damage,
+                   notes=load_notes(path))
 
 
 def _read_info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo:
@@ -364,6 +367,7 @@ def _read_info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo
         pid=None if status.get("pid") is None else int(status["pid"]),
         sweep=runtime.get("sweep"),
         sweep_config=runtime.get("sweep_config"),
+        notes=load_notes(path),
     )
 
 

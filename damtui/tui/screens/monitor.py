@@ -15,6 +15,7 @@ from damtui.tui import messages as msg
 from damtui.tui import session as ss
 from damtui.tui.format import duration, eta, short_preset, status_text
 from damtui.tui.screens.dialogs import ConfirmScreen
+from damtui.tui.widgets.gpu_line import GpuLine
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.run_panel import RunPanel
 
@@ -84,6 +85,7 @@ class MonitorScreen(Screen):
             yield ProgressBar(total=None, show_eta=False, id="batch-progress")
             yield Static("", id="progress-text")
         yield Static("", id="monitor-message", classes="message-line")
+        yield GpuLine(id="monitor-gpu")
         yield RunPanel()
         yield KeyFooter()
 
