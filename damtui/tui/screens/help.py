@@ -27,7 +27,8 @@ values. Edited values are checked at once; the problem shows under the field.
 
 ## Monitor
 `x` cancels the run (asks first); once it stopped, `R` resumes it. `g` or `1` `2` `3` switch
-the chart (AUC, ACC, loss) when the terminal is narrow. The starred epoch is the best validation
+the chart (AUC, ACC, loss) when the terminal is narrow. On a GPU a line shows its memory and
+utilisation (utilisation needs `nvidia-ml-py`). The starred epoch is the best validation
 AUC; test numbers are read there.
 
 ## Runs
@@ -39,6 +40,11 @@ order,
 `a` selects all shown runs, `u` clears the selection. `R`, in the list or a run's view, resumes
 a cancelled, crashed or failed run in this app, or extends a finished one (it asks for the new
 number of epochs), like `damtui train --resume RUN [--epochs N]`.
+`d` deletes the highlighted run: after a dialog (which names the fine-tunes using it as their
+source) it moves to `runs/.trash/`, from where it can be moved back; a run being written is
+refused. `e` renames it (the name shown in lists and exports; the folder keeps its name), `t`
+edits its tags and notes (`tag:WORD` filters by tag). On a run's page `l` shows its log, the
+lines its training printed, followed live while it trains.
 
 ## Compare
 Pick the metric to overlay; the table lists the config keys that differ and the summary,

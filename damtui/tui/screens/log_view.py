@@ -26,6 +26,7 @@ class LogScreen(Screen):
         Binding("escape,l", "back", "Back"),
         Binding("end", "end", "End", show=False),
     ]
+    DEFAULT_CSS = "LogScreen #log-info { padding: 0 1; color: $text-muted; } LogScreen #run-log { height: 1fr; }"
 
     class Read(Message):
         """New whole lines of the log from `start` on, and the offset after them; `missing` when

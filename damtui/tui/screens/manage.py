@@ -70,6 +70,7 @@ class NotesScreen(ModalScreen[Any]):
     (dismissing with (tags, text)), escape dismisses with None."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
+    DEFAULT_CSS = "NotesScreen #notes-text { height: 8; } NotesScreen .notes-label { color: $text-muted; }"
 
     def __init__(self, info: runs.RunInfo) -> None:
         super().__init__()
@@ -78,8 +79,9 @@ class NotesScreen(ModalScreen[Any]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="notes-dialog"):
             yield Label(f"Tags and notes of {self.info.run_id}", classes="dialog-title")
-            yield Input(" ".join(self.info.notes.tags), placeholder="tags: words, e.g. baseline good",
-                        id="notes-tags")
+            yield Label("tags (words; enter moves to the notes)", classes="notes-label")
+            yield Input(" ".join(self.info.notes.tags), placeholder="e.g. baseline good", id="notes-tags")
+            yield Label("notes", classes="notes-label")
             yield TextArea(self.info.notes.text, id="notes-text", soft_wrap=True)
             yield Static("", id="prompt-error", classes="error-line")
             with Horizontal(classes="dialog-buttons"):
