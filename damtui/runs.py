@@ -414,7 +414,7 @@ def summary_of(record: RunRecord) -> RunSummary:
 
 
 def resolve_run(root: Path, ref: str) -> Path:
-    """A run from a path, a folder name, or a unique part of one (its short id)."""
+    """A run from a path, a folder name, a unique part of one (its short id), or its display name."""
     direct = Path(ref)
     for cand in (direct, Path(root) / ref):
         if cand.is_dir():
@@ -422,7 +422,7 @@ def resolve_run(root: Path, ref: str) -> Path:
                 raise DamtuiError(f"{cand} is not a damtui run (no {CONFIG}); `damtui runs` lists runs")
             return cand
     names = [p.name for p in Path(root).iterdir() if is_run_dir(p)] if Path(root).is_dir() else []
-    hits = [n for n in names if ref in n]
+    hits = [n for n in names if ref in n] or [n for n in names if load_notes(Path(root) / n).name == ref]
     if len(hits) == 1:
         return Path(root) / hits[0]
     if not hits:

@@ -165,6 +165,8 @@ def test_cli_rename_note_tag_show_and_list(root, capsys):
     assert "name: my run" in out and "tags: good" in out and "notes: works well" in out
     rc, out, _ = damtui(capsys, "runs", "list", "--runs-dir", str(root))
     assert "name #tags" in out and "my run #good" in out
+    rc, out, _ = damtui(capsys, "runs", "show", "my run", "--runs-dir", str(root))  # by its display name
+    assert rc == 0 and out.startswith("20240601-120000-synthetic2d-pretrain-abc123")
 
 
 def test_cli_delete_asks_for_yes_refuses_running_and_sources(root, capsys):

@@ -105,12 +105,15 @@ class NotesScreen(ModalScreen[Any]):
     def action_save(self) -> None:
         try:
             tags = run_notes.parse_tags(self.query_one("#notes-tags", Input).value)
+            text = self.query_one("#notes-text", TextArea).text
+            if len(text.strip()) > run_notes.MAX_NOTES:
+                raise DamtuiError(f"notes are at most {run_notes.MAX_NOTES} characters")
         except DamtuiError as err:
             box = self.query_one("#prompt-error", Static)
             box.update(f"✗ {err}")
             box.add_class("-shown")
             return
-        self.dismiss((tags, self.query_one("#notes-text", TextArea).text))
+        self.dismiss((tags, text))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
