@@ -211,3 +211,14 @@ def test_cli_bad_input_is_one_line(root, capsys):
                  ["runs", "delete"], ["runs", "delete", "nope", "--yes"]):
         rc, _, err = damtui(capsys, *args, "--runs-dir", str(root))
         assert rc == 1 and err.startswith("damtui: error: ") and "\n" not in err.strip(), (args, err)
+
+
+def test_cli_delete_asks_on_a_terminal(root, capsys, monkeypatch):
+    write_run(root, "r1")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    answers = iter(["n", "y"])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    rc, out, _ = damtui(capsys, "runs", "delete", "r1", "--runs-dir", str(root))
+    assert rc == 1 and "not deleted" in out and (root / "r1").is_dir()
+    rc, out, _ = damtui(capsys, "runs", "delete", "r1", "--runs-dir", str(root))
+    assert rc == 0 and not (root / "r1").exists()
