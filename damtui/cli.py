@@ -27,6 +27,7 @@ from typing import Any, Callable  # noqa: E402
 from damtui.cli_printers import (  # noqa: E402
     TaggedPrinter, epoch_header, epoch_line, make_printer, print_table as _print_table,
 )
+from damtui import cli_manage  # noqa: E402
 from damtui.cli_presets import cmd_presets  # noqa: E402
 from damtui.errors import DamtuiError  # noqa: E402
 
@@ -93,9 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="slurm: 'local' runs the same submitit jobs on this machine, to try a sweep")
     _common(w)
 
-    r = sub.add_parser("runs", help="list, show, compare and export saved runs")
-    r.add_argument("action", nargs="?", default="list", choices=["list", "show", "compare", "export"])
+    r = sub.add_parser("runs", help="list, show, compare, export, delete, rename, note, tag saved runs; a run's log")
+    r.add_argument("action", nargs="?", default="list", choices=["list", "show", "compare", "export", *cli_manage.ACTIONS])
     r.add_argument("refs", nargs="*", metavar="RUN")
+    cli_manage.add_arguments(r)
     r.add_argument("--csv", help="export: write the comparison as CSV here")
     r.add_argument("--md", help="export: write the comparison as Markdown here")
     _common(r)
@@ -328,14 +330,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from damtui.records import METRICS, SELECTED_METRICS
 
     root = runs.runs_dir(args.runs_dir)
+    if args.action in cli_manage.ACTIONS:
+        return cli_manage.run(args, root)
     if args.action == "list":
         infos, ignored = runs.list_runs(root)
         shown = [METRICS[k] for k in SELECTED_METRICS if k != "val_acc"]
         _print_table(
-            ["run", "status", "epochs", "stage@ep", *(m.label for m in shown)],
+            ["run", "status", "epochs", "stage@ep", *(m.label for m in shown), "name #tags"],
             [[r.run_id, r.status, f"{r.epochs_done}/{r.epochs_planned}",
               f"{r.result.stage}@{r.result.epoch}" if r.result else "-",
-              *(m.format(r.result.value(m.key) if r.result else None) for m in shown)] for r in infos],
+              *(m.format(r.result.value(m.key) if r.result else None) for m in shown), cli_manage.labels(r)]
+             for r in infos],
             title=f"{len(infos)} runs in {root}",
         )
         if ignored:
@@ -351,6 +356,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                   f"epochs={i.epochs_done}/{i.epochs_planned} from={i.from_run or '-'}")
             if i.message:
                 print(f"message: {i.message}")
+            cli_manage.print_notes(i)
             print(epoch_header())
             best = i.best.epoch if i.best else None
             for row in rec.metrics:

@@ -37,6 +37,8 @@ IDENTITY_COLUMNS = (
     "epochs_planned",
     "duration_s",
 )
+# What the user wrote about the runs (notes.json): columns only when some run has them.
+NOTE_COLUMNS = ("name", "tags", "notes")
 __all__ = ["CURVE_METRICS"]  # re-exported: the compare screen picks curves from it
 
 
@@ -85,7 +87,8 @@ def summary(record: RunRecord) -> dict[str, Any]:
 
 def comparison_rows(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
     """One dict per run: identity, the differing config keys, then the summary metrics."""
-    diff = [k for k in differing_keys(records) if k not in IDENTITY_COLUMNS]
+    diff = [k for k in differing_keys(records) if k not in IDENTITY_COLUMNS and k not in NOTE_COLUMNS]
+    notes = [c for c in NOTE_COLUMNS if any(_note(rec, c) for rec in records)]
     rows = []
     for rec in records:
         info = rec.info
@@ -99,11 +102,18 @@ def comparison_rows(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
             "epochs_planned": info.epochs_planned,
             "duration_s": round(info.duration_s, 1),
         }
+        for c in notes:
+            row[c] = _note(rec, c)
         for k in diff:
             row[k] = rec.config.get(k)
         row.update(summary(rec))
         rows.append(row)
     return rows
+
+
+def _note(record: RunRecord, column: str) -> str:
+    n = record.info.notes
+    return {"name": n.name, "tags": " ".join(n.tags), "notes": n.text}[column]
 
 
 def best_runs(rows: Sequence[dict[str, Any]]) -> dict[str, set[int]]:

@@ -17,6 +17,7 @@ from damtui.errors import DamtuiError
 from damtui.records import EpochRow, RunSummary
 from damtui.progress import of_event
 from damtui.events import BatchProgress, CheckpointSaved, EpochMetrics, Event, RunCancelled, RunFailed, RunFinished, RunStarted
+from damtui.run_log import RunLog, tee
 from damtui.trainer import RunState
 
 Emit = Callable[[Event], None]
@@ -27,7 +28,8 @@ class RunRecorder:
 
     def __init__(self, state: RunState, emit: Emit, writer: runs.RunWriter, best_epoch: int, best_val: float,
                  source_summary: RunSummary | None) -> None:
-        self.state, self.c, self.emit, self.writer = state, state.config, emit, writer
+        self.state, self.c, self.writer = state, state.config, writer
+        self.emit = tee(emit, RunLog(writer.path))  # the run's own output, in its log.txt
         self.best_epoch, self.best_val, self.source_summary = best_epoch, best_val, source_summary
         self.rows, _ = runs.read_metrics(writer.path)
         self.eval_images = 0

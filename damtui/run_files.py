@@ -20,12 +20,13 @@ from damtui.records import EpochRow
 CONFIG, STATUS, METRICS, SUMMARY = "config.json", "status.json", "metrics.jsonl", "summary.json"
 BEST, LAST, ERROR_LOG = "best.pt", "last.pt", "error.log"
 PROGRESS = "progress.json"  # where the run is inside its epoch (damtui.progress), replaced every second
+NOTES, LOG = "notes.json", "log.txt"  # the user's name, notes and tags; the run's output (run_notes.py)
 CHECKPOINT_FORMAT = "damtui-checkpoint-v1"
 RUNNING, FINISHED, FAILED, CANCELLED, CRASHED = "running", "finished", "failed", "cancelled", "crashed"
 DAMAGED = "damaged"  # a file of the run is not what damtui writes: listed with the reason, never resumed
 LOCK = ".writer.lock"  # flock'ed by the one process writing the run (see RunLock)
 STALE_HEARTBEAT_S = 600.0  # a run on another host with no heartbeat for this long is crashed
-RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG, PROGRESS)
+RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG, PROGRESS, NOTES, LOG)
 SWEEPS_DIR = ".sweeps"  # under the runs dir; dot-named, so `runs.list_runs` ignores it
 SWEEP_PLAN = "plan.json"
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -341,7 +342,7 @@ def folder_stamp(path: Path) -> tuple:
     """(size, mtime) of the files a run's reader shows: it changes whenever the writer wrote.
     Cheap enough to check every second; a reader re-reads the run only when it changed."""
     stamp = []
-    for name in (CONFIG, STATUS, METRICS, SUMMARY):
+    for name in (CONFIG, STATUS, METRICS, SUMMARY, NOTES):
         try:
             st = os.stat(Path(path) / name)
             stamp.append((st.st_size, st.st_mtime_ns, st.st_ino))

@@ -28,9 +28,10 @@ from typing import Any, Callable
 from damtui.atomic import atomic_write_bytes
 from damtui.errors import DamtuiError
 from damtui.records import EpochRow, RunSummary, Selected, best_index
+from damtui.run_notes import RunNotes, load_notes
 from damtui.run_files import (  # noqa: F401  (the run store's API includes these)
     BEST, CANCELLED, CHECKPOINT_FORMAT, CONFIG, CRASHED, DAMAGED, ERROR_LOG, FAILED, FINISHED, LAST, LOCK,
-    METRICS, NOFOLLOW, RUN_FILES, RUNNING, STALE_HEARTBEAT_S, STATUS, SUMMARY, SWEEP_PLAN, SWEEPS_DIR, RunLock,
+    LOG, METRICS, NOFOLLOW, NOTES, RUN_FILES, RUNNING, STALE_HEARTBEAT_S, STATUS, SUMMARY, SWEEP_PLAN, SWEEPS_DIR, RunLock,
     atomic_write_json, check_run_name, folder_stamp, read_metrics, trained_seconds, discard_run, effective_status, folder_state, has_checkpoint, is_run_dir,
     json_safe, load_checkpoint, load_sweep_plans, metrics_damage, open_sweep_log, pid_alive, process_start,
     read_json, read_sweep_log, refuse_links, sweep_dir, write_sweep_plan,
@@ -291,6 +292,7 @@ class RunInfo:
     sweep: str | None = None  # set for runs started by `damtui sweep` (from the runtime)
     sweep_config: str | None = None  # the sweep's configuration key, shared by its seeds
     trained_s: float | None = None  # time spent training (runs.trained_seconds)
+    notes: RunNotes = field(default_factory=RunNotes)  # the user's name, notes and tags (notes.json)
 
     @property
     def duration_s(self) -> float:
@@ -331,7 +333,8 @@ def _info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo:
     config = cfg.get("config") if isinstance(cfg.get("config"), dict) else {}
     return RunInfo(run_id=path.name, path=path, dataset=str(config.get("dataset", "?")),
                    stage=str(config.get("stage", "?")), preset=str(config.get("preset", "")), status=DAMAGED,
-                   epochs_done=0, epochs_planned=0, started=0.0, updated=0.0, message=damage)
+                   epochs_done=0, epochs_planned=0, started=0.0, updated=0.0, message=damage,
+                   notes=load_notes(path))
 
 
 def _read_info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo:
@@ -374,6 +377,7 @@ def _read_info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo
         pid=None if status.get("pid") is None else int(status["pid"]),
         sweep=runtime.get("sweep"),
         sweep_config=runtime.get("sweep_config"),
+        notes=load_notes(path),
     )
 
 
@@ -420,7 +424,7 @@ def summary_of(record: RunRecord) -> RunSummary:
 
 
 def resolve_run(root: Path, ref: str) -> Path:
-    """A run from a path, a folder name, or a unique part of one (its short id)."""
+    """A run from a path, a folder name, a unique part of one (its short id), or its display name."""
     direct = Path(ref)
     for cand in (direct, Path(root) / ref):
         if cand.is_dir():
@@ -428,7 +432,7 @@ def resolve_run(root: Path, ref: str) -> Path:
                 raise DamtuiError(f"{cand} is not a damtui run (no {CONFIG}); `damtui runs` lists runs")
             return cand
     names = [p.name for p in Path(root).iterdir() if is_run_dir(p)] if Path(root).is_dir() else []
-    hits = [n for n in names if ref in n]
+    hits = [n for n in names if ref in n] or [n for n in names if load_notes(Path(root) / n).name == ref]
     if len(hits) == 1:
         return Path(root) / hits[0]
     if not hits:

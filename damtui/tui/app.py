@@ -79,6 +79,7 @@ class DamtuiApp(App[None]):
         poll_interval: float = 1.0,
         start: str = "launch",
         export_dir: Path | str | None = None,
+        gpu_probe: Callable[[str], Any] | None = None,
     ) -> None:
         """
         Args:
@@ -90,6 +91,7 @@ class DamtuiApp(App[None]):
             poll_interval: seconds between reads of runs written by other processes.
             start: first screen, "launch" or "runs".
             export_dir: default folder for comparison exports (default: current directory).
+            gpu_probe: device -> gpu.GpuSample | None for the monitor (default: damtui.gpu.probe).
         """
         super().__init__()
         self.runs_dir = runs.runs_dir(runs_dir)
@@ -100,6 +102,7 @@ class DamtuiApp(App[None]):
         self.poll_interval = poll_interval
         self.start_mode = start if start in self.MODES else "launch"
         self.export_dir = Path(export_dir) if export_dir else Path.cwd()
+        self._gpu_probe = gpu_probe
         self.session: ss.Session | None = None
         self.stopped_on_quit = False
         self._sessions = 0
@@ -114,6 +117,15 @@ class DamtuiApp(App[None]):
     def on_mount(self) -> None:
         if self.start_mode != self.DEFAULT_MODE:
             self.switch_mode(self.start_mode)
+
+    def gpu_probe(self, device: str) -> Any:
+        """Called from a worker thread (imports torch): the GPU line's sample."""
+        if self._gpu_probe is not None:
+            return self._gpu_probe(device)
+        from damtui.gpu import probe
+
+        with HEAVY_IMPORTS:
+            return probe(device)
 
     def find_devices(self) -> list[tuple[str, str]]:
         """Called from a worker thread (imports torch)."""
@@ -283,22 +295,22 @@ class DamtuiApp(App[None]):
             self.session.request_cancel()
             self._changed("state")
 
-    def _stop_training(self) -> None:
+    def stop_training(self) -> None:
         if self.session is not None and self.session.active:
             self.session.stop_event.set()
             self.stopped_on_quit = True
 
     # ------------------------------------------------------------------ quitting
     async def action_quit(self) -> None:
-        self._stop_training()
+        self.stop_training()
         self.exit()
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
-        self._stop_training()  # before the worker thread is joined at shutdown
+        self.stop_training()  # before the worker thread is joined at shutdown
         super().exit(*args, **kwargs)
 
     def on_unmount(self) -> None:
-        self._stop_training()
+        self.stop_training()
 
     # ------------------------------------------------------------------ navigation
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -381,15 +393,18 @@ def run_app(
     stopped after its current batch and marked cancelled, so `R` on the runs screen resumes it.
     kwargs go to DamtuiApp (engine, devices, clock, poll_interval, start, export_dir).
     """
+    import asyncio
     import signal
 
     app = DamtuiApp(runs_dir, data_root, **kwargs)
 
     def quit_on_signal(signum: int, frame: Any) -> None:
-        app._stop_training()  # sets a threading.Event: safe in a signal handler
-        loop = app._loop
-        if loop is not None and loop.is_running():
-            loop.call_soon_threadsafe(app.exit)
+        app.stop_training()  # sets a threading.Event: safe in a signal handler
+        try:  # the handler runs in the main thread, inside the app's running event loop
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # before the app started or after it ended: nothing to exit
+            return
+        loop.call_soon_threadsafe(app.exit)
 
     previous = {}
     for name in ("SIGTERM", "SIGHUP"):

@@ -44,6 +44,7 @@ async def _compare(pilot, rows: list[int]) -> CompareScreen:
         await pilot.press("space")
     await pilot.press("c")
     assert isinstance(pilot.app.screen, CompareScreen)
+    await wait_for(pilot, lambda: pilot.app.screen.loaded)  # the runs are read in a worker
     await pilot.pause()
     return pilot.app.screen
 
@@ -138,4 +139,5 @@ async def test_compare_from_command_palette_action(make_app, runs_dir):
         app.action_compare()
         await pilot.pause()
         assert isinstance(app.screen, CompareScreen)
+        await wait_for(pilot, lambda: app.screen.loaded)
         assert len(app.screen.records) == 3

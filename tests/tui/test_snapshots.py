@@ -169,6 +169,7 @@ def test_compare(snap_compare, make_app, fixed_runs, size):
             await pilot.press("space")
         await pilot.press("c")
         assert isinstance(pilot.app.screen, CompareScreen)
+        await wait_for(pilot, lambda: pilot.app.screen.loaded)  # the runs are read in a worker
         await pilot.pause()
 
     assert snap_compare(

@@ -7,12 +7,15 @@ import time
 from pathlib import Path
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label, Select, Static
+from textual.worker import get_current_worker
 
 from damtui import compare, runs
 from damtui.errors import DamtuiError
@@ -56,6 +59,7 @@ class CompareScreen(Screen):
         self.paths = [Path(p) for p in paths]
         self.records: list[runs.RunRecord] = []
         self.problems: list[str] = []
+        self.loaded = False  # the first read has arrived
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
@@ -73,6 +77,13 @@ class CompareScreen(Screen):
         yield Static("", id="compare-info")
         yield KeyFooter()
 
+    class Read(Message):
+        """The runs as a worker read them: records, and one line per run that could not be read."""
+
+        def __init__(self, records: list[runs.RunRecord], problems: list[str]) -> None:
+            super().__init__()
+            self.records, self.problems = records, problems
+
     def on_mount(self) -> None:
         self.action_reload()
         self.query_one("#compare-table").focus()
@@ -84,12 +95,23 @@ class CompareScreen(Screen):
             self.action_reload()
 
     def action_reload(self) -> None:
-        self.records, self.problems = [], []
+        self._read()
+
+    @work(thread=True, exclusive=True, group="compare-read", exit_on_error=False)
+    def _read(self) -> None:
+        """Worker: the run folders, off the event loop."""
+        records, problems = [], []
         for path in self.paths:
             try:
-                self.records.append(runs.load_run(path))
+                records.append(runs.load_run(path))
             except DamtuiError as err:
-                self.problems.append(str(err))
+                problems.append(str(err))
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Read(records, problems))
+
+    def on_compare_screen_read(self, message: Read) -> None:
+        self.records, self.problems = message.records, message.problems
+        self.loaded = True
         self._draw_plot()
         self._draw_table()
         self._show_info()

@@ -30,7 +30,8 @@ values. Edited values are checked at once; the problem shows under the field.
 chart (AUC, ACC, loss with validation CE, lr, DAM health, AUCM a/b/alpha); a wide terminal shows
 three side by side. `b` shows or hides the MedMNIST v2 benchmark lines on AUC/ACC (test numbers
 of the paper; also in a run's view and in compare). A fine-tune warns when its saturated scores
-climb. The starred epoch is the best validation AUC; test numbers are read there.
+climb. On a GPU a line shows its memory and utilisation (utilisation needs
+`nvidia-ml-py`). The starred epoch is the best validation AUC; test numbers are read there.
 
 ## Runs
 `enter` opens a run (a run that is still being written is followed live), `space` selects or
@@ -41,6 +42,11 @@ order,
 `a` selects all shown runs, `u` clears the selection. `R`, in the list or a run's view, resumes
 a cancelled, crashed or failed run in this app, or extends a finished one (it asks for the new
 number of epochs), like `damtui train --resume RUN [--epochs N]`.
+`d` deletes the highlighted run: after a dialog (which names the fine-tunes using it as their
+source) it moves to `runs/.trash/`, from where it can be moved back; a run being written is
+refused. `e` renames it (the name shown in lists and exports; the folder keeps its name), `t`
+edits its tags and notes (`tag:WORD` filters by tag). On a run's page `l` shows its log, the
+lines its training printed, followed live while it trains.
 
 ## Compare
 Pick the metric to overlay; the table lists the config keys that differ and the summary,

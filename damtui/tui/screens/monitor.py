@@ -16,6 +16,7 @@ from damtui.tui import session as ss
 from damtui.progress import Progress, of_event
 from damtui.tui.format import duration, short_preset, status_text
 from damtui.tui.screens.dialogs import ConfirmScreen
+from damtui.tui.widgets.gpu_line import GpuLine
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.progress_line import ProgressLine
 from damtui.tui.widgets.run_panel import CHART_BINDINGS, ChartActions, RunPanel
@@ -64,6 +65,7 @@ class MonitorScreen(ChartActions, Screen):
         yield Static("", id="monitor-status")
         yield ProgressLine(id="progress-row")
         yield Static("", id="monitor-message", classes="message-line")
+        yield GpuLine(id="monitor-gpu")
         yield RunPanel()
         yield KeyFooter()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.markup import escape
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Header, Static
@@ -24,6 +25,7 @@ from damtui.progress import Progress
 from damtui.records import METRICS, best_index
 from damtui.tui import messages as msg
 from damtui.tui.format import duration, short_preset, short_run_id, status_text, timestamp
+from damtui.tui.screens.manage import name_and_tags
 from damtui.tui.screens.resuming import RESUME_BINDINGS, ResumeActions
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.progress_line import ProgressLine
@@ -39,6 +41,7 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
         Binding("escape", "back", "Back"),
         *CHART_BINDINGS,
         Binding("ctrl+r", "reload", "Reload", show=False),
+        Binding("l", "log", "Log"),
         *RESUME_BINDINGS,
     ]
 
@@ -166,6 +169,8 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
             lines.append(f"{METRICS['test_acc_thr'].label} {METRICS['test_acc_thr'].format(best.test_acc_thr)}")
         if info.answer is not None and info.answer.stage != info.stage:
             lines.append(f"two-stage answer: {info.answer.describe()}")
+        if info.notes:
+            lines.append(escape(" · ".join(x for x in (name_and_tags(info, ""), info.notes.first_line) if x.strip())))
         self.query_one("#run-facts", Static).update("\n".join(lines))
         if (
             info.message
@@ -209,3 +214,8 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_log(self) -> None:
+        from damtui.tui.screens.log_view import LogScreen
+
+        self.app.push_screen(LogScreen(self.path))

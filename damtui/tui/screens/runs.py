@@ -10,6 +10,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
@@ -17,6 +18,7 @@ from damtui import runs
 from damtui.records import METRICS
 from damtui.tui import messages as msg
 from damtui.tui.format import duration, short_run_id, status_text, timestamp
+from damtui.tui.screens.manage import MANAGE_BINDINGS, ManageActions, name_and_tags
 from damtui.tui.screens.resuming import RESUME_BINDINGS, ResumeActions
 from damtui.tui.widgets.key_footer import KeyFooter
 
@@ -46,7 +48,7 @@ COLUMNS: tuple[tuple[str, str, Callable[[runs.RunInfo], Any], bool], ...] = (
     ("run", "id", lambda r: r.run_id, False),
 )
 SORTABLE = [c[0] for c in COLUMNS if c[0] != "sel"]
-FILTER_FIELDS = ("dataset", "stage", "status", "preset", "run")
+FILTER_FIELDS = ("dataset", "stage", "status", "preset", "run", "name", "tag")
 
 
 def _n(v: float | None) -> float:
@@ -54,6 +56,8 @@ def _n(v: float | None) -> float:
 
 
 def _field(info: runs.RunInfo, name: str) -> str:
+    if name in ("name", "tag"):
+        return info.notes.name if name == "name" else " ".join(info.notes.tags)
     return info.run_id if name == "run" else str(getattr(info, name, ""))
 
 
@@ -86,7 +90,7 @@ def row_cells(info: runs.RunInfo, selected: bool) -> list[Any]:
         Text(duration(info.duration_s) if info.started else "-", justify="right"),
         timestamp(info.started),
         info.preset,
-        short_run_id(info.run_id),
+        Text(name_and_tags(info, short_run_id(info.run_id))),
     ]
 
 
@@ -101,12 +105,13 @@ class RunsTable(DataTable):
     ]
 
 
-class RunsScreen(ResumeActions, Screen):
+class RunsScreen(ManageActions, ResumeActions, Screen):
     TITLE = "damtui"
     SUB_TITLE = "runs"
     BINDINGS = [
         Binding("space", "toggle", "Select"),
         *RESUME_BINDINGS,
+        *MANAGE_BINDINGS,
         Binding("c", "compare", "Compare"),
         Binding("w", "sweeps", "Sweeps"),
         Binding("slash", "filter", "Filter"),
@@ -132,7 +137,7 @@ class RunsScreen(ResumeActions, Screen):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
         yield Input(
-            placeholder="/ filter: words match dataset stage status preset id; status:running",
+            placeholder="/ filter: words match dataset stage status preset id name tags; status:running tag:good",
             id="runs-filter",
             compact=True,
         )
@@ -225,7 +230,8 @@ class RunsScreen(ResumeActions, Screen):
                 extra.append(f"from {Path(current.from_run).name}")
             if current.message:
                 extra.append(current.message)
-            lines.append(" · ".join(extra))
+            extra += [escape(name_and_tags(current, "").strip()), escape(current.notes.first_line)]
+            lines.append(" · ".join(e for e in extra if e))
         self.query_one("#runs-info", Static).update("\n".join(lines))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -248,6 +254,11 @@ class RunsScreen(ResumeActions, Screen):
     # ------------------------------------------------------------------ actions
     def resume_target(self) -> runs.RunInfo | None:
         return self._info(self.current_run_id() or "")
+
+    manage_target = resume_target
+
+    def runs_changed(self) -> None:
+        self.refresh_runs()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         allowed = self.resume_check(action)
