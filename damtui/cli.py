@@ -323,7 +323,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from damtui import compare, runs
+    from damtui import compare, run_results, runs
     from damtui.records import METRICS, SELECTED_METRICS
 
     root = runs.runs_dir(args.runs_dir)
@@ -354,9 +354,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
             best = i.best.epoch if i.best else None
             for row in rec.metrics:
                 print(epoch_line(row, row.epoch == best))
-            print(f"best {i.best.describe()}" if i.best else "no epoch finished")
+            best = run_results.best(rec)
+            print(f"best {best.describe()}" if best else "no epoch finished")
             if i.answer is not None and i.answer.stage != i.stage:
-                print(f"two-stage answer: {i.answer.describe()}")
+                print(f"two-stage answer: {run_results.result(rec).describe()}")
         return 0
     if args.action == "compare":
         print(compare.to_markdown(records))

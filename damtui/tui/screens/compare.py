@@ -150,14 +150,14 @@ class CompareScreen(Screen):
             table.add_column(f"mean±std n={g['n']}", key=f"group-{g['runs'][0]}")
         keys: list[str] = []
         for row in rows:
-            keys += [k for k in row if k not in keys and k != "run"]
+            keys += [k for k in row if k not in keys and k != "run" and k not in compare.INTERVAL_COLUMNS]
         diff = [k for k in keys if k not in IDENTITY_ROWS and k not in compare.SUMMARY_COLUMNS]
         # the scores first (what a comparison is for), then what differs, then the identities
         order = list(compare.SUMMARY_COLUMNS) + diff + [k for k in IDENTITY_ROWS if k in keys]
         for key in order:
             cells: list[object] = [Text(compare.column_label(key), style="bold")]
             for i, row in enumerate(rows):
-                text = clip(compare.fmt(row.get(key), key))
+                text = clip(compare.cell(row, key))
                 if i in best.get(key, set()) and len(rows) > 1:
                     cells.append(Text(f"{text}*", style="bold reverse"))
                 else:
@@ -175,6 +175,7 @@ class CompareScreen(Screen):
         diff = compare.differing_keys(self.records) if self.records else []
         parts.append("config differs in: " + (", ".join(diff) if diff else "nothing"))
         parts.append("* best; test read at best val epoch")
+        parts += compare.paired_lines(self.records)
         if extra:
             parts.append(extra)
         self.query_one("#compare-info", Static).update(" · ".join(parts))

@@ -22,6 +22,7 @@ from damtui.errors import DamtuiError
 from damtui.records import METRICS, best_index
 from damtui.tui import messages as msg
 from damtui.tui.format import duration, short_preset, short_run_id, status_text, timestamp
+from damtui.tui.screens.curves import CurvesScreen, ResultRead, result_line
 from damtui.tui.screens.resuming import RESUME_BINDINGS, ResumeActions
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.run_panel import RunPanel
@@ -39,11 +40,13 @@ class RunViewScreen(ResumeActions, Screen):
         Binding("2", "chart('acc')", "ACC", show=False),
         Binding("3", "chart('loss')", "loss", show=False),
         Binding("ctrl+r", "reload", "Reload", show=False),
+        Binding("c", "curves", "Curves"),
         *RESUME_BINDINGS,
     ]
 
     record: reactive[runs.RunRecord | None] = reactive(None, init=False)
     error: reactive[str] = reactive("", init=False)
+    result_text: reactive[str] = reactive("", init=False)  # the result's 95% intervals (curves.result_line)
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -107,6 +110,20 @@ class RunViewScreen(ResumeActions, Screen):
         self.error = message.error
         if message.record is not None:
             self.record = message.record
+            self._read_result(message.record)
+
+    @work(thread=True, exclusive=True, group="run-result", exit_on_error=False)
+    def _read_result(self, record: runs.RunRecord) -> None:
+        """Worker: the result's intervals (summary.json, else computed from scores.npz)."""
+        from damtui import run_results
+
+        self.post_message(ResultRead(run_results.result(record)))
+
+    def on_result_read(self, message: ResultRead) -> None:
+        self.result_text = result_line(message.result)
+
+    def watch_result_text(self) -> None:
+        self._show()
 
     def watch_record(self) -> None:
         self._show()
@@ -141,6 +158,8 @@ class RunViewScreen(ResumeActions, Screen):
             lines.append(f"{METRICS['test_acc_thr'].label} {METRICS['test_acc_thr'].format(best.test_acc_thr)}")
         if info.answer is not None and info.answer.stage != info.stage:
             lines.append(f"two-stage answer: {info.answer.describe()}")
+        if self.result_text:
+            lines.append(self.result_text)
         self.query_one("#run-facts", Static).update("\n".join(lines))
         if (
             info.message
@@ -184,6 +203,9 @@ class RunViewScreen(ResumeActions, Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_curves(self) -> None:
+        self.app.push_screen(CurvesScreen(self.path))
 
     def action_cycle_chart(self) -> None:
         self.query_one(RunPanel).cycle_chart()
