@@ -99,6 +99,13 @@ def cell(row: dict[str, Any], column: str) -> str:
     return fmt(row.get(column), column)
 
 
+INTERVAL_NOTE = "[brackets]: 95% interval, stratified bootstrap over test images"
+
+
+def has_intervals(rows: Sequence[dict[str, Any]]) -> bool:
+    return any(_is_num(r.get(c)) for r in rows for c in INTERVAL_COLUMNS)
+
+
 def paired_lines(records: Sequence[RunRecord]) -> list[str]:
     """Each later run against the first on the same test images: 'test AUC b - a: +0.012
     [-0.018, +0.041]: not resolved' (DeLong, paired); runs without saved scores are left out."""
@@ -221,7 +228,7 @@ def format_duration(seconds: float | None) -> str:
 def column_label(column: str) -> str:
     """Human name of a comparison column."""
     if column in SCORE_COLUMNS:
-        return f"{METRICS[column].label} @selected" + (" [95%]" if column in INTERVAL_KEYS else "")
+        return f"{METRICS[column].label} @selected"
     if column == "selected_stage":
         return "selected in stage"
     if column == "selected_epoch":
@@ -266,7 +273,7 @@ def to_markdown(records: Sequence[RunRecord]) -> str:
     names = [run_label(rec) for rec in records]
     lines = ["# damtui run comparison", ""]
     lines.append("Test metrics are read at the epoch with the best validation AUC (for a fine-tune, the"
-                 " best of both stages).")
+                 " best of both stages)." + (f" {INTERVAL_NOTE}." if has_intervals(rows) else ""))
     lines.append("")
     lines.append("| | " + " | ".join(_md_cell(n) for n in names) + " |")
     lines.append("|---|" + "---|" * len(names))

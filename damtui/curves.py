@@ -90,14 +90,15 @@ def of(scores: Scores, dataset: str) -> Curves:
     multilabel = y.ndim == 2
     auc = metrics.auc(y, s)
     flat_y, flat_s = (y.ravel(), s.ravel()) if multilabel else (y, s)
-    pooled = " pooled over labels" if multilabel else ""
+    pooled = " pooled" if multilabel else ""
     if 0 < flat_y.sum() < len(flat_y):
         fpr, tpr, _ = roc_curve(flat_y, flat_s)
         precision, recall, _ = precision_recall_curve(flat_y, flat_s)
         ap = average_precision_score(flat_y, flat_s)
         roc, pr = _thin(fpr, tpr), _thin(recall[::-1], precision[::-1])
         roc_auc = metrics.auc(flat_y, flat_s)
-        roc_title = f"ROC{pooled}, test AUC {auc:.3f}" + (f" (pooled {roc_auc:.3f})" if multilabel else "")
+        # short: a title wider than its plot is not drawn at 80 columns
+        roc_title = f"ROC pooled {roc_auc:.3f}; test AUC {auc:.3f}" if multilabel else f"ROC, test AUC {auc:.3f}"
         pr_title = f"precision-recall{pooled}, AP {ap:.3f}"
     else:
         roc, pr = ([], []), ([], [])

@@ -106,7 +106,7 @@ async def test_run_view_facts_show_the_results_interval(make_app, scored_runs):
         app.push_screen(view)
         await wait_for(pilot, lambda: view.result_text != "")
         facts = str(view.query_one("#run-facts", Static).render())
-        assert "95% interval at pretrain ep" in facts and "test AUC 0." in facts and "[" in facts
+        assert "test 95% CI, pretrain@" in facts and "AUC 0." in facts and "[" in facts
 
 
 async def test_compare_of_two_runs_states_the_paired_difference(make_app, scored_runs):

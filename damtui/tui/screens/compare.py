@@ -52,6 +52,8 @@ class CompareScreen(Screen):
         self.paths = [Path(p) for p in paths]
         self.records: list[runs.RunRecord] = []
         self.problems: list[str] = []
+        self.rows: list[dict] = []
+        self.paired: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
@@ -86,6 +88,9 @@ class CompareScreen(Screen):
                 self.records.append(runs.load_run(path))
             except DamtuiError as err:
                 self.problems.append(str(err))
+        # read once per reload: results with intervals and the paired differences read scores files
+        self.rows = compare.comparison_rows(self.records) if self.records else []
+        self.paired = compare.paired_lines(self.records)
         self._draw_plot()
         self._draw_table()
         self._show_info()
@@ -140,7 +145,7 @@ class CompareScreen(Screen):
         table.clear(columns=True)
         if not self.records:
             return
-        rows = compare.comparison_rows(self.records)
+        rows = self.rows
         best = compare.best_runs(rows)
         groups = compare.seed_groups(self.records)
         table.add_column("", key="key")
@@ -175,7 +180,9 @@ class CompareScreen(Screen):
         diff = compare.differing_keys(self.records) if self.records else []
         parts.append("config differs in: " + (", ".join(diff) if diff else "nothing"))
         parts.append("* best; test read at best val epoch")
-        parts += compare.paired_lines(self.records)
+        if compare.has_intervals(self.rows):
+            parts.append(compare.INTERVAL_NOTE)
+        parts += self.paired
         if extra:
             parts.append(extra)
         self.query_one("#compare-info", Static).update(" · ".join(parts))

@@ -48,8 +48,8 @@ def result_line(result: Selected | None) -> str:
     """The run view's line of the result's test numbers with their 95% intervals ('' without)."""
     if result is None or not result.intervals:
         return ""
-    return (f"95% interval at {result.stage} ep {result.epoch}: test AUC {result.text('test_auc')}"
-            f"  test ACC {result.text('test_acc')}")
+    return (f"test 95% CI, {result.stage}@{result.epoch}: AUC {result.text('test_auc')}"
+            f"  ACC {result.text('test_acc')}")
 
 
 def read_curves(path: Path) -> CurvesRead:
@@ -124,7 +124,7 @@ class CurvesScreen(Screen):
     def _draw(self) -> None:
         v = self.view
         self._plot("#roc-plot", v.roc if v else ([], []), v.roc_title if v else "ROC: not recorded",
-                   "false-positive rate", "true-positive rate", diagonal=True)
+                   "FPR", "TPR", diagonal=True)
         self._plot("#pr-plot", v.pr if v else ([], []), v.pr_title if v else "precision-recall: not recorded",
                    "recall", "precision")
         c05 = "\n".join(v.confusion_05.lines()) if v else "confusion at 0.5:\nnot recorded"
