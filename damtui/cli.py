@@ -92,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="slurm: 'local' runs the same submitit jobs on this machine, to try a sweep")
     _common(w)
 
-    r = sub.add_parser("runs", help="list, show, compare and export saved runs")
-    r.add_argument("action", nargs="?", default="list", choices=["list", "show", "compare", "export"])
+    r = sub.add_parser("runs", help="list, show, curves, compare and export saved runs")
+    r.add_argument("action", nargs="?", default="list", choices=["list", "show", "curves", "compare", "export"])
     r.add_argument("refs", nargs="*", metavar="RUN")
     r.add_argument("--csv", help="export: write the comparison as CSV here")
     r.add_argument("--md", help="export: write the comparison as Markdown here")
@@ -358,6 +358,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"best {best.describe()}" if best else "no epoch finished")
             if i.answer is not None and i.answer.stage != i.stage:
                 print(f"two-stage answer: {run_results.result(rec).describe()}")
+        return 0
+    if args.action == "curves":
+        from damtui.cli_curves import print_curves
+
+        for rec in records:
+            print_curves(rec)
         return 0
     if args.action == "compare":
         print(compare.to_markdown(records))
