@@ -94,8 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="slurm: 'local' runs the same submitit jobs on this machine, to try a sweep")
     _common(w)
 
-    r = sub.add_parser("runs", help="list, show, compare, export, delete, rename, note, tag saved runs; a run's log")
-    r.add_argument("action", nargs="?", default="list", choices=["list", "show", "compare", "export", *cli_manage.ACTIONS])
+    r = sub.add_parser("runs", help="list, show, curves, compare, export, delete, rename, note, tag saved runs; a run's log")
+    r.add_argument("action", nargs="?", default="list", choices=["list", "show", "curves", "compare", "export", *cli_manage.ACTIONS])
     r.add_argument("refs", nargs="*", metavar="RUN")
     cli_manage.add_arguments(r)
     r.add_argument("--csv", help="export: write the comparison as CSV here")
@@ -326,7 +326,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from damtui import compare, runs
+    from damtui import compare, run_results, runs
     from damtui.records import METRICS, SELECTED_METRICS
 
     root = runs.runs_dir(args.runs_dir)
@@ -361,9 +361,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
             best = i.best.epoch if i.best else None
             for row in rec.metrics:
                 print(epoch_line(row, row.epoch == best))
-            print(f"best {i.best.describe()}" if i.best else "no epoch finished")
+            best = run_results.best(rec)
+            print(f"best {best.describe()}" if best else "no epoch finished")
             if i.answer is not None and i.answer.stage != i.stage:
-                print(f"two-stage answer: {i.answer.describe()}")
+                print(f"two-stage answer: {run_results.result(rec).describe()}")
+        return 0
+    if args.action == "curves":
+        from damtui.cli_curves import print_curves
+
+        for rec in records:
+            print_curves(rec)
         return 0
     if args.action == "compare":
         print(compare.to_markdown(records))

@@ -17,8 +17,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from damtui import run_results
 from damtui.config import PROVENANCE_KEYS, RUNTIME_KEYS, hyperparameters
-from damtui.records import CURVE_METRICS, METRICS, SELECTED_METRICS, MeanStd
+from damtui.records import CURVE_METRICS, METRICS, SELECTED_METRICS, Interval, MeanStd, format_difference, \
+    format_with_interval
 from damtui.runs import RunRecord
 
 # Config keys that say where values came from or how a run executes: never listed as a difference.
@@ -27,6 +29,9 @@ NON_TRAINING_KEYS = tuple(sorted(PROVENANCE_KEYS | RUNTIME_KEYS))
 # The result columns: where the result was selected, then the selected metrics read there.
 SCORE_COLUMNS = SELECTED_METRICS
 SUMMARY_COLUMNS = ("selected_stage", "selected_epoch", *SCORE_COLUMNS)
+# 95% interval bounds of the test metrics (exports' own columns; tables show them in the cell)
+INTERVAL_KEYS = ("test_auc", "test_acc", "test_acc_thr")
+INTERVAL_COLUMNS = tuple(f"{k}_{end}" for k in INTERVAL_KEYS for end in ("lo", "hi"))
 IDENTITY_COLUMNS = (
     "run",
     "dataset",
@@ -80,9 +85,39 @@ def differing_keys(records: Sequence[RunRecord]) -> list[str]:
 def summary(record: RunRecord) -> dict[str, Any]:
     """The result columns of one run: the two-stage answer of a fine-tune, else its best epoch
     (None where no epoch has finished)."""
-    r = record.info.result
-    return {"selected_stage": r.stage if r else None, "selected_epoch": r.epoch if r else None,
-            **{k: r.value(k) if r else None for k in SCORE_COLUMNS}}
+    r = run_results.result(record)
+    out = {"selected_stage": r.stage if r else None, "selected_epoch": r.epoch if r else None,
+           **{k: r.value(k) if r else None for k in SCORE_COLUMNS}}
+    for k in INTERVAL_KEYS:
+        iv = r.intervals.get(k) if r else None
+        out[f"{k}_lo"], out[f"{k}_hi"] = (iv.lo, iv.hi) if iv else (None, None)
+    return out
+
+
+def cell(row: dict[str, Any], column: str) -> str:
+    """A table cell: a test metric with its 95% interval when the run recorded one."""
+    if column in INTERVAL_KEYS and _is_num(row.get(f"{column}_lo")):
+        return format_with_interval(column, row.get(column), Interval(row[f"{column}_lo"], row[f"{column}_hi"]))
+    return fmt(row.get(column), column)
+
+
+INTERVAL_NOTE = "[brackets]: 95% interval, stratified bootstrap over test images"
+
+
+def has_intervals(rows: Sequence[dict[str, Any]]) -> bool:
+    return any(_is_num(r.get(c)) for r in rows for c in INTERVAL_COLUMNS)
+
+
+def paired_lines(records: Sequence[RunRecord]) -> list[str]:
+    """Each later run against the first on the same test images: 'test AUC b - a: +0.012
+    [-0.018, +0.041]: not resolved' (DeLong, paired); runs without saved scores are left out."""
+    out = []
+    for rec in records[1:]:
+        d = run_results.paired(rec, records[0])
+        if d is not None:
+            out.append(f"{METRICS['test_auc'].label} {short_id(rec.info.run_id)} - {short_id(records[0].info.run_id)}:"
+                       f" {format_difference(d.diff, d.lo, d.hi, d.resolved)}")
+    return out
 
 
 def comparison_rows(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
@@ -248,21 +283,25 @@ def to_markdown(records: Sequence[RunRecord]) -> str:
     names = [run_label(rec) for rec in records]
     lines = ["# damtui run comparison", ""]
     lines.append("Test metrics are read at the epoch with the best validation AUC (for a fine-tune, the"
-                 " best of both stages).")
+                 " best of both stages)." + (f" {INTERVAL_NOTE}." if has_intervals(rows) else ""))
     lines.append("")
     lines.append("| | " + " | ".join(_md_cell(n) for n in names) + " |")
     lines.append("|---|" + "---|" * len(names))
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    for col in columns:
+    for col in (c for c in columns if c not in INTERVAL_COLUMNS):
         cells = []
         for i, row in enumerate(rows):
-            text = _md_cell(fmt(row.get(col), col))
+            text = _md_cell(cell(row, col))
             if i in best.get(col, set()) and len(rows) > 1:
                 text = f"**{text}**"
             cells.append(text)
         lines.append(f"| {_md_cell(column_label(col))} | " + " | ".join(cells) + " |")
+    paired = paired_lines(records)
+    if paired:
+        lines += ["", "## Paired differences on the same test images (DeLong, 95%)", ""]
+        lines += [f"- {_md_cell(p)}" for p in paired]
     groups = seed_groups(records)
     if groups:
         lines += ["", "## Runs that differ only by seed (mean ± sample std)", ""]

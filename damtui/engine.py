@@ -314,7 +314,7 @@ def train_one_epoch(trainer: Trainer, recorders: list[RunRecorder], alive: list[
         row = epoch_row(epoch, train_losses[i], (train_scores[i], train_labels[i]), (val[0][i], val[1]),
                         (test[0][i], test[1]), trainer.lr, seen, t0, t1, train_s, trainer.aucm_numbers(i))
         trainer.publish(i)
-        recorders[i].record(epoch, row)
+        recorders[i].record(epoch, row, ((val[0][i], val[1]), (test[0][i], test[1])))
     return True
 
 

@@ -8,17 +8,18 @@ from __future__ import annotations
 import math
 import time
 import traceback
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from damtui import runs
+from damtui import run_results, runs
 from damtui.errors import DamtuiError
 from damtui.records import EpochRow, RunSummary
 from damtui.progress import of_event
 from damtui.events import BatchProgress, CheckpointSaved, EpochMetrics, Event, RunCancelled, RunFailed, RunFinished, RunStarted
 from damtui.run_log import RunLog, tee
-from damtui.trainer import RunState
+from damtui.trainer import RunState, Scored
 
 Emit = Callable[[Event], None]
 
@@ -46,12 +47,14 @@ class RunRecorder:
                                    force=event.batch >= event.batches)
         self.writer.heartbeat()
 
-    def record(self, epoch: int, row: EpochRow) -> None:
-        """Book one finished epoch: best.pt if it is the best on validation, metrics, last.pt, status."""
+    def record(self, epoch: int, row: EpochRow, scored: tuple[Scored, Scored] | None = None) -> None:
+        """Book one finished epoch: best.pt (and the val/test `scored` of it in scores.npz) if it is
+        the best on validation, metrics, last.pt, status."""
         is_best = row.val_auc is not None and row.val_auc > self.best_val
         if is_best:
             self.best_epoch, self.best_val = epoch + 1, row.val_auc
-            self._save_best(epoch + 1, row)
+            scores = runs.Scores.of(epoch + 1, *scored, row.threshold) if scored is not None else None
+            self._save_best(epoch + 1, row, scores)
         self.writer.append_metrics(row)
         self.rows.append(row)
         self._save_last(epoch + 1)
@@ -68,12 +71,18 @@ class RunRecorder:
 
     # -- checkpoints
 
-    def _save_best(self, epoch: int, row: EpochRow) -> None:
+    def _save_best(self, epoch: int, row: EpochRow, scores: runs.Scores | None) -> None:
         s = self.state
+
+        def done(path: Path) -> None:  # on the writer thread, right after best.pt is in place
+            if scores is not None:
+                runs.write_scores(self.writer.path, scores)
+            self.emit(CheckpointSaved(epoch, str(path), "best"))
+
         self.writer.save_checkpoint(runs.BEST, _to_cpu({
             "epoch": epoch, "model": s.eval_model.state_dict(), "config": self.c.as_dict(),
             "num_outputs": s.model.fc.out_features, "val_auc": row.val_auc,
-        }), on_done=lambda path: self.emit(CheckpointSaved(epoch, str(path), "best")))
+        }), on_done=done)
 
     def _save_last(self, epoch: int) -> None:
         s = self.state
@@ -86,9 +95,11 @@ class RunRecorder:
     # -- endings
 
     def summary(self, state: str, message: str = "") -> RunSummary:
-        return RunSummary.of(self.rows, run_id=self.writer.run_id, status=state, dataset=self.c.dataset,
-                             stage=self.c.stage, preset=self.c.preset, source=self.source_summary,
-                             message=message)
+        """From the rows, with the test intervals of the best epoch's scores.npz (call after flush)."""
+        summary = RunSummary.of(self.rows, run_id=self.writer.run_id, status=state, dataset=self.c.dataset,
+                                stage=self.c.stage, preset=self.c.preset, source=self.source_summary,
+                                message=message)
+        return run_results.with_intervals(summary, runs.load_scores(self.writer.path))
 
     def end(self, state: str, message: str = "") -> RunSummary:
         self.writer.flush()

@@ -73,6 +73,44 @@ def metric(key: str) -> Metric:
     return METRICS[key]
 
 
+@dataclass(frozen=True)
+class Interval:
+    """A 95% interval of one test metric (damtui.uncertainty: stratified bootstrap)."""
+
+    lo: float
+    hi: float
+
+
+INTERVAL_FMT = ".3f"  # with an interval beside it, a fourth digit would only be noise
+
+
+def format_with_interval(key: str, value: Any, interval: Interval | None) -> str:
+    """'0.901 [0.862, 0.938]'; the plain METRICS format when no interval was recorded."""
+    if interval is None or value is None:
+        return METRICS[key].format(value)
+    return f"{value:{INTERVAL_FMT}} [{interval.lo:{INTERVAL_FMT}}, {interval.hi:{INTERVAL_FMT}}]"
+
+
+def format_difference(diff: float, lo: float, hi: float, resolved: bool) -> str:
+    """A paired difference of two runs: '+0.012 [-0.018, +0.041]: not resolved'."""
+    if math.isnan(diff):
+        return "-"
+    verdict = "resolved" if resolved else "not resolved"
+    return f"{diff:+{INTERVAL_FMT}} [{lo:+{INTERVAL_FMT}}, {hi:+{INTERVAL_FMT}}]: {verdict}"
+
+
+def _intervals(data: Any) -> dict[str, Interval]:
+    """summary.json's {"test_auc": [lo, hi], ...}; anything else reads as no intervals."""
+    if not isinstance(data, dict):
+        return {}
+    out = {}
+    for key, pair in data.items():
+        if key in METRICS and isinstance(pair, list) and len(pair) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair):
+            out[key] = Interval(float(pair[0]), float(pair[1]))
+    return out
+
+
 def _number(value: Any, key: str) -> float | None:
     """A metric read from JSON: a number or None (NaN is stored as null or NaN)."""
     if value is None:
@@ -159,16 +197,20 @@ class Selected:
     test_auc: float | None = None
     test_acc: float | None = None
     test_acc_thr: float | None = None
+    intervals: dict[str, Interval] = field(default_factory=dict)  # 95% intervals by METRICS key
 
     def value(self, key: str) -> Any:
         return getattr(self, key, None)
+
+    def text(self, key: str) -> str:
+        """One metric as shown: with its interval when one was recorded."""
+        return format_with_interval(key, self.value(key), self.intervals.get(key))
 
     def describe(self) -> str:
         """One line for a terminal: where it was selected and the test numbers read there."""
         m = METRICS
         return (f"{m['val_auc'].label} {m['val_auc'].format(self.val_auc)} at {self.stage} epoch {self.epoch}: "
-                + ", ".join(f"{m[k].label} {m[k].format(self.value(k))}"
-                            for k in ("test_auc", "test_acc", "test_acc_thr")))
+                + ", ".join(f"{m[k].label} {self.text(k)}" for k in ("test_auc", "test_acc", "test_acc_thr")))
 
     @classmethod
     def of(cls, row: EpochRow, stage: str) -> Selected:
@@ -176,15 +218,19 @@ class Selected:
 
     def to_json(self) -> dict[str, Any]:
         """summary.json's flat layout: best_epoch, best_val_auc, ..."""
-        return {"stage": self.stage, "best_epoch": self.epoch,
-                **{f"best_{k}": getattr(self, k) for k in SELECTED_METRICS}}
+        out = {"stage": self.stage, "best_epoch": self.epoch,
+               **{f"best_{k}": getattr(self, k) for k in SELECTED_METRICS}}
+        if self.intervals:
+            out["intervals"] = {k: [v.lo, v.hi] for k, v in self.intervals.items()}
+        return out
 
     @classmethod
     def from_json(cls, data: Any, stage: str = "") -> Selected | None:
         if not isinstance(data, dict) or type(data.get("best_epoch")) is not int:
             return None
         return cls(str(data.get("stage") or stage), data["best_epoch"],
-                   **{k: _number(data.get(f"best_{k}"), f"best_{k}") for k in SELECTED_METRICS})
+                   **{k: _number(data.get(f"best_{k}"), f"best_{k}") for k in SELECTED_METRICS},
+                   intervals=_intervals(data.get("intervals")))
 
 
 def best_index(rows: Sequence[EpochRow], key: str = SELECT_BY) -> int | None:

@@ -5,28 +5,34 @@ re-exports what others call); nothing else touches these files."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from damtui.atomic import atomic_write_bytes
 from damtui.errors import DamtuiError
 from damtui.progress import Progress
-from damtui.records import EpochRow
+from damtui.records import EpochRow, RunSummary
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where scores are read or written: `damtui --help` stays quick
 
 CONFIG, STATUS, METRICS, SUMMARY = "config.json", "status.json", "metrics.jsonl", "summary.json"
 BEST, LAST, ERROR_LOG = "best.pt", "last.pt", "error.log"
 PROGRESS = "progress.json"  # where the run is inside its epoch (damtui.progress), replaced every second
 NOTES, LOG = "notes.json", "log.txt"  # the user's name, notes and tags; the run's output (run_notes.py)
+SCORES = "scores.npz"  # validation and test scores of best.pt's epoch, written right after it
 CHECKPOINT_FORMAT = "damtui-checkpoint-v1"
 RUNNING, FINISHED, FAILED, CANCELLED, CRASHED = "running", "finished", "failed", "cancelled", "crashed"
 DAMAGED = "damaged"  # a file of the run is not what damtui writes: listed with the reason, never resumed
 LOCK = ".writer.lock"  # flock'ed by the one process writing the run (see RunLock)
 STALE_HEARTBEAT_S = 600.0  # a run on another host with no heartbeat for this long is crashed
-RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG, PROGRESS, NOTES, LOG)
+RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG, SCORES, PROGRESS, NOTES, LOG)
 SWEEPS_DIR = ".sweeps"  # under the runs dir; dot-named, so `runs.list_runs` ignores it
 SWEEP_PLAN = "plan.json"
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -349,3 +355,67 @@ def folder_stamp(path: Path) -> tuple:
         except OSError:
             stamp.append(None)
     return tuple(stamp)
+
+
+# ----------------------------------------------------------------------------- scores of best.pt
+
+
+@dataclass(frozen=True)
+class Scores:
+    """scores.npz: the scores of the best checkpoint's epoch, so curves and intervals are never
+    recomputed. Scores are float32 class-1 probabilities, (N,) binary or (N, L) multi-label;
+    `val_threshold` is the one chosen on validation (a float, or (L,) for multi-label)."""
+
+    epoch: int
+    val_scores: np.ndarray
+    val_labels: np.ndarray
+    test_scores: np.ndarray
+    test_labels: np.ndarray
+    val_threshold: np.ndarray
+
+    @classmethod
+    def of(cls, epoch: int, val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+           threshold: Any) -> Scores:
+        """From the trainer's (scores (N, L), labels (N, L)) of one member; L = 1 becomes (N,)."""
+        import numpy as np
+
+        def flat(a: np.ndarray, dtype: Any) -> np.ndarray:
+            a = np.asarray(a, dtype=dtype)
+            return a.reshape(len(a)) if a.ndim == 2 and a.shape[1] == 1 else a
+        thr = np.asarray(threshold, dtype=np.float64).reshape(-1)
+        return cls(int(epoch), flat(val[0], np.float32), flat(val[1], np.int64), flat(test[0], np.float32),
+                   flat(test[1], np.int64), thr.reshape(()) if thr.size == 1 else thr)
+
+
+def write_scores(run_dir: Path, scores: Scores) -> None:
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, **{f: getattr(scores, f) for f in Scores.__dataclass_fields__})
+    atomic_write_bytes(Path(run_dir) / SCORES, buf.getvalue())
+
+
+def load_scores(run_dir: Path) -> Scores | None:
+    """The run's scores.npz; None when it is absent (runs from before it existed) or unreadable."""
+    import numpy as np
+
+    try:
+        with np.load(Path(run_dir) / SCORES, allow_pickle=False) as data:
+            values = {f: data[f] for f in Scores.__dataclass_fields__}
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+    try:
+        values["epoch"] = int(values["epoch"])
+    except (TypeError, ValueError):
+        return None
+    if len(values["test_scores"]) != len(values["test_labels"]) or len(values["val_scores"]) != len(values["val_labels"]):
+        return None
+    return Scores(**values)
+
+
+def read_summary(run_dir: Path) -> RunSummary | None:
+    """summary.json as a record; None before the run has ended or when it cannot be read."""
+    try:
+        return RunSummary.from_json(read_json(Path(run_dir) / SUMMARY))
+    except (OSError, ValueError, TypeError):
+        return None

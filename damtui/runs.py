@@ -7,6 +7,7 @@ One folder per run:
   metrics.jsonl  one JSON line per finished epoch, appended whole and fsync'd
   best.pt / last.pt   checkpoints, replaced atomically
   summary.json   honest summary, written when the run ends
+  scores.npz     val/test scores of best.pt's epoch, written right after it (run_files.Scores)
 Every write leaves either the old or the new file after a SIGKILL at any instant; readers skip a
 torn last line, so a folder another process is writing can be followed safely.
 """
@@ -36,6 +37,7 @@ from damtui.run_files import (  # noqa: F401  (the run store's API includes thes
     json_safe, load_checkpoint, load_sweep_plans, metrics_damage, open_sweep_log, pid_alive, process_start,
     read_json, read_sweep_log, refuse_links, sweep_dir, write_sweep_plan,
     CONFIG_FIELDS, STATUS_FIELDS, fields_damage, PROGRESS, read_progress,
+    SCORES, Scores, load_scores, read_summary, write_scores,
 )
 from damtui.progress import WRITE_EVERY_S, Progress
 

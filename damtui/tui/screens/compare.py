@@ -59,6 +59,8 @@ class CompareScreen(Screen):
         self.paths = [Path(p) for p in paths]
         self.records: list[runs.RunRecord] = []
         self.problems: list[str] = []
+        self.rows: list[dict] = []
+        self.paired: list[str] = []
         self.loaded = False  # the first read has arrived
 
     def compose(self) -> ComposeResult:
@@ -80,9 +82,10 @@ class CompareScreen(Screen):
     class Read(Message):
         """The runs as a worker read them: records, and one line per run that could not be read."""
 
-        def __init__(self, records: list[runs.RunRecord], problems: list[str]) -> None:
+        def __init__(self, records: list[runs.RunRecord], problems: list[str], rows: list[dict],
+                     paired: list[str]) -> None:
             super().__init__()
-            self.records, self.problems = records, problems
+            self.records, self.problems, self.rows, self.paired = records, problems, rows, paired
 
     def on_mount(self) -> None:
         self.action_reload()
@@ -106,11 +109,15 @@ class CompareScreen(Screen):
                 records.append(runs.load_run(path))
             except DamtuiError as err:
                 problems.append(str(err))
+        # results with intervals and the paired differences read scores files: here, off the loop
+        rows = compare.comparison_rows(records) if records else []
+        paired = compare.paired_lines(records)
         if not get_current_worker().is_cancelled:
-            self.post_message(self.Read(records, problems))
+            self.post_message(self.Read(records, problems, rows, paired))
 
     def on_compare_screen_read(self, message: Read) -> None:
         self.records, self.problems = message.records, message.problems
+        self.rows, self.paired = message.rows, message.paired
         self.loaded = True
         self._draw_plot()
         self._draw_table()
@@ -151,7 +158,7 @@ class CompareScreen(Screen):
         table.clear(columns=True)
         if not self.records:
             return
-        rows = compare.comparison_rows(self.records)
+        rows = self.rows
         best = compare.best_runs(rows)
         groups = compare.seed_groups(self.records)
         table.add_column("", key="key")
@@ -161,14 +168,14 @@ class CompareScreen(Screen):
             table.add_column(f"mean±std n={g['n']}", key=f"group-{g['runs'][0]}")
         keys: list[str] = []
         for row in rows:
-            keys += [k for k in row if k not in keys and k != "run"]
+            keys += [k for k in row if k not in keys and k != "run" and k not in compare.INTERVAL_COLUMNS]
         diff = [k for k in keys if k not in IDENTITY_ROWS and k not in compare.SUMMARY_COLUMNS]
         # the scores first (what a comparison is for), then what differs, then the identities
         order = list(compare.SUMMARY_COLUMNS) + diff + [k for k in IDENTITY_ROWS if k in keys]
         for key in order:
             cells: list[object] = [Text(compare.column_label(key), style="bold")]
             for i, row in enumerate(rows):
-                text = clip(compare.fmt(row.get(key), key))
+                text = clip(compare.cell(row, key))
                 if i in best.get(key, set()) and len(rows) > 1:
                     cells.append(Text(f"{text}*", style="bold reverse"))
                 else:
@@ -186,6 +193,9 @@ class CompareScreen(Screen):
         diff = compare.differing_keys(self.records) if self.records else []
         parts.append("config differs in: " + (", ".join(diff) if diff else "nothing"))
         parts.append("* best; test read at best val epoch")
+        if compare.has_intervals(self.rows):
+            parts.append(compare.INTERVAL_NOTE)
+        parts += self.paired
         if extra:
             parts.append(extra)
         self.query_one("#compare-info", Static).update(" · ".join(parts))

@@ -26,6 +26,7 @@ from damtui.records import METRICS, best_index
 from damtui.tui import messages as msg
 from damtui.tui.format import duration, short_preset, short_run_id, status_text, timestamp
 from damtui.tui.screens.manage import name_and_tags
+from damtui.tui.screens.curves import CurvesScreen, ResultRead, result_line
 from damtui.tui.screens.resuming import RESUME_BINDINGS, ResumeActions
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.progress_line import ProgressLine
@@ -42,12 +43,14 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
         *CHART_BINDINGS,
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("l", "log", "Log"),
+        Binding("c", "curves", "Curves"),
         *RESUME_BINDINGS,
     ]
 
     record: reactive[runs.RunRecord | None] = reactive(None, init=False)
     error: reactive[str] = reactive("", init=False)
     progress: reactive[Progress | None] = reactive(None, init=False)  # of a followed run
+    result_text: reactive[str] = reactive("", init=False)  # the result's 95% intervals (curves.result_line)
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -124,6 +127,20 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
         self.error = message.error
         if message.record is not None:
             self.record = message.record
+            self._read_result(message.record)
+
+    @work(thread=True, exclusive=True, group="run-result", exit_on_error=False)
+    def _read_result(self, record: runs.RunRecord) -> None:
+        """Worker: the result's intervals (summary.json, else computed from scores.npz)."""
+        from damtui import run_results
+
+        self.post_message(ResultRead(run_results.result(record)))
+
+    def on_result_read(self, message: ResultRead) -> None:
+        self.result_text = result_line(message.result)
+
+    def watch_result_text(self) -> None:
+        self._show()
 
     def watch_record(self) -> None:
         self._show()
@@ -169,6 +186,8 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
             lines.append(f"{METRICS['test_acc_thr'].label} {METRICS['test_acc_thr'].format(best.test_acc_thr)}")
         if info.answer is not None and info.answer.stage != info.stage:
             lines.append(f"two-stage answer: {info.answer.describe()}")
+        if self.result_text:
+            lines.append(self.result_text)
         if info.notes:
             lines.append(escape(" · ".join(x for x in (name_and_tags(info, ""), info.notes.first_line) if x.strip())))
         self.query_one("#run-facts", Static).update("\n".join(lines))
@@ -214,6 +233,9 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_curves(self) -> None:
+        self.app.push_screen(CurvesScreen(self.path))
 
     def action_log(self) -> None:
         from damtui.tui.screens.log_view import LogScreen
