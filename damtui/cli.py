@@ -27,6 +27,7 @@ from typing import Any, Callable  # noqa: E402
 from damtui.cli_printers import (  # noqa: E402
     TaggedPrinter, epoch_header, epoch_line, make_printer,
 )
+from damtui import cli_results  # noqa: E402
 from damtui.errors import DamtuiError  # noqa: E402
 
 EXIT_FAILED, EXIT_CANCELLED = 1, 130
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("action", nargs="?", default="list", choices=["list", "fetch"])
     d.add_argument("flags", nargs="*", metavar="FLAG")
     _common(d)
+    cli_results.add_parser(sub, _common)
     return parser
 
 
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands: dict[str | None, Callable[[argparse.Namespace], int]] = {
         None: cmd_tui, "train": cmd_train, "runs": cmd_runs, "presets": cmd_presets, "datasets": cmd_datasets,
-        "sweep": cmd_sweep,
+        "sweep": cmd_sweep, "results": cli_results.cmd_results,
     }
     try:
         return commands[args.command](args)

@@ -281,6 +281,7 @@ class RunInfo:
     sweep: str | None = None  # set for runs started by `damtui sweep` (from the runtime)
     sweep_config: str | None = None  # the sweep's configuration key, shared by its seeds
     trained_s: float | None = None  # time spent training (runs.trained_seconds)
+    config: dict[str, Any] = field(default_factory=dict, repr=False)  # the saved config (seed groups)
 
     @property
     def duration_s(self) -> float:
@@ -364,6 +365,7 @@ def _read_info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo
         pid=None if status.get("pid") is None else int(status["pid"]),
         sweep=runtime.get("sweep"),
         sweep_config=runtime.get("sweep_config"),
+        config=config,
     )
 
 
