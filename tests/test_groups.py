@@ -159,3 +159,24 @@ def test_cli_results_prints_and_writes_markdown(tmp_path, capsys):
 def test_cli_results_without_runs(tmp_path, capsys):
     assert main(["results", "--runs-dir", str(tmp_path / "none")]) == 0
     assert "No finished runs yet." in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_results_from_real_two_stage_runs(tmp_path, capsys):
+    """Through the real engine (synthetic data, tiny): two seeds of pretrain -> fine-tune make
+    one fine-tune group paired with its pretrains, and `damtui results --md` lists it."""
+    from support import demo_config, run_stage
+
+    root = tmp_path / "runs"
+    for seed in (0, 1):
+        pre, _ = run_stage(demo_config(epochs=1, width=4, seed=seed), root)
+        run_stage(demo_config("finetune", epochs=1, width=4, seed=seed), root, from_run=root / pre.run_id)
+    infos, _ = runs.list_runs(root)
+    found = groups.group_runs(infos)
+    assert sorted(len(g.members) for g in found) == [2, 2]
+    ft = next(g for g in found if g.stage == "finetune")
+    assert all(src is not None and src.seed == run.seed for src, run in ft.pairs())
+    assert main(["results", "--runs-dir", str(root), "--md", str(tmp_path / "r.md")]) == 0
+    text = (tmp_path / "r.md").read_text()
+    (entry,) = leaderboard.leaderboard(infos)
+    assert "## synthetic2d" in text and all(f"`{rid}`" in text for rid in entry.group.run_ids)
