@@ -84,6 +84,13 @@ def test_leaderboard_picks_by_validation_not_test():
     assert entry.reference("resnet18", "test_acc_thr") is None  # the paper has no such column
 
 
+def test_leaderboard_prefers_seed_groups_over_a_single_lucky_run():
+    pair = [info("p0", BASE, val=0.90), info("p1", BASE, val=0.91, seed=1)]
+    single = info("one", BASE, val=0.99, lr=0.5)
+    assert leaderboard.leaderboard([*pair, single])[0].group.run_ids == ["p0", "p1"]
+    assert leaderboard.leaderboard([pair[0], single])[0].group.run_ids == ["one"]  # no group has two seeds
+
+
 def test_leaderboard_orders_datasets_and_has_no_references_for_synthetic():
     board = leaderboard.leaderboard([info("s", BASE, dataset="synthetic2d"), info("b", BASE)])
     assert [e.dataset for e in board] == ["breastmnist", "synthetic2d"]
