@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from damtui.config import PROVENANCE_KEYS, RUNTIME_KEYS
-from damtui.groups import group_runs
+from damtui.groups import group_runs, source_id
 from damtui.records import CURVE_METRICS, METRICS, SELECTED_METRICS, MeanStd
 from damtui.runs import RunRecord
 
@@ -125,7 +125,7 @@ def seed_groups(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
 
     Membership is groups.group_runs (config.hyperparameters(c, ["seed"]), the rule packing and
     sweeps use; fine-tunes also by their pretrain's group where it is among `records`). Each group:
-    key, label, runs (ids), seeds, n, statuses, and metrics {column: MeanStd} over the runs that
+    key, label, runs (ids), seeds, from (each run's pretrain id or None), n, statuses, and metrics {column: MeanStd} over the runs that
     have that metric (running ones too: a comparison shows what is there now).
     """
     by_id = {rec.info.run_id: rec for rec in records}
@@ -145,6 +145,7 @@ def seed_groups(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
                 "label": f"{first.dataset} {first.stage} {first.preset}".strip(),
                 "runs": [rec.info.run_id for rec in members],
                 "seeds": [rec.config.get("seed") for rec in members],
+                "from": [source_id(rec.info) for rec in members],  # a fine-tune's pretrain run
                 "statuses": [rec.info.status for rec in members],
                 "n": len(members),
                 "metrics": {col: MeanStd.of(s[col] for s in sums) for col in SCORE_COLUMNS},
@@ -276,6 +277,8 @@ def to_markdown(records: Sequence[RunRecord]) -> str:
         for g in groups:
             cells = [g["metrics"][c].format() for c in SCORE_COLUMNS]
             seeds = ", ".join(str(s) for s in g["seeds"])
+            if any(g["from"]):
+                seeds += " (from " + ", ".join(f"`{short_id(f)}`" if f else "?" for f in g["from"]) + ")"
             lines.append(
                 f"| {_md_cell(g['label'])} | {g['n']} | {seeds} | " + " | ".join(cells) + " |"
             )
