@@ -37,6 +37,7 @@ timeout 290 python3 benchmarks/quality.py --datasets adrenalmnist3d --preset tun
 p2=$!
 wait $p1; log "breastmnist quality exit $?"
 wait $p2; log "adrenalmnist3d quality exit $?"
+python3 -m damtui.cli results --md "$out/leaderboard.md" >>"$out/session.log" 2>&1; log "leaderboard exit $?"
 
 # 3. packing (issue #7): one run vs 4 processes vs 4 seeds packed in one process, 2D and 3D
 log "packing start"

@@ -29,6 +29,7 @@ from damtui.cli_printers import (  # noqa: E402
 )
 from damtui import cli_manage  # noqa: E402
 from damtui.cli_presets import cmd_presets  # noqa: E402
+from damtui import cli_results  # noqa: E402
 from damtui.errors import DamtuiError  # noqa: E402
 
 EXIT_FAILED, EXIT_CANCELLED = 1, 130
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("action", nargs="?", default="list", choices=["list", "fetch"])
     d.add_argument("flags", nargs="*", metavar="FLAG")
     _common(d)
+    cli_results.add_parser(sub, _common)
     return parser
 
 
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands: dict[str | None, Callable[[argparse.Namespace], int]] = {
         None: cmd_tui, "train": cmd_train, "runs": cmd_runs, "presets": cmd_presets, "datasets": cmd_datasets,
-        "sweep": cmd_sweep,
+        "sweep": cmd_sweep, "results": cli_results.cmd_results,
     }
     try:
         return commands[args.command](args)

@@ -15,10 +15,12 @@ import io
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from damtui import run_results
-from damtui.config import PROVENANCE_KEYS, RUNTIME_KEYS, hyperparameters
+from damtui.config import PROVENANCE_KEYS, RUNTIME_KEYS
+from damtui.groups import group_runs, source_id
 from damtui.records import CURVE_METRICS, METRICS, SELECTED_METRICS, Interval, MeanStd, format_difference, \
     format_with_interval
 from damtui.runs import RunRecord
@@ -166,16 +168,16 @@ def best_runs(rows: Sequence[dict[str, Any]]) -> dict[str, set[int]]:
 def seed_groups(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
     """Groups of two or more runs whose configs differ only by seed, with mean/std per metric.
 
-    "Differ only by seed" is config.hyperparameters(c, ["seed"]), the rule packing and sweeps use.
-    Each group: label, runs (ids), seeds, n, statuses, and metrics {column: MeanStd} over the
-    runs that have that metric.
+    Membership is groups.group_runs (config.hyperparameters(c, ["seed"]), the rule packing and
+    sweeps use; fine-tunes also by their pretrain's group where it is among `records`). Each group:
+    key, label, runs (ids), seeds, from (each run's pretrain id or None), n, statuses, and metrics {column: MeanStd} over the runs that
+    have that metric (running ones too: a comparison shows what is there now).
     """
-    groups: dict[str, list[RunRecord]] = {}
-    for rec in records:
-        key = repr(sorted((k, repr(v)) for k, v in hyperparameters(rec.config, ["seed"]).items()))
-        groups.setdefault(key, []).append(rec)
+    by_id = {rec.info.run_id: rec for rec in records}
+    infos = [rec.info if rec.info.config else replace(rec.info, config=rec.config) for rec in records]
     out = []
-    for members in groups.values():
+    for group in group_runs(infos, min_size=2):
+        members = [by_id[rid] for rid in group.run_ids]
         if len(members) < 2:
             continue
         if len({rec.config.get("seed") for rec in members}) < 2:
@@ -184,9 +186,11 @@ def seed_groups(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
         first = members[0].info
         out.append(
             {
+                "key": group.key,
                 "label": f"{first.dataset} {first.stage} {first.preset}".strip(),
                 "runs": [rec.info.run_id for rec in members],
                 "seeds": [rec.config.get("seed") for rec in members],
+                "from": [source_id(rec.info) for rec in members],  # a fine-tune's pretrain run
                 "statuses": [rec.info.status for rec in members],
                 "n": len(members),
                 "metrics": {col: MeanStd.of(s[col] for s in sums) for col in SCORE_COLUMNS},
@@ -249,8 +253,18 @@ def column_label(column: str) -> str:
 
 
 def to_csv(records: Sequence[RunRecord]) -> str:
-    """One row per run; raw values (full float precision) for spreadsheets and scripts."""
+    """One row per run, then one per seed group (`run` = "seed-group KEY", the runs' `seed_group`
+    column names it; scores are means, `<score>_std` the sample std); raw full-precision values."""
     rows = comparison_rows(records)
+    groups = seed_groups(records)
+    of_run = {rid: g["key"] for g in groups for rid in g["runs"]}
+    for row in rows:
+        row["seed_group"] = of_run.get(row["run"])
+    for g in groups:
+        row = {"run": f"seed-group {g['key']}", "seed_group": g["key"], "n": g["n"], "seeds": g["seeds"]}
+        for col in SCORE_COLUMNS:
+            row[col], row[f"{col}_std"] = g["metrics"][col].mean, g["metrics"][col].std
+        rows.append(row)
     buf = io.StringIO()
     columns: list[str] = []
     for row in rows:
@@ -312,6 +326,8 @@ def to_markdown(records: Sequence[RunRecord]) -> str:
         for g in groups:
             cells = [g["metrics"][c].format() for c in SCORE_COLUMNS]
             seeds = ", ".join(str(s) for s in g["seeds"])
+            if any(g["from"]):
+                seeds += " (from " + ", ".join(f"`{short_id(f)}`" if f else "?" for f in g["from"]) + ")"
             lines.append(
                 f"| {_md_cell(g['label'])} | {g['n']} | {seeds} | " + " | ".join(cells) + " |"
             )

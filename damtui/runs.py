@@ -295,6 +295,7 @@ class RunInfo:
     sweep_config: str | None = None  # the sweep's configuration key, shared by its seeds
     trained_s: float | None = None  # time spent training (runs.trained_seconds)
     notes: RunNotes = field(default_factory=RunNotes)  # the user's name, notes and tags (notes.json)
+    config: dict[str, Any] = field(default_factory=dict, repr=False)  # the saved config (seed groups)
 
     @property
     def duration_s(self) -> float:
@@ -380,6 +381,7 @@ def _read_info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo
         sweep=runtime.get("sweep"),
         sweep_config=runtime.get("sweep_config"),
         notes=load_notes(path),
+        config=config,
     )
 
 

@@ -154,7 +154,7 @@ def test_curve_skips_missing_values():
 def test_to_csv_round_trips(three):
     text = compare.to_csv(list(three))
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert len(rows) == 3
+    assert len(rows) == 4  # three runs, then the seed group of the first two
     assert rows[0]["run"].endswith("aaaaaa") and float(rows[0]["val_auc"]) == 0.85
     assert rows[2]["milestones"] == "0.5" and rows[0]["milestones"] == ""
     assert "seed" in rows[0] and "lr" in rows[0]
@@ -191,3 +191,14 @@ def test_a_finetune_reports_its_two_stage_answer_labelled_with_the_stage(three):
     row = compare.comparison_rows([a, fin])[1]
     assert (row["selected_stage"], row["selected_epoch"], row["test_auc"]) == ("pretrain", 7, 0.88)
     assert "| selected in stage | pretrain | pretrain |" in compare.to_markdown([a, fin])
+
+
+def test_markdown_seed_groups_name_each_fine_tunes_pretrain():
+    ft = {**BASE, "stage": "finetune", "optimizer": "pesg", "loss": "aucm"}
+    a = _record("20240101-000000-d-finetune-aaaaaa", ft, [_row(1, 0.8, 0.7)])
+    b = _record("20240101-000001-d-finetune-bbbbbb", {**ft, "seed": 1}, [_row(1, 0.82, 0.72)])
+    a.info.from_run = "/runs/20240101-000000-d-pretrain-111111"
+    b.info.from_run = "/runs/20240101-000001-d-pretrain-222222"
+    (g,) = compare.seed_groups([a, b])
+    assert g["from"] == ["20240101-000000-d-pretrain-111111", "20240101-000001-d-pretrain-222222"]
+    assert "| 2 | 0, 1 (from `111111`, `222222`) |" in compare.to_markdown([a, b])

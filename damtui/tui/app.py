@@ -66,6 +66,7 @@ class DamtuiApp(App[None]):
         Binding("n", "new_run", "New run"),
         Binding("r", "runs", "Runs"),
         Binding("m", "monitor", "Monitor"),
+        Binding("L", "results", "Results", show=False),
     ]
 
     def __init__(
@@ -351,6 +352,12 @@ class DamtuiApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    def action_results(self) -> None:
+        from damtui.tui.screens.results import ResultsScreen
+
+        if not isinstance(self.screen, ResultsScreen):
+            self.push_screen(ResultsScreen())
+
     def action_compare(self) -> None:
         self._show_mode("runs")
         screen = next((s for s in self.screen_stack if isinstance(s, RunsScreen)), None)
@@ -380,6 +387,10 @@ class DamtuiApp(App[None]):
                 yield SystemCommand(
                     "Cancel run", "Stop training after the current batch", self.action_cancel_run
                 )
+        yield SystemCommand(
+            "Results", "Leaderboard: best seed group per dataset (chosen on validation) vs MedMNIST v2",
+            self.action_results,
+        )
         yield SystemCommand("Help", "Keys and concepts", self.action_help)
         yield from super().get_system_commands(screen)
 

@@ -18,6 +18,7 @@ the AUC-margin loss (AUCM + PESG) starting from a finished pretrain run.
 ## Everywhere
 - `n` new run (launch screen) · `r` runs · `m` monitor of the run being trained
 - `?` or `f1` this help · `ctrl+p` command palette · `escape` back
+- `L` results: per dataset the best seed group (chosen on validation AUC) vs MedMNIST v2
 - `ctrl+q` quit: a run in training stops after its current batch and is marked cancelled
 
 ## New run
@@ -39,7 +40,8 @@ unselects the highlighted run, `home` / `end` go to the first / last run, `c` co
 selected runs, `w` shows runs grouped by sweep, `/` filters (words match dataset, stage, status,
 preset or the run id; `status:running` matches one column), `s` / `S` change the sort column /
 order,
-`a` selects all shown runs, `u` clears the selection. `R`, in the list or a run's view, resumes
+`a` selects all shown runs, `u` clears the selection. `g` folds runs that differ only by seed
+into one group row (mean ± std): `enter` opens or closes it, `space` on it selects its runs. `R`, in the list or a run's view, resumes
 a cancelled, crashed or failed run in this app, or extends a finished one (it asks for the new
 number of epochs), like `damtui train --resume RUN [--epochs N]`.
 `d` deletes the highlighted run: after a dialog (which names the fine-tunes using it as their

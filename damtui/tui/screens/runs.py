@@ -9,16 +9,19 @@ from typing import Any
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.reactive import reactive
 from textual.binding import Binding
 from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
+from damtui import groups as seed_groups
 from damtui import runs
 from damtui.records import METRICS
 from damtui.tui import messages as msg
 from damtui.tui.format import duration, short_run_id, status_text, timestamp
 from damtui.tui.screens.manage import MANAGE_BINDINGS, ManageActions, name_and_tags
+from damtui.tui.screens import run_groups
 from damtui.tui.screens.resuming import RESUME_BINDINGS, ResumeActions
 from damtui.tui.widgets.key_footer import KeyFooter
 
@@ -114,6 +117,7 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         *MANAGE_BINDINGS,
         Binding("c", "compare", "Compare"),
         Binding("w", "sweeps", "Sweeps"),
+        Binding("g", "group", "Group seeds"),
         Binding("slash", "filter", "Filter"),
         Binding("s", "sort", "Sort"),
         Binding("S", "reverse", "Reverse", show=False),
@@ -122,8 +126,12 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
+    grouped: reactive[bool] = reactive(False, init=False)  # fold runs that differ only by seed
+
     def __init__(self) -> None:
         super().__init__()
+        self.groups: list[seed_groups.SeedGroup] = []
+        self.expanded: set[str] = set()  # keys of the seed groups shown open
         self.all_runs: list[runs.RunInfo] = []
         self.ignored: list[str] = []
         self.error = ""
@@ -169,6 +177,7 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         self.all_runs, self.ignored, self.error = message.runs, message.ignored, message.error
         known = {r.run_id for r in self.all_runs}
         self.selected = [rid for rid in self.selected if rid in known]
+        self.groups = seed_groups.group_runs(self.all_runs, min_size=2)
         self.loaded = True
         self._draw()
 
@@ -180,13 +189,18 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         )
         table = self.query_one("#runs-table", DataTable)
         sel = set(self.selected)
-        rows = [tuple(str(c) for c in row_cells(r, r.run_id in sel)) for r in self.shown]
-        keys = [r.run_id for r in self.shown]
+        if self.grouped:
+            entries = run_groups.entries(self.shown, self.groups, self.expanded,
+                                         lambda r: row_cells(r, r.run_id in sel), RESULT_KEYS)
+        else:
+            entries = [(r.run_id, row_cells(r, r.run_id in sel)) for r in self.shown]
+        rows = [tuple(str(c) for c in cells) for _, cells in entries]
+        keys = [key for key, _ in entries]
         if rows != self._drawn or keys != [str(k.value) for k in table.rows]:
             current = self.current_run_id()
             table.clear()
-            for info in self.shown:
-                table.add_row(*row_cells(info, info.run_id in sel), key=info.run_id)
+            for key, cells in entries:
+                table.add_row(*cells, key=key)
             self._drawn = rows
             if current in keys:
                 table.move_cursor(row=keys.index(current), animate=False)
@@ -210,6 +224,8 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         ]
         if self.selected:
             parts.append(f"{len(self.selected)} selected")
+        if self.grouped:
+            parts.append(f"{len(self.groups)} seed groups folded (g)")
         if self.error:
             parts.append(f"✗ {self.error}")
         if self.ignored:
@@ -232,6 +248,8 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
                 extra.append(current.message)
             extra += [escape(name_and_tags(current, "").strip()), escape(current.notes.first_line)]
             lines.append(" · ".join(e for e in extra if e))
+        elif (group := self._group(self.current_run_id() or "")) is not None:
+            lines.append(run_groups.group_line(group, seed_groups.pretrain_group(self.groups, group)))
         self.query_one("#runs-info", Static).update("\n".join(lines))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -250,6 +268,19 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
 
     def _info(self, run_id: str) -> runs.RunInfo | None:
         return next((r for r in self.all_runs if r.run_id == run_id), None)
+
+    def _group(self, row_key: str) -> seed_groups.SeedGroup | None:
+        """The seed group of a group row's key (None for a run's row)."""
+        if not row_key.startswith(run_groups.GROUP_PREFIX):
+            return None
+        key = row_key.removeprefix(run_groups.GROUP_PREFIX)
+        return next((g for g in self.groups if g.key == key), None)
+
+    def action_group(self) -> None:
+        self.grouped = not self.grouped
+
+    def watch_grouped(self, grouped: bool) -> None:
+        self._draw()
 
     # ------------------------------------------------------------------ actions
     def resume_target(self) -> runs.RunInfo | None:
@@ -310,7 +341,14 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         rid = self.current_run_id()
         if rid is None:
             return
-        if rid in self.selected:
+        group = self._group(rid)
+        if group is not None:  # a group row selects (or unselects) all of its shown members
+            ids = [r.run_id for r in self.shown if r.run_id in group.run_ids]
+            if all(i in self.selected for i in ids):
+                self.selected = [i for i in self.selected if i not in ids]
+            else:
+                self.selected += [i for i in ids if i not in self.selected]
+        elif rid in self.selected:
             self.selected.remove(rid)
         else:
             self.selected.append(rid)
@@ -327,6 +365,11 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         self._draw()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        group = self._group(str(event.row_key.value))
+        if group is not None:
+            self.expanded ^= {group.key}
+            self._draw()
+            return
         info = self._info(str(event.row_key.value))
         if info is not None:
             from damtui.tui.screens.run_view import RunViewScreen

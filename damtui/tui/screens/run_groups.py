@@ -1,0 +1,70 @@
+"""Seed-group rows of the runs list: one collapsible row (mean ± std) per group of runs that differ
+only by seed, placed where its first member sorts, members below it when expanded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rich.text import Text
+
+from damtui import runs
+from damtui.groups import SeedGroup
+from damtui.tui.format import duration, short_run_id, timestamp
+
+GROUP_PREFIX = "group:"
+Entry = tuple[str, list[Any]]  # (row key, cells)
+
+
+def group_row_key(group: SeedGroup) -> str:
+    return GROUP_PREFIX + group.key
+
+
+def group_cells(group: SeedGroup, members: Sequence[runs.RunInfo], expanded: bool,
+                result_keys: Sequence[str]) -> list[Any]:
+    """The group row: ▸/▾, identity, seed count, mean ± std of each result column, total time."""
+    done = len(group.finished)
+    return [
+        Text("▾" if expanded else "▸", style="bold"),
+        group.dataset,
+        group.stage,
+        Text(f"{len(members)} seeds", style="bold"),
+        f"{done} done",
+        *(Text(group.stat(k).format(3), justify="right", style="bold") for k in result_keys),
+        Text(duration(sum(m.duration_s for m in members)), justify="right"),
+        timestamp(min(m.started for m in members)),
+        group.preset,
+        "seeds " + ",".join(str(s) for s in sorted(m.seed for m in members)),
+    ]
+
+
+def entries(shown: Sequence[runs.RunInfo], groups: Sequence[SeedGroup], expanded: set[str],
+            run_cells: Callable[[runs.RunInfo], list[Any]], result_keys: Sequence[str]) -> list[Entry]:
+    """Rows in `shown`'s order; a group of two or more shown runs folds into one group row."""
+    of_run = {rid: g for g in groups for rid in g.run_ids}
+    shown_ids = {r.run_id for r in shown}
+    out: list[Entry] = []
+    placed: set[str] = set()
+    for info in shown:
+        group = of_run.get(info.run_id)
+        members = [r for r in shown if group is not None and r.run_id in group.run_ids]
+        if group is None or len(members) < 2:
+            out.append((info.run_id, run_cells(info)))
+            continue
+        if group.key in placed:
+            continue
+        placed.add(group.key)
+        is_open = group.key in expanded
+        out.append((group_row_key(group), group_cells(group, members, is_open, result_keys)))
+        if is_open:
+            out += [(m.run_id, run_cells(m)) for m in members if m.run_id in shown_ids]
+    return out
+
+
+def group_line(group: SeedGroup, pretrains: SeedGroup | None) -> str:
+    """The info line under the table for a highlighted group row."""
+    parts = [f"seed group: {', '.join(short_run_id(r) for r in group.run_ids)}"]
+    if group.stage == "finetune":
+        parts.append(f"from a pretrain group of {len(pretrains.members)}" if pretrains else "pretrains not listed")
+    parts.append("enter opens/closes · space selects its runs")
+    return " · ".join(parts)
