@@ -27,6 +27,7 @@ from typing import Any, Callable  # noqa: E402
 from damtui.cli_printers import (  # noqa: E402
     TaggedPrinter, epoch_header, epoch_line, make_printer,
 )
+from damtui.cli_images import add_mistakes_options, add_show_options  # noqa: E402
 from damtui.errors import DamtuiError  # noqa: E402
 
 EXIT_FAILED, EXIT_CANCELLED = 1, 130
@@ -93,8 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(w)
 
     r = sub.add_parser("runs", help="list, show, compare and export saved runs")
-    r.add_argument("action", nargs="?", default="list", choices=["list", "show", "compare", "export"])
+    r.add_argument("action", nargs="?", default="list", choices=["list", "show", "compare", "export", "mistakes"])
     r.add_argument("refs", nargs="*", metavar="RUN")
+    add_mistakes_options(r)
     r.add_argument("--csv", help="export: write the comparison as CSV here")
     r.add_argument("--md", help="export: write the comparison as Markdown here")
     _common(r)
@@ -106,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", choices=["pretrain", "finetune"], help="list: only this stage")
 
     d = sub.add_parser("datasets", help="list datasets and their state; fetch one")
-    d.add_argument("action", nargs="?", default="list", choices=["list", "fetch"])
+    d.add_argument("action", nargs="?", default="list", choices=["list", "fetch", "show"])
     d.add_argument("flags", nargs="*", metavar="FLAG")
+    add_show_options(d)
     _common(d)
     return parser
 
@@ -342,6 +345,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     if not args.refs:
         raise DamtuiError(f"`damtui runs {args.action}` needs at least one RUN")
+    if args.action == "mistakes":
+        from damtui.cli_images import cmd_runs_mistakes
+        return cmd_runs_mistakes(args)
     records = [runs.load_run(runs.resolve_run(root, ref)) for ref in args.refs]
     if args.action == "show":
         for rec in records:
@@ -433,6 +439,9 @@ def cmd_presets(args: argparse.Namespace) -> int:
 def cmd_datasets(args: argparse.Namespace) -> int:
     from damtui import datasets
 
+    if args.action == "show":
+        from damtui.cli_images import cmd_datasets_show
+        return cmd_datasets_show(args)
     if args.action == "fetch":
         if not args.flags:
             raise DamtuiError("`damtui datasets fetch FLAG` needs a dataset flag")
