@@ -22,6 +22,7 @@ from damtui.errors import DamtuiError
 from damtui.records import METRICS, best_index
 from damtui.tui import messages as msg
 from damtui.tui.format import duration, short_preset, short_run_id, status_text, timestamp
+from damtui.tui.screens.mistakes import MistakesScreen
 from damtui.tui.screens.resuming import RESUME_BINDINGS, ResumeActions
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.run_panel import RunPanel
@@ -39,6 +40,7 @@ class RunViewScreen(ResumeActions, Screen):
         Binding("2", "chart('acc')", "ACC", show=False),
         Binding("3", "chart('loss')", "loss", show=False),
         Binding("ctrl+r", "reload", "Reload", show=False),
+        Binding("x", "mistakes", "Mistakes"),
         *RESUME_BINDINGS,
     ]
 
@@ -181,6 +183,9 @@ class RunViewScreen(ResumeActions, Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         allowed = self.resume_check(action)
         return True if allowed is None else allowed
+
+    def action_mistakes(self) -> None:
+        self.app.push_screen(MistakesScreen(self.path))
 
     def action_back(self) -> None:
         self.app.pop_screen()
