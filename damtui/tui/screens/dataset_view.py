@@ -15,13 +15,12 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Header, Static
 
 from damtui import datasets, gallery
 from damtui.errors import DamtuiError
 from damtui.tui.widgets.key_footer import KeyFooter
-from damtui.tui.widgets.pictures import PictureGroup, fit_scale
+from damtui.tui.widgets.pictures import PicturesScreen
 
 PER_CLASS = 8
 
@@ -35,16 +34,9 @@ class Browsed(Message):
     error: str = ""
 
 
-class DatasetScreen(Screen):
-    TITLE = "damtui"
+class DatasetScreen(PicturesScreen):
     SUB_TITLE = "dataset"
-    DEFAULT_CSS = """
-    #ds-facts, #ds-counts { height: auto; padding: 0 1; }
-    #ds-counts { color: $text-muted; }
-    #ds-grid { height: 1fr; }
-    """
     BINDINGS = [
-        Binding("escape", "back", "Back"),
         Binding("t", "next_split", "Split"),
         Binding("a", "toggle_augment", "Augmented"),
         Binding("l", "next_label", "Label"),
@@ -66,9 +58,9 @@ class DatasetScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
-        yield Static(f"{self.flag}: reading…", id="ds-facts")
-        yield Static("", id="ds-counts")
-        yield VerticalScroll(id="ds-grid")
+        yield Static(f"{self.flag}: reading…", id="ds-facts", classes="facts")
+        yield Static("", id="ds-counts", classes="facts muted")
+        yield VerticalScroll(id="ds-grid", classes="picture-grid")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -100,12 +92,9 @@ class DatasetScreen(Screen):
         assert data is not None
         facts.update(self._facts(data))
         self.query_one("#ds-counts", Static).update(self._counts(data))
-        grid = self.query_one("#ds-grid", VerticalScroll)
-        grid.remove_children()
-        width = message.groups[0].samples[0].picture.shape[1] if message.groups and message.groups[0].samples else 28
-        scale = fit_scale(width, self.size.width, self.size.height)
-        grid.mount_all(PictureGroup(f"{g.key} {g.name}: {len(g.samples)} of {g.total} in {self.split}",
-                                    g.samples, scale) for g in message.groups)
+        self.show_groups(self.query_one("#ds-grid", VerticalScroll),
+                         [(f"{g.key} {g.name}: {len(g.samples)} of {g.total} in {self.split}", g.samples)
+                          for g in message.groups])
 
     # ------------------------------------------------------------------ text
     def _facts(self, data: datasets.Splits) -> str:
@@ -135,9 +124,6 @@ class DatasetScreen(Screen):
 
     def watch_offset(self) -> None:
         self.browse()
-
-    def action_back(self) -> None:
-        self.dismiss()
 
     def action_next_split(self) -> None:
         self.split = datasets.SPLITS[(datasets.SPLITS.index(self.split) + 1) % len(datasets.SPLITS)]

@@ -16,13 +16,12 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Header, Static
 
 from damtui import datasets, gallery, mistakes, runs
 from damtui.errors import DamtuiError
 from damtui.tui.widgets.key_footer import KeyFooter
-from damtui.tui.widgets.pictures import PictureGroup, fit_scale
+from damtui.tui.widgets.pictures import PicturesScreen
 
 SHOWN = 24  # pictures per kind; the facts line gives the full counts
 
@@ -36,17 +35,9 @@ class MistakesFound(Message):
     error: str = ""
 
 
-class MistakesScreen(Screen):
-    TITLE = "damtui"
+class MistakesScreen(PicturesScreen):
     SUB_TITLE = "mistakes"
-    DEFAULT_CSS = """
-    #mistakes-facts { height: auto; padding: 0 1; }
-    #mistakes-grid { height: 1fr; }
-    """
-    BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("l", "next_label", "Label"),
-    ]
+    BINDINGS = [Binding("l", "next_label", "Label")]
 
     label: reactive[int] = reactive(0, init=False)
 
@@ -59,8 +50,8 @@ class MistakesScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
-        yield Static(f"{self.path.name}: scoring the answer checkpoint…", id="mistakes-facts")
-        yield VerticalScroll(id="mistakes-grid")
+        yield Static(f"{self.path.name}: scoring the answer checkpoint…", id="mistakes-facts", classes="facts")
+        yield VerticalScroll(id="mistakes-grid", classes="picture-grid")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -108,18 +99,10 @@ class MistakesScreen(Screen):
         where = "" if a.run_dir == self.path else f" of {a.run_dir.name}"
         facts.update(f"answer: {a.stage} epoch {a.epoch}{where} · {what} · threshold {f.threshold:.4f}"
                      f" (chosen on val) · {f.wrong} of {f.n_test} test images wrong\n[dim]{a.note}[/]")
-        grid = self.query_one("#mistakes-grid", VerticalScroll)
-        grid.remove_children()
-        shown = [s for _, group in message.groups for s in group]
-        width = shown[0].picture.shape[1] if shown else 28
-        scale = fit_scale(width, self.size.width, self.size.height)
-        grid.mount_all(PictureGroup(title, group, scale) for title, group in message.groups)
+        self.show_groups(self.query_one("#mistakes-grid", VerticalScroll), message.groups)
 
     def watch_label(self) -> None:
         self.find()
-
-    def action_back(self) -> None:
-        self.dismiss()
 
     def action_next_label(self) -> None:
         if self._answer is not None:

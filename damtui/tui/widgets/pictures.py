@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Sequence
 
 from textual.app import ComposeResult
-from textual.containers import ItemGrid, Vertical
+from textual.binding import Binding
+from textual.containers import ItemGrid, Vertical, VerticalScroll
+from textual.screen import Screen
 from textual.widgets import Label
 from textual_image.widget import HalfcellImage, UnicodeImage
 from textual_image.widget import Image as AutoImage
@@ -73,3 +75,25 @@ def fit_scale(picture_width: int, screen_width: int, screen_height: int) -> floa
     """Full size (one cell per pixel column) when two pictures fit side by side on a tall
     screen, half size otherwise, so an 80x24 terminal still shows a row of several."""
     return 1.0 if screen_width >= 2 * (picture_width + 2) + 2 and screen_height >= 40 else 0.5
+
+
+class PicturesScreen(Screen):
+    """What the dataset browser and the mistakes view share: a title, escape back, and a
+    scrolling grid of picture groups sized to the screen."""
+
+    TITLE = "damtui"
+    DEFAULT_CSS = """
+    PicturesScreen .facts { height: auto; padding: 0 1; }
+    PicturesScreen .muted { color: $text-muted; }
+    PicturesScreen .picture-grid { height: 1fr; }
+    """
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def show_groups(self, grid: VerticalScroll, groups: Sequence[tuple[str, Sequence[Sample]]]) -> None:
+        grid.remove_children()
+        shown = [s for _, group in groups for s in group]
+        scale = fit_scale(shown[0].picture.shape[1] if shown else 28, self.size.width, self.size.height)
+        grid.mount_all(PictureGroup(title, group, scale) for title, group in groups)
+
+    def action_back(self) -> None:
+        self.dismiss()
