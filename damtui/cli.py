@@ -30,6 +30,7 @@ from damtui.cli_printers import (  # noqa: E402
 from damtui import cli_manage  # noqa: E402
 from damtui.cli_presets import cmd_presets  # noqa: E402
 from damtui import cli_results  # noqa: E402
+from damtui.cli_images import add_mistakes_options, add_show_options  # noqa: E402
 from damtui.errors import DamtuiError  # noqa: E402
 
 EXIT_FAILED, EXIT_CANCELLED = 1, 130
@@ -95,10 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="slurm: 'local' runs the same submitit jobs on this machine, to try a sweep")
     _common(w)
 
-    r = sub.add_parser("runs", help="list, show, curves, compare, export, delete, rename, note, tag saved runs; a run's log")
-    r.add_argument("action", nargs="?", default="list", choices=["list", "show", "curves", "compare", "export", *cli_manage.ACTIONS])
+    r = sub.add_parser("runs", help="list, show, curves, compare, export, delete, rename, note, tag saved runs; a run's log and mistakes")
+    r.add_argument("action", nargs="?", default="list", choices=["list", "show", "curves", "compare", "export", "mistakes", *cli_manage.ACTIONS])
     r.add_argument("refs", nargs="*", metavar="RUN")
     cli_manage.add_arguments(r)
+    add_mistakes_options(r)
     r.add_argument("--csv", help="export: write the comparison as CSV here")
     r.add_argument("--md", help="export: write the comparison as Markdown here")
     _common(r)
@@ -110,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", choices=["pretrain", "finetune"], help="list: only this stage")
 
     d = sub.add_parser("datasets", help="list datasets and their state; fetch one")
-    d.add_argument("action", nargs="?", default="list", choices=["list", "fetch"])
+    d.add_argument("action", nargs="?", default="list", choices=["list", "fetch", "show"])
     d.add_argument("flags", nargs="*", metavar="FLAG")
+    add_show_options(d)
     _common(d)
     cli_results.add_parser(sub, _common)
     return parser
@@ -350,6 +353,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     if not args.refs:
         raise DamtuiError(f"`damtui runs {args.action}` needs at least one RUN")
+    if args.action == "mistakes":
+        from damtui.cli_images import cmd_runs_mistakes
+        return cmd_runs_mistakes(args)
     records = [runs.load_run(runs.resolve_run(root, ref)) for ref in args.refs]
     if args.action == "show":
         for rec in records:
@@ -394,6 +400,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_datasets(args: argparse.Namespace) -> int:
     from damtui import datasets
 
+    if args.action == "show":
+        from damtui.cli_images import cmd_datasets_show
+        return cmd_datasets_show(args)
     if args.action == "fetch":
         if not args.flags:
             raise DamtuiError("`damtui datasets fetch FLAG` needs a dataset flag")

@@ -18,7 +18,7 @@ from damtui.config import Config
 from damtui.datasets import SPLITS, Splits
 
 
-def _layout(x: np.ndarray, is_3d: bool) -> torch.Tensor:
+def layout(x: np.ndarray, is_3d: bool) -> torch.Tensor:
     """MedMNIST layout -> (N, C, H, W) or (N, 1, D, H, W) uint8."""
     t = torch.from_numpy(np.ascontiguousarray(x))
     if is_3d or t.ndim == 3:
@@ -87,7 +87,7 @@ class DataPipeline:
         self.np_labels = splits.labels
         self.np_images = splits.images
         self.y = {s: torch.from_numpy(splits.labels[s]).float().to(device) for s in SPLITS}
-        self.x = {s: _layout(splits.images[s], self.is_3d).to(device) for s in SPLITS}
+        self.x = {s: layout(splits.images[s], self.is_3d).to(device) for s in SPLITS}
         self._epoch_batches = _EpochBatches()
         self._loader: torch.utils.data.DataLoader | None = None
 

@@ -19,6 +19,7 @@ from damtui import runs
 from damtui.errors import DamtuiError
 from damtui.tui import messages as msg
 from damtui.tui.format import num, short_run_id, timestamp
+from damtui.tui.screens.dataset_view import DatasetScreen
 from damtui.tui.widgets.config_form import ConfigForm
 from damtui.tui.widgets.key_footer import KeyFooter
 
@@ -78,6 +79,7 @@ class LaunchScreen(Screen):
     SUB_TITLE = "new run"
     BINDINGS = [
         Binding("s", "start", "Start"),
+        Binding("b", "browse", "Browse data"),
         Binding("ctrl+r", "refresh", "Recheck data", show=False),
     ]
     data_folder: reactive[tuple[Path, bool] | None] = reactive(None)  # (data root, exists)
@@ -412,6 +414,11 @@ class LaunchScreen(Screen):
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:
         self.action_start()
+
+    def action_browse(self) -> None:
+        """The highlighted dataset's images (damtui.tui.screens.dataset_view)."""
+        if self.dataset:
+            self.app.push_screen(DatasetScreen(self.dataset))
 
     def action_refresh(self) -> None:
         self.app.dataset_flags, self.app.dataset_status = [], {}

@@ -27,6 +27,7 @@ from damtui.tui import messages as msg
 from damtui.tui.format import duration, short_preset, short_run_id, status_text, timestamp
 from damtui.tui.screens.manage import name_and_tags
 from damtui.tui.screens.curves import CurvesScreen, ResultRead, result_line
+from damtui.tui.screens.mistakes import MistakesScreen
 from damtui.tui.screens.resuming import RESUME_BINDINGS, ResumeActions
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.progress_line import ProgressLine
@@ -44,6 +45,7 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("l", "log", "Log"),
         Binding("c", "curves", "Curves"),
+        Binding("x", "mistakes", "Mistakes"),
         *RESUME_BINDINGS,
     ]
 
@@ -230,6 +232,9 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         allowed = self.resume_check(action)
         return True if allowed is None else allowed
+
+    def action_mistakes(self) -> None:
+        self.app.push_screen(MistakesScreen(self.path))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -1,0 +1,139 @@
+"""The dataset browser: samples per class with medmnist's label names, class counts per split,
+pixel statistics, 3D volumes as three orthogonal slices, and the training augmentation's view.
+
+The file is read and the grid prepared in a thread worker (damtui.gallery); the handler of its
+message owns the widgets. Keys change reactive state; each watcher asks the worker again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Header, Static
+
+from damtui import datasets, gallery
+from damtui.errors import DamtuiError
+from damtui.tui.widgets.key_footer import KeyFooter
+from damtui.tui.widgets.pictures import PicturesScreen
+
+PER_CLASS = 8
+
+
+@dataclass
+class Browsed(Message):
+    """What the worker prepared for one (split, label, offset, augment) state, or why it could not."""
+
+    data: datasets.Splits | None
+    groups: list[gallery.ClassSamples]
+    error: str = ""
+
+
+class DatasetScreen(PicturesScreen):
+    SUB_TITLE = "dataset"
+    BINDINGS = [
+        Binding("t", "next_split", "Split"),
+        Binding("a", "toggle_augment", "Augmented"),
+        Binding("l", "next_label", "Label"),
+        Binding("left_square_bracket", "offset(-1)", "Slice -", key_display="["),
+        Binding("right_square_bracket", "offset(1)", "Slice +", key_display="]"),
+    ]
+
+    split: reactive[str] = reactive("train", init=False)
+    augment: reactive[bool] = reactive(False, init=False)
+    label: reactive[int | None] = reactive(None, init=False)  # None: every class
+    offset: reactive[int] = reactive(0, init=False)
+
+    def __init__(self, flag: str) -> None:
+        super().__init__()
+        self.flag = flag
+        self.spec = datasets.spec(flag)
+        self._data: datasets.Splits | None = None
+        self.sub_title = f"dataset {flag}"
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="≡")
+        yield Static(f"{self.flag}: reading…", id="ds-facts", classes="facts")
+        yield Static("", id="ds-counts", classes="facts muted")
+        yield VerticalScroll(id="ds-grid", classes="picture-grid")
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self.browse()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "offset" and not self.spec.is_3d:
+            return None  # shown dimmed: 2D images have no depth
+        return True
+
+    # ------------------------------------------------------------------ the worker
+    @work(thread=True, exclusive=True, group="browse")
+    def browse(self) -> None:
+        try:
+            data = self._data or datasets.load(self.flag, getattr(self.app, "data_root", None))
+            keys = None if self.label is None else [self.label]
+            groups = gallery.browse(data, self.split, keys, PER_CLASS, self.offset, self.augment)
+        except DamtuiError as err:
+            self.post_message(Browsed(None, [], str(err)))
+            return
+        self.post_message(Browsed(data, groups))
+
+    def on_browsed(self, message: Browsed) -> None:
+        facts = self.query_one("#ds-facts", Static)
+        if message.error:
+            facts.update(f"[b red]{message.error}[/]")
+            return
+        self._data = data = message.data
+        assert data is not None
+        facts.update(self._facts(data))
+        self.query_one("#ds-counts", Static).update(self._counts(data))
+        self.show_groups(self.query_one("#ds-grid", VerticalScroll),
+                         [(f"{g.key} {g.name}: {len(g.samples)} of {g.total} in {self.split}", g.samples)
+                          for g in message.groups])
+
+    # ------------------------------------------------------------------ text
+    def _facts(self, data: datasets.Splits) -> str:
+        s = data.spec
+        kind = ("3D" if s.is_3d else "2D") + (" multi-label" if s.multilabel else " binary")
+        view = "[b]augmented[/] (training view)" if self.augment else "original"
+        shown = "every class" if self.label is None else dict(gallery.classes(s))[self.label]
+        depth = (f" · planes {'/'.join(gallery.PLANES)} at middle{self.offset:+d}" if s.is_3d else "")
+        return f"[b]{s.flag}[/] {kind} · split [b]{self.split}[/] · {view} · {shown}{depth}"
+
+    def _counts(self, data: datasets.Splits) -> str:
+        lines = [f"{c.key} {c.name[:24]}: " + " · ".join(f"{sp} {n}" for sp, n in c.counts.items())
+                 for c in gallery.class_counts(data)]
+        p = next(p for p in gallery.pixel_stats(data) if p.split == self.split)
+        lines.append(f"pixels ({p.split}): mean {p.mean:.1f} · std {p.std:.1f} · range {p.low}-{p.high}")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ keys
+    def watch_split(self) -> None:
+        self.browse()
+
+    def watch_augment(self) -> None:
+        self.browse()
+
+    def watch_label(self) -> None:
+        self.browse()
+
+    def watch_offset(self) -> None:
+        self.browse()
+
+    def action_next_split(self) -> None:
+        self.split = datasets.SPLITS[(datasets.SPLITS.index(self.split) + 1) % len(datasets.SPLITS)]
+
+    def action_toggle_augment(self) -> None:
+        self.augment = not self.augment
+
+    def action_next_label(self) -> None:
+        keys = [None, *(k for k, _ in gallery.classes(self.spec))]
+        self.label = keys[(keys.index(self.label) + 1) % len(keys)]
+
+    def action_offset(self, step: int) -> None:
+        self.offset = max(-14, min(13, self.offset + step))

@@ -1,0 +1,59 @@
+"""`damtui datasets show` and `damtui runs mistakes` through cli.main."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from damtui import mistakes, runs
+
+
+def test_datasets_show_prints_counts_stats_samples_and_writes_png(damtui, tmp_path):
+    png = tmp_path / "ds.png"
+    rc, out, err = damtui("datasets", "show", "synthetic2d", "--split", "val", "--per-class", "3",
+                          "--png", str(png))
+    assert rc == 0, err
+    assert " 1 bright blob" in out and "pixels (0-255)" in out
+    assert "val samples of 0 no blob (3 of" in out and "val samples of 1 bright blob (3 of" in out
+    assert Image.open(png).width > 3 * 28
+
+
+def test_datasets_show_3d_label_and_augmented(damtui):
+    rc, out, err = damtui("datasets", "show", "synthetic3d", "--label", "bright", "--augmented",
+                          "--offset", "2", "--per-class", "2")
+    assert rc == 0, err
+    assert "samples of 1 bright blob (2 of" in out and "samples of 0" not in out
+    assert "augmented (training view, batched path), planes axial/coronal/sagittal at middle+2" in out
+
+
+def test_bad_label_and_missing_flag_are_one_line_errors(damtui):
+    rc, out, err = damtui("datasets", "show", "synthetic2d", "--label", "nope")
+    assert rc == 1 and err.count("\n") == 1 and "has no label 'nope'" in err and out == ""
+    rc, _, err = damtui("datasets", "show")
+    assert rc == 1 and "needs exactly one dataset flag" in err
+
+
+def test_runs_mistakes_lists_false_positives_and_negatives(damtui, pretrain_copy, runs_dir, tmp_path):
+    epoch = runs.load_run(pretrain_copy).info.result.epoch
+    scores = np.zeros(200, np.float32)
+    labels = np.zeros(200, np.int64)
+    scores[[7, 3]], labels[[11, 12]] = (0.9, 0.8), 1  # two false positives, two false negatives
+    scores[12] = 0.2
+    np.savez(pretrain_copy / mistakes.SCORES_FILE, epoch=np.int64(epoch), val_scores=scores, val_labels=labels,
+             test_scores=scores, test_labels=labels, val_threshold=np.float32(0.5))
+    png = tmp_path / "m.png"
+    rc, out, err = damtui("runs", "mistakes", pretrain_copy.name, "--runs-dir", str(runs_dir), "--png", str(png))
+    assert rc == 0, err
+    assert f"answer pretrain epoch {epoch}; saved scores" in out
+    assert "4 of 200 test images wrong: 2 false positives, 2 false negatives" in out
+    lines = out.splitlines()
+    assert lines[lines.index(next(x for x in lines if x.startswith("false positives"))) + 1].split() == \
+        ["#7", "0.900", "#3", "0.800"]
+    assert lines[lines.index(next(x for x in lines if x.startswith("false negatives"))) + 1].split() == \
+        ["#11", "0.000", "#12", "0.200"]
+    assert png.is_file()
+
+
+def test_runs_mistakes_needs_one_run(damtui, runs_dir):
+    rc, _, err = damtui("runs", "mistakes", "--runs-dir", str(runs_dir))
+    assert rc == 1 and "needs at least one RUN" in err
