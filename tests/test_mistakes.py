@@ -58,6 +58,7 @@ def test_saved_scores_are_used_without_scoring(pretrain_copy, monkeypatch):
 def test_without_saved_scores_best_pt_is_scored_now(pretrain_copy, data_root):
     from damtui.predict import predict_best
 
+    (pretrain_copy / runs.SCORES).unlink(missing_ok=True)  # a run from before scores.npz existed
     answer = mistakes.answer_scores(pretrain_copy, data_root, "cpu")
     assert answer.note == mistakes.COMPUTED_NOW and answer.run_dir == pretrain_copy
     pred = predict_best(pretrain_copy, data_root, "cpu")
