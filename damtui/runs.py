@@ -8,6 +8,7 @@ One folder per run:
   best.pt / last.pt   checkpoints, replaced atomically
   summary.json   honest summary, written when the run ends
   scores.npz     val/test scores of best.pt's epoch, written right after it (run_files.Scores)
+  progress.json  where the writer is inside its epoch (damtui.progress), replaced every second
 Every write leaves either the old or the new file after a SIGKILL at any instant; readers skip a
 torn last line, so a folder another process is writing can be followed safely.
 """

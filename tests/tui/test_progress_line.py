@@ -94,12 +94,10 @@ async def test_monitor_stops_saying_evaluating_once_the_row_is_there(make_app):
 
 async def test_80_columns_finish_message_and_footers(make_app, runs_dir):
     make_run(runs_dir, "20240601-120000-synthetic2d-pretrain-aaaaaa", epochs_done=3)
-    engine = FakeEngine(batches=2)
-    app = make_app(engine)
+    app = make_app(FakeEngine(batches=2))
     async with app.run_test(size=(80, 24)) as pilot:
         await _start(pilot)
-        await wait_for(pilot, lambda: app.session.done)
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.session.done and "✓ finished:" in screen_text(app))
         lines = screen_text(app).splitlines()
         first = next(i for i, line in enumerate(lines) if "✓ finished: val AUC" in line)
         assert lines[first].rstrip().endswith("at pretrain epoch 3")  # not wrapped mid-sentence

@@ -23,7 +23,8 @@ the AUC-margin loss (AUCM + PESG) starting from a finished pretrain run.
 
 ## New run
 `tab` moves between the dataset table, stage, preset, source run, device and the preset's
-values. Edited values are checked at once; the problem shows under the field.
+values. Edited values are checked at once; the problem shows under the field. In a value,
+`enter` moves to the next one (on the last it starts) and `escape` leaves the values for Start.
 `s` (or the Start button) starts training. `ctrl+r` checks the datasets again.
 
 ## Monitor

@@ -31,7 +31,8 @@ class KeyFooter(Widget):
 
     def __init__(self) -> None:
         super().__init__()
-        self._keys: list[tuple[str, str, bool]] = []  # (key, description, the app's own binding)
+        self._keys: list[tuple[str, str]] = []
+        self._global: set[tuple[str, str]] = set()  # the app's own keys, dropped first when short of room
         self._palette: tuple[str, str] | None = None
 
     def on_mount(self) -> None:
@@ -46,6 +47,7 @@ class KeyFooter(Widget):
             return
         app = self.app
         keys: list[tuple[str, str]] = []
+        global_keys: set[tuple[str, str]] = set()
         seen: set[str] = set()
         palette = None
         for node, binding, enabled, _tooltip in self.screen.active_bindings.values():
@@ -55,9 +57,11 @@ class KeyFooter(Widget):
             if not binding.show or not enabled or binding.action in seen:
                 continue
             seen.add(binding.action)
-            keys.append((app.get_key_display(binding), binding.description, node is app and binding.action != "help"))
+            keys.append((app.get_key_display(binding), binding.description))
+            if node is app and binding.action != "help":
+                global_keys.add(keys[-1])
         if (keys, palette) != (self._keys, self._palette):
-            self._keys, self._palette = keys, palette
+            self._keys, self._palette, self._global = keys, palette, global_keys
             self.refresh()
 
     def render(self) -> Text:
@@ -66,9 +70,9 @@ class KeyFooter(Widget):
         key_style = self.get_component_rich_style("key-footer--key")
         text_style = self.get_component_rich_style("key-footer--description")
 
-        def keys_line(keys: list[tuple[str, str, bool]]) -> Text:
+        def keys_line(keys: list[tuple[str, str]]) -> Text:
             line = Text(no_wrap=True, overflow="ellipsis")
-            for key, description, _ in keys:
+            for key, description in keys:
                 line.append(f" {key}", key_style)
                 line.append(f" {description} ", text_style)
             return line
@@ -76,7 +80,7 @@ class KeyFooter(Widget):
         width = max(self.size.width, 0)
         line = keys_line(self._keys)
         if line.cell_len > width:
-            line = keys_line([k for k in self._keys if not k[2]])
+            line = keys_line([k for k in self._keys if k not in self._global])
         if self._palette is not None:
             key, description = self._palette
             tail = Text.assemble((key, key_style), (f" {description} ", text_style))
