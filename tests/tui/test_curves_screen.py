@@ -139,3 +139,17 @@ def test_curves_snapshot(snap_compare, make_app, scored_runs, size, name):
         await _open_curves(pilot, name)
 
     assert snap_compare(_app(make_app, scored_runs), terminal_size=size, run_before=run_before)
+
+
+def test_result_line_adds_the_stages_own_best_when_the_answer_is_another_epoch():
+    from damtui.records import Interval, Selected
+    from damtui.tui.screens.curves import result_line
+
+    iv = {"test_auc": Interval(0.8, 0.9), "test_acc": Interval(0.7, 0.8)}
+    answer = Selected("pretrain", 3, 0.9, 0.8, 0.85, 0.75, intervals=iv)
+    best = Selected("finetune", 2, 0.88, 0.8, 0.84, 0.74, intervals=iv)
+    assert result_line(answer, best).splitlines() == [
+        "test 95% CI, pretrain@3: AUC 0.850 [0.800, 0.900]  ACC 0.750 [0.700, 0.800]",
+        "test 95% CI, finetune@2: AUC 0.840 [0.800, 0.900]  ACC 0.740 [0.700, 0.800]"]
+    assert len(result_line(answer, answer).splitlines()) == 1
+    assert result_line(Selected("pretrain", 3), None) == ""
