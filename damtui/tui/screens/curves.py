@@ -49,9 +49,9 @@ def result_line(result: Selected | None, best: Selected | None = None) -> str:
     """The run view's lines of the result's test numbers with their 95% intervals, and of the
     stage's own best when that is another epoch ('' where none was recorded)."""
     lines = []
-    for s in (result, best):
-        if s is not None and s.intervals and (s is result or result is None
-                                                 or (s.stage, s.epoch) != (result.stage, result.epoch)):
+    other = best is not None and (result is None or (best.stage, best.epoch) != (result.stage, result.epoch))
+    for s in (result, best if other else None):
+        if s is not None and s.intervals:
             lines.append(f"test 95% CI, {s.stage}@{s.epoch}: AUC {s.text('test_auc')}  ACC {s.text('test_acc')}")
     return "\n".join(lines)
 
