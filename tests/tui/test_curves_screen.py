@@ -117,6 +117,7 @@ async def test_compare_of_two_runs_states_the_paired_difference(make_app, scored
         await pilot.pause()
         info = str(app.screen.query_one("#compare-info", Static).render())
         assert "test AUC bbbbbb - aaaaaa: -0." in info and "resolved" in info
+        assert "brackets: 95% interval" in info
         table = app.screen.query_one("#compare-table", DataTable)
         cell = str(table.get_cell("test_auc", BINARY))
         assert "[" in cell and "]" in cell
