@@ -279,7 +279,7 @@ def _train_packed(args: argparse.Namespace, root: Path, overrides: dict[str, Any
     summaries = packing.train_packed(configs, printers, stop, runs_dir=root, data_root=args.data_root,
                                      device=args.device, from_runs=sources, run_names=names,
                                      runtime_extra=_sweep_extra(args), threads=args.threads)
-    states = {s.get("status") for s in summaries}
+    states = {s.status for s in summaries}  # RunSummary records, not dicts
     return 0 if states == {runs.FINISHED} else EXIT_CANCELLED if runs.CANCELLED in states else EXIT_FAILED
 
 

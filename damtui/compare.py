@@ -103,7 +103,7 @@ def cell(row: dict[str, Any], column: str) -> str:
     return fmt(row.get(column), column)
 
 
-INTERVAL_NOTE = "[brackets]: 95% interval, stratified bootstrap over test images"
+INTERVAL_NOTE = "brackets: 95% interval, stratified bootstrap over test images"  # no [tag]: Static reads markup
 
 
 def has_intervals(rows: Sequence[dict[str, Any]]) -> bool:

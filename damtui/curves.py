@@ -110,5 +110,6 @@ def of(scores: Scores, dataset: str) -> Curves:
         names = label_names(dataset, y.shape[1])
         per_label = sorted(((names[j], metrics.auc(y[:, j], s[:, j])) for j in range(y.shape[1])),
                            key=lambda p: (np.isnan(p[1]), -np.nan_to_num(p[1])))
+    pairs = " (all labels)" if multilabel else ""
     return Curves(scores.epoch, multilabel, auc, roc, roc_title, pr, pr_title,
-                  confusion(y, s, 0.5, "0.5"), confusion(y, s, thr, thr_words), per_label)
+                  confusion(y, s, 0.5, "0.5" + pairs), confusion(y, s, thr, thr_words), per_label)

@@ -46,7 +46,9 @@ def load_source(from_run: Path | None, config: Config) -> Source | None:
     ckpt = runs.load_checkpoint(Path(from_run) / runs.BEST)
     if not isinstance(ckpt.get("model"), dict):
         raise DamtuiError(f"{Path(from_run) / runs.BEST} has no model weights; pick another pretrain run")
-    summary = runs.summary_of(rec)
+    from damtui.run_results import with_intervals
+
+    summary = with_intervals(runs.summary_of(rec), runs.load_scores(from_run))  # the answer may be its epoch
     return Source(Path(from_run), ckpt["model"], rec.config, summary)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from damtui import runs
 
 INTERVAL = re.compile(r"test AUC \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]")
@@ -35,3 +37,24 @@ def test_export_has_interval_columns(damtui, pretrain_copy, tmp_path):
     summary = json.loads((pretrain_copy / runs.SUMMARY).read_text())
     assert rc == 0 and float(cols["test_auc_lo"]) == summary["intervals"]["test_auc"][0]
     assert float(cols["test_auc_lo"]) <= float(cols["test_auc"]) <= float(cols["test_auc_hi"])
+
+
+@pytest.mark.slow
+def test_packed_seeds_each_save_their_own_scores(damtui, runs_dir):
+    """`train --seeds` ends with exit 0 (it read RunSummary records as dicts before) and every
+    member's scores.npz holds that member's test scores at its own best epoch."""
+    from damtui import metrics
+
+    rc, _, err = damtui("train", "synthetic2d", "--seeds", "0,1", "--epochs", "2", "--set", "width=4",
+                        "--threads", "1", "--device", "cpu")
+    assert rc == 0, err
+    infos, _ = runs.list_runs(runs_dir)
+    assert len(infos) == 2
+    aucs = set()
+    for info in infos:
+        scores = runs.load_scores(info.path)
+        rows, _ = runs.read_metrics(info.path)
+        assert scores.epoch == info.best.epoch
+        assert metrics.auc(scores.test_labels, scores.test_scores) == pytest.approx(rows[scores.epoch - 1].test_auc)
+        aucs.add(round(rows[scores.epoch - 1].test_auc, 6))
+    assert len(aucs) == 2, "two seeds, two models"

@@ -161,6 +161,11 @@ def test_finetune_answer_from_the_pretrain_uses_its_scores(tmp_path):
     assert scores is not None and scores.epoch == rec.info.result.epoch
     result = run_results.result(rec)
     assert result.intervals, "the answer shows an interval whichever stage it came from"
+    stored = RunSummary.from_json(json.loads((rec.info.path / runs.SUMMARY).read_text()))
+    pre_best = RunSummary.from_json(json.loads((tmp_path / pre.run_id / runs.SUMMARY).read_text())).best
+    assert stored.best.intervals and stored.answer.intervals
+    if stored.answer.stage == "pretrain":  # the pretrain's own intervals travel into the fine-tune's summary
+        assert stored.answer.intervals == pre_best.intervals
 
 
 def test_a_run_without_scores_still_reads(tmp_path):

@@ -117,6 +117,7 @@ async def test_compare_of_two_runs_states_the_paired_difference(make_app, scored
         await pilot.pause()
         info = str(app.screen.query_one("#compare-info", Static).render())
         assert "test AUC bbbbbb - aaaaaa: -0." in info and "resolved" in info
+        assert "brackets: 95% interval" in info
         table = app.screen.query_one("#compare-table", DataTable)
         cell = str(table.get_cell("test_auc", BINARY))
         assert "[" in cell and "]" in cell
@@ -139,3 +140,17 @@ def test_curves_snapshot(snap_compare, make_app, scored_runs, size, name):
         await _open_curves(pilot, name)
 
     assert snap_compare(_app(make_app, scored_runs), terminal_size=size, run_before=run_before)
+
+
+def test_result_line_adds_the_stages_own_best_when_the_answer_is_another_epoch():
+    from damtui.records import Interval, Selected
+    from damtui.tui.screens.curves import result_line
+
+    iv = {"test_auc": Interval(0.8, 0.9), "test_acc": Interval(0.7, 0.8)}
+    answer = Selected("pretrain", 3, 0.9, 0.8, 0.85, 0.75, intervals=iv)
+    best = Selected("finetune", 2, 0.88, 0.8, 0.84, 0.74, intervals=iv)
+    assert result_line(answer, best).splitlines() == [
+        "test 95% CI, pretrain@3: AUC 0.850 [0.800, 0.900]  ACC 0.750 [0.700, 0.800]",
+        "test 95% CI, finetune@2: AUC 0.840 [0.800, 0.900]  ACC 0.740 [0.700, 0.800]"]
+    assert len(result_line(answer, answer).splitlines()) == 1
+    assert result_line(Selected("pretrain", 3), None) == ""

@@ -37,19 +37,23 @@ class CurvesRead(Message):
 
 
 class ResultRead(Message):
-    """A run's result with its test intervals (run_results.result), read in a worker."""
+    """A run's result and its stage's best with their test intervals (run_results), read in a worker."""
 
-    def __init__(self, result: Selected | None) -> None:
+    def __init__(self, result: Selected | None, best: Selected | None = None) -> None:
         super().__init__()
         self.result = result
+        self.best = best
 
 
-def result_line(result: Selected | None) -> str:
-    """The run view's line of the result's test numbers with their 95% intervals ('' without)."""
-    if result is None or not result.intervals:
-        return ""
-    return (f"test 95% CI, {result.stage}@{result.epoch}: AUC {result.text('test_auc')}"
-            f"  ACC {result.text('test_acc')}")
+def result_line(result: Selected | None, best: Selected | None = None) -> str:
+    """The run view's lines of the result's test numbers with their 95% intervals, and of the
+    stage's own best when that is another epoch ('' where none was recorded)."""
+    lines = []
+    other = best is not None and (result is None or (best.stage, best.epoch) != (result.stage, result.epoch))
+    for s in (result, best if other else None):
+        if s is not None and s.intervals:
+            lines.append(f"test 95% CI, {s.stage}@{s.epoch}: AUC {s.text('test_auc')}  ACC {s.text('test_acc')}")
+    return "\n".join(lines)
 
 
 def read_curves(path: Path) -> CurvesRead:
@@ -93,7 +97,7 @@ class CurvesScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
-        yield Static("", id="curves-title")
+        yield Static("reading the run's scores…", id="curves-title")
         with Horizontal(id="curves-plots"):
             yield PlotextPlot(id="roc-plot")
             yield PlotextPlot(id="pr-plot")

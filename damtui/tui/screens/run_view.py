@@ -136,10 +136,10 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
         """Worker: the result's intervals (summary.json, else computed from scores.npz)."""
         from damtui import run_results
 
-        self.post_message(ResultRead(run_results.result(record)))
+        self.post_message(ResultRead(run_results.result(record), run_results.best(record)))
 
     def on_result_read(self, message: ResultRead) -> None:
-        self.result_text = result_line(message.result)
+        self.result_text = result_line(message.result, message.best)
 
     def watch_result_text(self) -> None:
         self._show()
