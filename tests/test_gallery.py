@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from damtui import datasets, gallery, pictures
 from damtui.errors import DamtuiError
 
-REAL = Path("/work/shared/data/medmnist")
+from support import REAL_DATA as REAL
 
 
 def test_orthogonal_slices_are_taken_across_d_h_w():
