@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from PIL import Image
 
 PLANES = ("axial", "coronal", "sagittal")  # slices across D, H and W of a (D, H, W) volume
-GAP = 2  # pixels between the three planes of a 3D tile
+GAP = 2  # pixels between the three planes of a 3D tile, drawn grey so the planes stay apart
+GAP_VALUE = 96
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def tile(image: np.ndarray, is_3d: bool, offset: int = 0) -> np.ndarray:
     if not is_3d:
         return image
     planes = orthogonal_slices(image, offset)
-    gap = np.zeros((planes[0].shape[0], GAP), dtype=image.dtype)
+    gap = np.full((planes[0].shape[0], GAP), GAP_VALUE, dtype=image.dtype)
     return np.concatenate([planes[0], gap, planes[1], gap, planes[2]], axis=1)
 
 

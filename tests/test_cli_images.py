@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from damtui import mistakes, runs
@@ -57,3 +58,52 @@ def test_runs_mistakes_lists_false_positives_and_negatives(damtui, pretrain_copy
 def test_runs_mistakes_needs_one_run(damtui, runs_dir):
     rc, _, err = damtui("runs", "mistakes", "--runs-dir", str(runs_dir))
     assert rc == 1 and "needs at least one RUN" in err
+
+
+def test_multilabel_show_and_mistakes_per_chosen_label(damtui, pretrain_copy, runs_dir, tmp_path):
+    import json
+
+    from support import write_chest_like
+
+    root = write_chest_like(tmp_path / "chest")
+    rc, out, err = damtui("datasets", "show", "chestmnist", "--data-root", str(root), "--label", "effusion",
+                          "--per-class", "2")
+    assert rc == 0, err
+    assert "samples of 2 effusion (2 of" in out and "samples of 0 " not in out
+    cfg_path = pretrain_copy / runs.CONFIG
+    cfg = json.loads(cfg_path.read_text())
+    cfg["config"]["dataset"] = "chestmnist"
+    cfg_path.write_text(json.dumps(cfg))
+    labels = np.zeros((48, 14), np.int64)
+    scores = np.zeros((48, 14), np.float32)
+    scores[4, 2], labels[6, 2] = 0.9, 1  # label 2: one false positive, one false negative
+    np.savez(pretrain_copy / mistakes.SCORES_FILE, epoch=np.int64(runs.load_run(pretrain_copy).info.result.epoch),
+             val_scores=scores, val_labels=labels, test_scores=scores, test_labels=labels,
+             val_threshold=np.full(14, 0.5, np.float32))
+    rc, out, err = damtui("runs", "mistakes", pretrain_copy.name, "--runs-dir", str(runs_dir), "--data-root",
+                          str(root), "--label", "effusion")
+    assert rc == 0, err
+    assert "label 2 (effusion): threshold 0.5000" in out and "2 of 48 test images wrong" in out
+    rc, out, _ = damtui("runs", "mistakes", pretrain_copy.name, "--runs-dir", str(runs_dir), "--data-root",
+                        str(root), "--label", "0")
+    assert "0 of 48 test images wrong" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag", ["breastmnist", "adrenalmnist3d"])
+def test_real_files_one_epoch_then_mistakes(damtui, runs_dir, flag, tmp_path):
+    from support import REAL_DATA
+
+    if not (REAL_DATA / f"{flag}.npz").is_file():
+        pytest.skip(f"{flag}.npz not in {REAL_DATA}")
+    rc, _, err = damtui("train", flag, "--preset", "default", "--set", "width=4", "--epochs", "1",
+                        "--device", "cpu", "--data-root", str(REAL_DATA), "--name", "real")
+    assert rc == 0, err
+    png = tmp_path / "real.png"
+    rc, out, err = damtui("runs", "mistakes", "real", "--runs-dir", str(runs_dir), "--data-root", str(REAL_DATA),
+                          "--device", "cpu", "--png", str(png))
+    assert rc == 0, err
+    assert mistakes.COMPUTED_NOW in out and png.is_file()
+    row = runs.load_run(runs_dir / "real").metrics[0]
+    wrong, n = (int(w) for w in out.split(" test images wrong")[0].split()[-3::2])
+    assert 1 - wrong / n == pytest.approx(row.test_acc_thr)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from damtui import datasets, gallery, pictures
 from damtui.errors import DamtuiError
 
-REAL = Path("/work/shared/data/medmnist")
+from support import REAL_DATA as REAL
 
 
 def test_orthogonal_slices_are_taken_across_d_h_w():
@@ -125,3 +123,13 @@ def test_real_files_when_present(flag, tmp_path):
     width = 28 * 3 + 2 * gallery.GAP if data.spec.is_3d else 28
     assert groups[0].samples[0].picture.shape[1] == width
     gallery.write_png(gallery.montage([(g.name, g.samples) for g in groups]), tmp_path / "real.png")
+
+
+def test_the_image_engine_imports_no_textual():
+    import subprocess
+    import sys
+
+    code = ("import sys, damtui.gallery, damtui.mistakes, damtui.pictures, damtui.cli_images;"
+            "print(any(m == 'textual' or m.startswith('textual.') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -126,3 +126,18 @@ def test_mistakes_snapshot(snap_compare, make_app, runs_dir, size):
         await shown(pilot, MistakesScreen, "test images wrong")
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+async def test_a_late_answer_for_an_older_state_is_ignored(make_app):
+    from damtui.tui.screens.dataset_view import Browsed
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(DatasetScreen("synthetic2d"))
+        await shown(pilot, DatasetScreen, "0 no blob: 8 of")
+        app.screen.post_message(Browsed(app.screen._data, [], ("val", None, 0, True)))
+        await settle(pilot)
+        assert len(app.screen.query(PictureTile)) == 16 and "split train" in flat_text(app)
+        app.screen.post_message(Browsed(app.screen._data, [], app.screen._state()))
+        await settle(pilot)
+        assert len(app.screen.query(PictureTile)) == 0  # the current state's answer is shown

@@ -31,6 +31,7 @@ class Browsed(Message):
 
     data: datasets.Splits | None
     groups: list[gallery.ClassSamples]
+    state: tuple = ()
     error: str = ""
 
 
@@ -74,16 +75,22 @@ class DatasetScreen(PicturesScreen):
     # ------------------------------------------------------------------ the worker
     @work(thread=True, exclusive=True, group="browse")
     def browse(self) -> None:
+        state = self._state()
         try:
             data = self._data or datasets.load(self.flag, getattr(self.app, "data_root", None))
             keys = None if self.label is None else [self.label]
             groups = gallery.browse(data, self.split, keys, PER_CLASS, self.offset, self.augment)
         except DamtuiError as err:
-            self.post_message(Browsed(None, [], str(err)))
+            self.post_message(Browsed(None, [], state, str(err)))
             return
-        self.post_message(Browsed(data, groups))
+        self.post_message(Browsed(data, groups, state))
+
+    def _state(self) -> tuple:
+        return (self.split, self.label, self.offset, self.augment)
 
     def on_browsed(self, message: Browsed) -> None:
+        if message.state != self._state():
+            return  # an older request finishing late (thread workers cannot be stopped)
         facts = self.query_one("#ds-facts", Static)
         if message.error:
             facts.update(f"[b red]{message.error}[/]")

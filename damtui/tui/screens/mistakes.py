@@ -32,6 +32,7 @@ class MistakesFound(Message):
     found: mistakes.Mistakes | None
     groups: list[tuple[str, list[gallery.Sample]]]
     spec: datasets.DatasetSpec | None = None
+    label: int = 0
     error: str = ""
 
 
@@ -64,15 +65,15 @@ class MistakesScreen(PicturesScreen):
 
     @work(thread=True, exclusive=True, group="mistakes")
     def find(self) -> None:
-        root = getattr(self.app, "data_root", None)
+        root, label = getattr(self.app, "data_root", None), self.label
         try:
             info = runs.load_run(self.path).info
             spec = datasets.spec(info.dataset)
             answer = self._answer or mistakes.answer_scores(self.path, root)
-            found = mistakes.run_mistakes(answer, self.label)
+            found = mistakes.run_mistakes(answer, label)
             images = datasets.load(spec.flag, root).images["test"]
         except DamtuiError as err:
-            self.post_message(MistakesFound(None, None, [], error=str(err)))
+            self.post_message(MistakesFound(None, None, [], label=label, error=str(err)))
             return
 
         def samples(rows: list[mistakes.Mistake]) -> list[gallery.Sample]:
@@ -83,9 +84,11 @@ class MistakesScreen(PicturesScreen):
                    " confident first", samples(found.false_positives)),
                   (f"false negatives: {len(found.false_negatives)} (label 1, score <= threshold), most"
                    " confident first", samples(found.false_negatives))]
-        self.post_message(MistakesFound(answer, found, groups, spec))
+        self.post_message(MistakesFound(answer, found, groups, spec, label))
 
     def on_mistakes_found(self, message: MistakesFound) -> None:
+        if message.label != self.label:
+            return  # an older request finishing late (thread workers cannot be stopped)
         facts = self.query_one("#mistakes-facts", Static)
         if message.error or message.answer is None or message.found is None:
             facts.update(f"[b red]{message.error}[/]")
