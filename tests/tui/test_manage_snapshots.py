@@ -83,7 +83,7 @@ def test_delete_dialog_names_the_fine_tune(snap_compare, make_app, managed_runs,
         await _runs(pilot)
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
-        await pilot.pause()
+        await pilot.pause(0.5)  # the dialog's fade-in has ended
 
     assert snap_compare(_app(make_app, managed_runs), terminal_size=size, run_before=run_before)
 
@@ -93,7 +93,10 @@ def test_notes_dialog(snap_compare, make_app, managed_runs, size):
     async def run_before(pilot):
         await _runs(pilot)
         await pilot.press("t")
-        assert isinstance(pilot.app.screen, NotesScreen)
-        await pilot.pause()
+        dialog = pilot.app.screen
+        assert isinstance(dialog, NotesScreen)
+        for field in dialog.query("Input, TextArea"):
+            field.cursor_blink = False  # a blinking cursor makes the picture depend on timing
+        await pilot.pause(0.5)  # the dialog's fade-in has ended
 
     assert snap_compare(_app(make_app, managed_runs), terminal_size=size, run_before=run_before)
