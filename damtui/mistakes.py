@@ -16,7 +16,6 @@ import numpy as np
 from damtui import metrics, runs
 from damtui.errors import DamtuiError
 
-SCORES_FILE = "scores.npz"  # written by the run store (helper "uncertainty"); read by saved_scores
 COMPUTED_NOW = "scores computed now: this run has no saved scores"
 
 
@@ -88,28 +87,15 @@ def answer_run(run_dir: Path) -> tuple[Path, str, int | None]:
     return Path(run_dir), chosen.stage, chosen.epoch
 
 
-def saved_scores(run_dir: Path) -> dict[str, np.ndarray] | None:
-    """The run's scores.npz (epoch, val/test scores and labels, val_threshold) if it has one.
-    The one place that reads it here: swap for runs.load_scores once the run store has it."""
-    path = Path(run_dir) / SCORES_FILE
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError):
-        return None
-
-
 def answer_scores(run_dir: Path, data_root: Path | None = None, device: str = "auto") -> AnswerScores:
     """The answer checkpoint's test scores: saved ones when the run has them for that epoch,
     otherwise scored once now from best.pt (and the note says so)."""
     path, stage, epoch = answer_run(run_dir)
-    saved = saved_scores(path)
-    if saved is not None and (epoch is None or int(np.asarray(saved.get("epoch", epoch))) == epoch):
-        labels = _as_2d(saved["test_labels"])
-        thr = np.broadcast_to(np.asarray(saved["val_threshold"], dtype=np.float64), (labels.shape[1],))
-        return AnswerScores(path, stage, epoch, _as_2d(saved["test_scores"]), labels,
+    saved = runs.load_scores(path)
+    if saved is not None and (epoch is None or saved.epoch == epoch):
+        labels = _as_2d(saved.test_labels)
+        thr = np.broadcast_to(np.asarray(saved.val_threshold, dtype=np.float64), (labels.shape[1],))
+        return AnswerScores(path, stage, epoch, _as_2d(saved.test_scores), labels,
                             [float(t) for t in thr], f"saved scores of {path.name}")
     if not (path / runs.BEST).is_file():
         raise DamtuiError(f"run {path.name} has no best.pt to score; it saved no checkpoint")

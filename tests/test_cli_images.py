@@ -40,7 +40,7 @@ def test_runs_mistakes_lists_false_positives_and_negatives(damtui, pretrain_copy
     labels = np.zeros(200, np.int64)
     scores[[7, 3]], labels[[11, 12]] = (0.9, 0.8), 1  # two false positives, two false negatives
     scores[12] = 0.2
-    np.savez(pretrain_copy / mistakes.SCORES_FILE, epoch=np.int64(epoch), val_scores=scores, val_labels=labels,
+    np.savez(pretrain_copy / runs.SCORES, epoch=np.int64(epoch), val_scores=scores, val_labels=labels,
              test_scores=scores, test_labels=labels, val_threshold=np.float32(0.5))
     png = tmp_path / "m.png"
     rc, out, err = damtui("runs", "mistakes", pretrain_copy.name, "--runs-dir", str(runs_dir), "--png", str(png))
@@ -77,7 +77,7 @@ def test_multilabel_show_and_mistakes_per_chosen_label(damtui, pretrain_copy, ru
     labels = np.zeros((48, 14), np.int64)
     scores = np.zeros((48, 14), np.float32)
     scores[4, 2], labels[6, 2] = 0.9, 1  # label 2: one false positive, one false negative
-    np.savez(pretrain_copy / mistakes.SCORES_FILE, epoch=np.int64(runs.load_run(pretrain_copy).info.result.epoch),
+    np.savez(pretrain_copy / runs.SCORES, epoch=np.int64(runs.load_run(pretrain_copy).info.result.epoch),
              val_scores=scores, val_labels=labels, test_scores=scores, test_labels=labels,
              val_threshold=np.full(14, 0.5, np.float32))
     rc, out, err = damtui("runs", "mistakes", pretrain_copy.name, "--runs-dir", str(runs_dir), "--data-root",

@@ -38,7 +38,7 @@ def test_multilabel_mistakes_are_read_per_label():
 
 def write_scores(run: Path, epoch: int, test_scores: np.ndarray, test_labels: np.ndarray, thr) -> None:
     """scores.npz in the format the uncertainty helper's run store writes."""
-    np.savez(run / mistakes.SCORES_FILE, epoch=np.int64(epoch), val_scores=test_scores,
+    np.savez(run / runs.SCORES, epoch=np.int64(epoch), val_scores=test_scores,
              val_labels=test_labels, test_scores=test_scores, test_labels=test_labels,
              val_threshold=np.asarray(thr, dtype=np.float32))
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from fakes import make_run, settle, flat_text, wait_for
 
-from damtui import gallery, mistakes, pictures, runs
+from damtui import gallery, pictures, runs
 from damtui.tui.screens.dataset_view import DatasetScreen
 from damtui.tui.screens.mistakes import MistakesScreen
 from damtui.tui.screens.run_view import RunViewScreen
@@ -29,7 +29,7 @@ def scored_run(runs_dir):
     scores[[5, 9]] = (0.95, 0.7)
     labels[[1, 2]] = 1
     scores[2] = 0.9
-    np.savez(path / mistakes.SCORES_FILE, epoch=np.int64(runs.load_run(path).info.result.epoch),
+    np.savez(path / runs.SCORES, epoch=np.int64(runs.load_run(path).info.result.epoch),
              val_scores=scores, val_labels=labels, test_scores=scores, test_labels=labels,
              val_threshold=np.float32(0.5))
     return path

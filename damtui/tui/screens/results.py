@@ -18,7 +18,7 @@ from damtui.tui import messages as msg
 from damtui.tui.format import short_run_id
 from damtui.tui.widgets.key_footer import KeyFooter
 
-COLUMNS = ("dataset", "row", *(METRICS[m].short for m in leaderboard.SHOWN), "95% tAUC", "val AUC", "runs")
+COLUMNS = ("dataset", "row", *(METRICS[m].short for m in leaderboard.SHOWN), "95% tAUC", METRICS[SELECT_BY].label, "runs")
 Row = tuple[str, list[Any], str]  # (key, cells, the line shown under the table when highlighted)
 
 
