@@ -116,10 +116,10 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         *RESUME_BINDINGS,
         *MANAGE_BINDINGS,
         Binding("c", "compare", "Compare"),
-        Binding("w", "sweeps", "Sweeps"),
-        Binding("g", "group", "Group seeds"),
+        Binding("w", "sweeps", "Sweeps", show=False),  # in ? Help and the palette: the 80-column footer is full
+        Binding("g", "group", "Group"),
         Binding("slash", "filter", "Filter"),
-        Binding("s", "sort", "Sort"),
+        Binding("s", "sort", "Sort", show=False),
         Binding("S", "reverse", "Reverse", show=False),
         Binding("a", "select_all", "Select all", show=False),
         Binding("u", "unselect_all", "Clear selection", show=False),
