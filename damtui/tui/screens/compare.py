@@ -48,7 +48,7 @@ class CompareScreen(Screen):
         Binding("e", "export", "Export CSV+MD"),
         Binding("left_square_bracket", "metric(-1)", "Metric", key_display="[ ]"),
         Binding("right_square_bracket", "metric(1)", "Next metric", show=False),
-        Binding("b", "toggle_refs", "Benchmark lines"),
+        Binding("b", "toggle_refs", "Benchmark"),
         Binding("ctrl+r", "reload", "Reload", show=False),
     ]
 

@@ -15,7 +15,7 @@ from damtui.tui.widgets.epoch_table import EpochTable
 
 CHART_BINDINGS = [
     Binding("g", "cycle_chart", "Chart"),
-    Binding("b", "toggle_refs", "Benchmark lines"),
+    Binding("b", "toggle_refs", "Benchmark"),
     *(Binding(str(i), f"chart('{name}')", name, show=False)
       for i, name in enumerate(("auc", "acc", "loss", "lr", "health", "aucm"), start=1)),
 ]
