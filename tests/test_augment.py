@@ -103,6 +103,7 @@ def _close(a: torch.Tensor, b: torch.Tensor, k: float = 4.0, slack: float = 0.0)
 # Contract: shapes, dtypes, eval path, pickling
 
 
+@pytest.mark.slow
 def test_import_pulls_no_textual() -> None:
     import subprocess
 
@@ -343,6 +344,7 @@ def test_3d_noise_rate_and_std_range() -> None:
     assert _close(ours[ours > 1e-4], theirs[theirs > 1e-4])
 
 
+@pytest.mark.slow
 def test_3d_elastic_displacement_matches_torchio() -> None:
     """Displacement read off a coordinate image (value = 9 x voxel index, one channel per axis),
     inside a margin where neither version fills: torchio's elastic step (as configured by

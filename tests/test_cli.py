@@ -40,6 +40,7 @@ def test_help_answers_without_importing_torch_or_textual():
     assert proc.stdout.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.slow
 def test_a_bad_input_in_a_real_process_is_one_line():
     err = _one_line_error(damtui_process("train", "synthetic2d", "--set", "lr=0"))
     assert "'lr'" in err

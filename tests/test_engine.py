@@ -22,6 +22,7 @@ def _strip(rows):
     return [{k: v for k, v in r.to_json().items() if k not in TIMING} for r in rows]
 
 
+@pytest.mark.slow
 def test_engine_imports_without_textual():
     code = "import damtui.engine, damtui.cli, sys; assert 'textual' not in sys.modules, 'textual imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -43,6 +44,7 @@ def test_pretrain_events_files_and_checkpoints(pretrain_run):
     assert "versions" in rec.runtime and rec.runtime["versions"]["libauc"] == "2.0.1"
 
 
+@pytest.mark.slow
 def test_event_sequence(runs_dir):
     summary, events = run_stage(demo_config(epochs=2, width=4), runs_dir)
     assert isinstance(events[0], E.RunStarted) and isinstance(events[-1], E.RunFinished)
@@ -52,6 +54,7 @@ def test_event_sequence(runs_dir):
     assert events[-1].summary == summary
 
 
+@pytest.mark.slow
 def test_finetune_head_transplant_and_two_stage_gain(runs_dir, pretrain_copy):
     pre = runs.load_run(pretrain_copy)
     summary, events = run_stage(demo_config("finetune"), runs_dir, from_run=pretrain_copy)
@@ -62,12 +65,14 @@ def test_finetune_head_transplant_and_two_stage_gain(runs_dir, pretrain_copy):
     assert runs.load_run(runs_dir / summary.run_id).runtime["from_run"] == pretrain_copy.name
 
 
+@pytest.mark.slow
 def test_finetune_raises_val_auc_of_an_undertrained_pretrain(runs_dir):
     pre, _ = run_stage(demo_config(epochs=1), runs_dir)
     fine, _ = run_stage(demo_config("finetune", epochs=4), runs_dir, from_run=runs_dir / pre.run_id)
     assert fine.best.val_auc > pre.best.val_auc + 0.005
 
 
+@pytest.mark.slow
 def test_random_head_variant_is_available(runs_dir, pretrain_copy):
     summary, _ = run_stage(demo_config("finetune", epochs=1, head_transplant=False), runs_dir, from_run=pretrain_copy)
     assert summary.status == "finished"
@@ -115,6 +120,7 @@ def test_resume_equals_uninterrupted_run(runs_dir, pretrain_copy, stage):
     assert resumed.best.val_auc == full.best.val_auc
 
 
+@pytest.mark.slow
 def test_resume_extends_a_finished_run(runs_dir):
     done, _ = run_stage(demo_config(epochs=1, width=4), runs_dir)
     path = runs_dir / done.run_id
@@ -154,6 +160,7 @@ def test_nan_loss_fails_the_run_and_keeps_best(runs_dir, monkeypatch):
     assert runs.load_checkpoint(rec.info.path / runs.BEST)["epoch"] == 1
 
 
+@pytest.mark.slow
 def test_bad_from_runs_fail_before_a_folder_is_made(runs_dir, pretrain_copy):
     before = set(runs_dir.iterdir())
     with pytest.raises(DamtuiError, match="is a synthetic2d run"):
@@ -192,6 +199,7 @@ def test_multilabel_finetune_with_multilabel_aucm(runs_dir, data_root, tmp_path)
     assert last["stage"]["loss"]["a"].shape == (14,)
 
 
+@pytest.mark.slow
 def test_resume_of_a_run_stopped_before_its_first_checkpoint_starts_over(runs_dir, pretrain_copy):
     config = demo_config("finetune", epochs=2)
     full, full_events = run_stage(config, runs_dir, from_run=pretrain_copy)
@@ -205,6 +213,7 @@ def test_resume_of_a_run_stopped_before_its_first_checkpoint_starts_over(runs_di
     assert _strip(runs.load_run(path).metrics) == _strip(_rows(full_events))
 
 
+@pytest.mark.slow
 def test_predict_best_reproduces_the_runs_own_numbers_and_ensembles(runs_dir, pretrain_run):
     rec = runs.load_run(pretrain_run)
     preds = predict.predict_best(pretrain_run, device="cpu")
@@ -261,6 +270,7 @@ def test_train_batches_are_consecutive_slices_of_the_order_and_drop_a_batch_of_o
         assert torch.equal(y, pipe.y["train"][idx])
 
 
+@pytest.mark.slow
 def test_finetune_last_pt_stores_pesg_weights_once_and_old_checkpoints_resume(runs_dir, pretrain_copy):
     """PESG's reference and average weights used to be saved twice (in its param group and at the
     top level): 268 MB instead of 179 MB for the full-width model. Old checkpoints still resume."""

@@ -140,6 +140,7 @@ def test_exports_carry_names_tags_and_notes(root):
     assert "| tags | good v1 |" in md and "a note, with \\| bars and lines" in md
 
 
+@pytest.mark.slow
 def test_the_engine_writes_the_run_log(tmp_path):
     from support import demo_config, run_stage
 

@@ -107,6 +107,7 @@ def test_a_finetune_from_another_runs_dir_resumes_after_dying_before_its_first_c
     assert summary.status == "finished"
 
 
+@pytest.mark.slow
 def test_a_killed_extension_resumes_to_its_target(runs_dir, crashed):
     stop = threading.Event()
     run_stage(resume_config(crashed), runs_dir, resume=crashed)  # finalize: 1 epoch, finished
@@ -171,6 +172,7 @@ def test_a_model_too_large_for_memory_is_one_line(damtui, runs_dir, monkeypatch)
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
 
 
+@pytest.mark.slow
 def test_a_resumed_finetune_checkpoint_has_the_structure_of_an_uninterrupted_one(runs_dir, finished):
     def keys(obj, prefix=""):
         if isinstance(obj, dict):
@@ -220,12 +222,21 @@ DAMAGES = {
 }
 
 
-@pytest.fixture
-def three_runs(finished: Path, runs_dir: Path, data_root: Path) -> list[Path]:
-    """Two more epochs on a copy (3 rows), plus two healthy copies of the finished run."""
-    a = runs_dir / "a-damaged"
+@pytest.fixture(scope="module")
+def three_epochs(finished: Path, tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    """The finished run extended by two epochs (3 rows), trained once for the module."""
+    root = tmp_path_factory.mktemp("three")
+    a = root / "a-damaged"
     shutil.copytree(finished, a)
-    run_stage(resume_config(a, epochs=3), runs_dir, resume=a)
+    run_stage(resume_config(a, epochs=3), root, resume=a)
+    return a
+
+
+@pytest.fixture
+def three_runs(finished: Path, three_epochs: Path, runs_dir: Path) -> list[Path]:
+    """A copy of the 3-epoch run (to damage), plus two healthy copies of the finished run."""
+    a = runs_dir / "a-damaged"
+    shutil.copytree(three_epochs, a)
     for name in ("b-ok", "c-ok"):
         shutil.copytree(finished, runs_dir / name)
     return [a, runs_dir / "b-ok", runs_dir / "c-ok"]

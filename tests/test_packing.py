@@ -115,6 +115,7 @@ def test_packed_multilabel_finetune_matches_alone(runs_dir, tmp_path, float64):
     _assert_same_run(runs_dir / "alone" / "f1", runs_dir / "packed" / "f1")
 
 
+@pytest.mark.slow
 def test_cancel_stops_every_member_and_each_resumes_alone(runs_dir):
     stop = threading.Event()
     configs = [demo_config(seed=s, epochs=3, width=4) for s in (0, 1)]
@@ -128,6 +129,7 @@ def test_cancel_stops_every_member_and_each_resumes_alone(runs_dir):
         assert [r.epoch for r in runs.read_metrics(runs_dir / name)[0]] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_a_diverging_member_fails_alone(runs_dir, monkeypatch):
     configs = [demo_config(seed=s, epochs=2, width=4) for s in (0, 1)]
     real = Stage.loss

@@ -63,6 +63,7 @@ def test_of_event_marks_the_last_batch_as_evaluating():
     assert progress.of_event(events.BatchProgress(2, 3, 40, 0.3, 500.0, 9.0), 5, 0).phase == TRAIN
 
 
+@pytest.mark.slow
 def test_the_engine_leaves_progress_for_other_processes(tmp_path):
     from support import demo_config, run_stage
 

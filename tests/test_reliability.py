@@ -214,6 +214,7 @@ class _FullDisk:
         return os.replace(src, dst)
 
 
+@pytest.mark.slow
 def test_disk_full_on_the_checkpoint_thread_fails_the_run_and_loses_nothing(damtui, runs_dir, monkeypatch):
     from damtui import atomic
 

@@ -227,6 +227,7 @@ def test_unreachable_ray_address_fails_fast(tmp_path: Path, capsys) -> None:
     assert err.startswith("damtui: error: cannot reach the Ray cluster at 127.0.0.1:1") and "\n" not in err
 
 
+@pytest.mark.slow
 def test_help_and_planning_import_neither_torch_nor_ray() -> None:
     demo, report = (str(ROOT / "examples" / f) for f in ("sweep-demo.toml", "sweep-report.toml"))
     code = ("import sys, pathlib; from damtui import cli, sweeps; from damtui.sweeps import backends\n"

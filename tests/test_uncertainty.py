@@ -122,7 +122,7 @@ def test_selected_intervals_round_trip_and_old_summaries_read_without():
     assert "0.850 [0.800, 0.900]" in sel.describe()
 
 
-def test_chest_sized_intervals_take_seconds_not_minutes():
+def test_chest_sized_intervals_through_the_real_path():
     """22k x 14 labels through the real path (the timing itself: benchmarks/bootstrap_speed.py)."""
     rng = np.random.default_rng(7)
     y = (rng.random((22433, 14)) < 0.05).astype(int)
@@ -135,6 +135,7 @@ def test_chest_sized_intervals_take_seconds_not_minutes():
 # ----------------------------------------------------------------------------- the run folder
 
 
+@pytest.mark.slow
 def test_training_writes_scores_with_best_and_intervals_in_summary(tmp_path):
     summary, _ = run_stage(demo_config(epochs=2, width=4), tmp_path)
     run = tmp_path / summary.run_id
@@ -152,6 +153,7 @@ def test_training_writes_scores_with_best_and_intervals_in_summary(tmp_path):
     assert stored.answer.intervals == stored.best.intervals
 
 
+@pytest.mark.slow
 def test_finetune_answer_from_the_pretrain_uses_its_scores(tmp_path):
     pre, _ = run_stage(demo_config(epochs=1, width=4), tmp_path)
     fine, _ = run_stage(demo_config("finetune", epochs=1, width=4, lr=1e-9), tmp_path,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import inspect
 
 from fakes import FakeEngine, screen_text, settle, wait_for
@@ -13,6 +15,7 @@ from damtui.tui.screens.monitor import MonitorScreen
 from damtui.tui.screens.runs import RunsScreen
 
 
+@pytest.mark.slow
 async def test_navigation_keys(make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -49,6 +52,7 @@ async def test_footer_shows_the_keys_that_apply(make_app):
         assert "space Select" in footer and "c Compare" in footer and "r Runs" not in footer
 
 
+@pytest.mark.slow
 async def test_command_palette_entries(make_app):
     engine = FakeEngine(batches=2, hold_at=(1, 1))
     app = make_app(engine)

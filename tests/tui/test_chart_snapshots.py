@@ -58,17 +58,20 @@ def _run_view(*keys: str):
     return run_before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES)
 def test_run_view_charts_with_benchmark_lines(snap_compare, make_app, chart_runs, size):
     assert snap_compare(_app(make_app, chart_runs), terminal_size=size, run_before=_run_view())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES)
 def test_run_view_dam_health(snap_compare, make_app, chart_runs, size):
     # narrow: the health chart alone; wide: the second page (lr, DAM health, AUCM)
     assert snap_compare(_app(make_app, chart_runs), terminal_size=size, run_before=_run_view("5"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES)
 def test_compare_test_auc_with_benchmark_lines(snap_compare, make_app, chart_runs, size):
     async def run_before(pilot):

@@ -154,6 +154,7 @@ async def _open_run(pilot, row: int = 0) -> RunViewScreen:
     return view
 
 
+@pytest.mark.slow
 async def test_run_view_b_toggles_benchmark_lines_and_keys_pick_health_charts(make_app, runs_dir):
     health_run(runs_dir, "20240601-120000-breastmnist-finetune-aaaaaa", dataset="breastmnist")
     app = make_app()
@@ -174,6 +175,7 @@ async def test_run_view_b_toggles_benchmark_lines_and_keys_pick_health_charts(ma
         assert len(auc.plan.refs) == 3
 
 
+@pytest.mark.slow
 async def test_old_run_says_not_recorded(make_app, runs_dir):
     make_run(runs_dir, "20240601-120000-synthetic2d-finetune-aaaaaa", epochs_done=3, stage="finetune")
     app = make_app()
@@ -184,6 +186,7 @@ async def test_old_run_says_not_recorded(make_app, runs_dir):
         assert "AUCM" in screen_text(app) and cp.NOT_RECORDED in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_compare_chart_is_usable_at_80x24_with_legend_and_reference_lines(make_app, runs_dir):
     make_run(runs_dir, "20240601-120000-breastmnist-pretrain-aaaaaa", epochs_done=6, dataset="breastmnist")
     make_run(runs_dir, "20240601-130000-breastmnist-pretrain-bbbbbb", epochs_done=3, dataset="breastmnist",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import csv
 
 from fakes import STARTED, make_run, screen_text, wait_for
@@ -49,6 +51,7 @@ async def _compare(pilot, rows: list[int]) -> CompareScreen:
     return pilot.app.screen
 
 
+@pytest.mark.slow
 async def test_compare_needs_two_runs(make_app, runs_dir):
     _two_seeds_and_other(runs_dir)
     app = make_app()
@@ -60,6 +63,7 @@ async def test_compare_needs_two_runs(make_app, runs_dir):
         assert any("select two or more runs" in n.message for n in app._notifications)
 
 
+@pytest.mark.slow
 async def test_compare_two_runs_and_export(make_app, runs_dir, tmp_path):
     _two_seeds_and_other(runs_dir)
     app = make_app()
@@ -115,6 +119,7 @@ async def test_runs_differing_by_seed_show_mean_and_std(make_app, runs_dir):
         assert "config differs in: seed" in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_export_cancel_writes_nothing(make_app, runs_dir, tmp_path):
     _two_seeds_and_other(runs_dir)
     app = make_app()
@@ -127,6 +132,7 @@ async def test_export_cancel_writes_nothing(make_app, runs_dir, tmp_path):
         assert not (tmp_path / "exports").exists()
 
 
+@pytest.mark.slow
 async def test_compare_from_command_palette_action(make_app, runs_dir):
     _two_seeds_and_other(runs_dir)
     app = make_app()

@@ -79,6 +79,7 @@ async def test_c_in_the_run_view_shows_roc_pr_and_both_confusions(make_app, scor
         assert isinstance(app.screen, RunViewScreen)
 
 
+@pytest.mark.slow
 async def test_multilabel_curves_list_per_label_aucs_by_name_sorted(make_app, scored_runs):
     app = _app(make_app, scored_runs)
     async with app.run_test(size=(100, 40)) as pilot:
@@ -89,6 +90,7 @@ async def test_multilabel_curves_list_per_label_aucs_by_name_sorted(make_app, sc
         assert "test AUC per label" in str(screen.query_one("#per-label", Static).render())
 
 
+@pytest.mark.slow
 async def test_a_run_without_scores_says_not_recorded(make_app, scored_runs):
     app = _app(make_app, scored_runs)
     async with app.run_test(size=(100, 36)) as pilot:
@@ -109,6 +111,7 @@ async def test_run_view_facts_show_the_results_interval(make_app, scored_runs):
         assert "test 95% CI, pretrain@" in facts and "AUC 0." in facts and "[" in facts
 
 
+@pytest.mark.slow
 async def test_compare_of_two_runs_states_the_paired_difference(make_app, scored_runs):
     app = _app(make_app, scored_runs)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -133,6 +136,7 @@ def test_exports_carry_interval_columns_and_the_paired_line(scored_runs):
     assert "Paired differences" not in compare.to_markdown(old)  # no scores: no claim
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
 @pytest.mark.parametrize("name", [BINARY, CHEST])
 def test_curves_snapshot(snap_compare, make_app, scored_runs, size, name):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 from fakes import STARTED, flat_text, make_run, read_json, screen_text, settle, wait_for
@@ -40,6 +42,7 @@ def _keys(screen) -> list[str]:
     return [str(k.value) for k in screen.query_one("#runs-table", DataTable).rows]
 
 
+@pytest.mark.slow
 async def test_group_rows_fold_expand_and_select_their_members(make_app, runs_dir):
     two_stage_runs(runs_dir)
     app = make_app()
@@ -71,6 +74,7 @@ async def test_group_rows_fold_expand_and_select_their_members(make_app, runs_di
         assert len(_keys(screen)) == 5  # one row per run again
 
 
+@pytest.mark.slow
 async def test_filter_splitting_a_group_shows_plain_rows(make_app, runs_dir):
     two_stage_runs(runs_dir)
     app = make_app()
@@ -81,6 +85,7 @@ async def test_filter_splitting_a_group_shows_plain_rows(make_app, runs_dir):
         assert not any(k.startswith(GROUP_PREFIX) for k in _keys(screen))  # one member left: no group
 
 
+@pytest.mark.slow
 async def test_results_screen_by_key_and_palette(make_app, runs_dir):
     two_stage_runs(runs_dir)
     app = make_app()
@@ -104,6 +109,7 @@ async def test_results_screen_by_key_and_palette(make_app, runs_dir):
         await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
 
 
+@pytest.mark.slow
 async def test_results_screen_without_runs(make_app, runs_dir):
     app = make_app()
     async with app.run_test(size=(100, 24)) as pilot:

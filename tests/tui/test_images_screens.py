@@ -41,6 +41,7 @@ async def shown(pilot, screen_type, text: str) -> None:
     await settle(pilot)
 
 
+@pytest.mark.slow
 async def test_b_on_the_launch_screen_browses_the_dataset(make_app):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -64,6 +65,7 @@ async def test_b_on_the_launch_screen_browses_the_dataset(make_app):
         assert not isinstance(app.screen, DatasetScreen)
 
 
+@pytest.mark.slow
 async def test_3d_volumes_step_through_depth(make_app, tmp_path):
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:
@@ -76,6 +78,7 @@ async def test_3d_volumes_step_through_depth(make_app, tmp_path):
         assert (tile.sample.picture == gallery.tile(volume, True, 2)).all()
 
 
+@pytest.mark.slow
 async def test_x_in_a_run_view_shows_its_mistakes(make_app, runs_dir):
     path = scored_run(runs_dir)
     app = make_app()
@@ -108,15 +111,18 @@ def _dataset_before(flag: str):
     return run_before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
 def test_dataset_snapshot(snap_compare, make_app, size):
     assert snap_compare(make_app(), terminal_size=size, run_before=_dataset_before("synthetic2d"))
 
 
+@pytest.mark.slow
 def test_dataset_3d_snapshot_160x48(snap_compare, make_app):
     assert snap_compare(make_app(), terminal_size=(160, 48), run_before=_dataset_before("synthetic3d"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
 def test_mistakes_snapshot(snap_compare, make_app, runs_dir, size):
     path = scored_run(runs_dir)
@@ -128,6 +134,7 @@ def test_mistakes_snapshot(snap_compare, make_app, runs_dir, size):
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.slow
 async def test_a_late_answer_for_an_older_state_is_ignored(make_app):
     from damtui.tui.screens.dataset_view import Browsed
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 from fakes import FakeEngine, make_run, screen_text, settle, wait_for
@@ -45,6 +47,7 @@ async def test_present_dataset_shows_share_of_label_one(make_app, tmp_path):
         assert "label 1:" in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_presets_filtered_by_dataset_and_stage(make_app):
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
@@ -102,6 +105,7 @@ async def test_finetune_offers_finished_pretrain_runs_of_the_dataset(make_app, r
         assert engine.calls[0]["config"].stage == "finetune"
 
 
+@pytest.mark.slow
 async def test_invalid_edit_shows_error_at_the_field_and_blocks_start(make_app):
     engine = FakeEngine()
     app = make_app(engine)
@@ -148,6 +152,7 @@ async def test_missing_dataset_is_not_started(make_app):
         assert engine.calls == []
 
 
+@pytest.mark.slow
 async def test_the_data_root_is_shown_and_named_in_the_fetch_command(make_app, tmp_path):
     engine = FakeEngine()
     app = make_app(engine)
@@ -194,6 +199,7 @@ async def test_device_picker_and_start_passes_device(make_app):
         assert engine.calls[0]["device"] == "cpu"
 
 
+@pytest.mark.slow
 async def test_pickers_set_from_code_post_no_changed_message(make_app):
     """A stage change sets the preset picker from code. Its Select.Changed, handled after the
     user's next edit, used to reset the form (a fine-tune ran the preset's epochs, not the typed

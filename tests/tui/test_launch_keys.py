@@ -3,6 +3,8 @@ last value), Escape leaves the values, and the focused field is plainly marked."
 
 from __future__ import annotations
 
+import pytest
+
 from fakes import FakeEngine, settle, wait_for
 from textual.widgets import Input
 
@@ -11,6 +13,7 @@ from damtui.tui.screens.monitor import MonitorScreen
 from damtui.tui.widgets.config_form import EDITABLE
 
 
+@pytest.mark.slow
 async def test_tab_enter_escape_in_the_values(make_app):
     engine = FakeEngine()
     app = make_app(engine)
@@ -32,6 +35,7 @@ async def test_tab_enter_escape_in_the_values(make_app):
         await wait_for(pilot, lambda: app.session.done)
 
 
+@pytest.mark.slow
 async def test_enter_in_the_last_value_starts(make_app):
     engine = FakeEngine()
     app = make_app(engine)

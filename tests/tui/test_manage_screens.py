@@ -4,6 +4,8 @@ on the monitor (a fake probe), and run_app's signal handling without private Tex
 
 from __future__ import annotations
 
+import pytest
+
 import dataclasses
 import signal
 
@@ -36,6 +38,7 @@ def _cursor_to(screen: RunsScreen, run_id: str) -> None:
     screen.query_one("#runs-table", DataTable).move_cursor(row=[r.run_id for r in screen.shown].index(run_id))
 
 
+@pytest.mark.slow
 async def test_delete_asks_then_moves_the_run_to_the_trash(make_app, runs_dir):
     make_run(runs_dir, A, epochs_done=3)
     app = make_app()
@@ -55,6 +58,7 @@ async def test_delete_asks_then_moves_the_run_to_the_trash(make_app, runs_dir):
         assert any("moved to" in n.message for n in app._notifications)
 
 
+@pytest.mark.slow
 async def test_delete_of_a_source_names_its_fine_tunes(make_app, runs_dir):
     src = make_run(runs_dir, A, epochs_done=3)
     ft = make_run(runs_dir, B, epochs_done=2, stage="finetune", started=1_717_250_000.0)
@@ -74,6 +78,7 @@ async def test_delete_of_a_source_names_its_fine_tunes(make_app, runs_dir):
         assert ft.is_dir()
 
 
+@pytest.mark.slow
 async def test_delete_refuses_a_run_being_written(make_app, runs_dir):
     path = make_run(runs_dir, A, epochs_done=1, state=runs.RUNNING)
     lock = runs.RunLock.acquire(path)
@@ -88,6 +93,7 @@ async def test_delete_refuses_a_run_being_written(make_app, runs_dir):
         lock.release()
 
 
+@pytest.mark.slow
 async def test_rename_and_tags_show_in_the_list_and_on_the_run_page(make_app, runs_dir):
     make_run(runs_dir, A, epochs_done=3)
     app = make_app()
@@ -124,6 +130,7 @@ async def test_rename_and_tags_show_in_the_list_and_on_the_run_page(make_app, ru
         assert "baseline #good #v1 · lr 0.1 looks right" in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_bad_tags_are_refused_in_the_dialog(make_app, runs_dir):
     make_run(runs_dir, A, epochs_done=1)
     app = make_app()
@@ -137,6 +144,7 @@ async def test_bad_tags_are_refused_in_the_dialog(make_app, runs_dir):
         assert not (runs_dir / A / runs.NOTES).exists()
 
 
+@pytest.mark.slow
 async def test_log_screen_follows_a_growing_log(make_app, runs_dir):
     path = make_run(runs_dir, A, epochs_done=2, state=runs.RUNNING)
     app = make_app()
@@ -184,6 +192,7 @@ async def _monitor(pilot, engine) -> MonitorScreen:
     return pilot.app.screen
 
 
+@pytest.mark.slow
 async def test_gpu_line_on_the_monitor_with_a_fake_probe(make_app):
     engine = FakeEngine(batches=4, hold_at=(1, 2))
     asked = []

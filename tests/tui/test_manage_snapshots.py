@@ -57,11 +57,13 @@ async def _runs(pilot, row: int = 1):
     await pilot.pause()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES)
 def test_runs_with_name_and_tags(snap_compare, make_app, managed_runs, size):
     assert snap_compare(_app(make_app, managed_runs), terminal_size=size, run_before=_runs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES)
 def test_log_screen(snap_compare, make_app, managed_runs, size):
     async def run_before(pilot):
@@ -77,6 +79,7 @@ def test_log_screen(snap_compare, make_app, managed_runs, size):
     assert snap_compare(_app(make_app, managed_runs), terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES)
 def test_delete_dialog_names_the_fine_tune(snap_compare, make_app, managed_runs, size):
     async def run_before(pilot):
@@ -88,6 +91,7 @@ def test_delete_dialog_names_the_fine_tune(snap_compare, make_app, managed_runs,
     assert snap_compare(_app(make_app, managed_runs), terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES)
 def test_notes_dialog(snap_compare, make_app, managed_runs, size):
     async def run_before(pilot):

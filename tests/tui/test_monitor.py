@@ -31,6 +31,7 @@ async def _start(pilot) -> None:
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, MonitorScreen))
 
 
+@pytest.mark.slow
 async def test_monitor_follows_the_engine(make_app):
     engine = FakeEngine(batches=4, hold_at=(3, 2))
     app = make_app(engine)
@@ -89,6 +90,7 @@ async def test_cancel_asks_then_stops_within_one_batch(make_app, runs_dir):
         assert status["state"] == runs.CANCELLED
 
 
+@pytest.mark.slow
 async def test_engine_error_is_shown_and_app_keeps_running(make_app):
     engine = FakeEngine(raise_error="no preset 'x' for synthetic2d pretrain; choose one of: demo")
     app = make_app(engine)
@@ -110,6 +112,7 @@ async def test_engine_error_is_shown_and_app_keeps_running(make_app):
         assert app.session.state == "finished"
 
 
+@pytest.mark.slow
 async def test_unexpected_engine_exception_is_contained(make_app):
     def broken(config, emit, stop_event, **kwargs):
         raise ZeroDivisionError("division by zero")
@@ -134,6 +137,7 @@ async def test_run_failed_event_is_shown(make_app):
         assert app.screen.query_one(EpochTable).row_count == 1
 
 
+@pytest.mark.slow
 async def test_only_one_run_at_a_time_and_monitor_reopens(make_app):
     engine = FakeEngine(batches=4, hold_at=(1, 1))
     app = make_app(engine)
@@ -154,6 +158,7 @@ async def test_only_one_run_at_a_time_and_monitor_reopens(make_app):
         assert app.screen.query_one(DataTable).row_count == 4
 
 
+@pytest.mark.slow
 async def test_keys_switch_screens_while_training_floods_progress(make_app):
     """From key to the first frame that shows the answer, with progress events streaming in."""
     # like a real engine: compute releases the GIL (sleep), several progress events per batch
@@ -190,6 +195,7 @@ def test_batch_progress_messages_fold():
     assert not a.can_replace(msg.BatchProgressEvent(2, b.event))  # another session
 
 
+@pytest.mark.slow
 async def test_ctrl_q_stops_the_worker(make_app, runs_dir):
     engine = FakeEngine(batches=1_000_000, batch_delay=0.005)
     app = make_app(engine)

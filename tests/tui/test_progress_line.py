@@ -3,6 +3,8 @@ run (evaluating, cancel, 80 columns)."""
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import time
 
@@ -57,6 +59,7 @@ def test_progress_text_states():
     assert "· run" not in progress_text(last, [EpochRow.from_json({"epoch": 4, "train_loss": 0.1})], ss.RUNNING)
 
 
+@pytest.mark.slow
 async def test_monitor_line_fits_80_columns_and_shows_the_cancel(make_app):
     engine = FakeEngine(batches=200, hold_at=(2, 7))
     app = make_app(engine)
@@ -92,6 +95,7 @@ async def test_monitor_stops_saying_evaluating_once_the_row_is_there(make_app):
         await wait_for(pilot, lambda: app.session.done)
 
 
+@pytest.mark.slow
 async def test_80_columns_finish_message_and_footers(make_app, runs_dir):
     make_run(runs_dir, "20240601-120000-synthetic2d-pretrain-aaaaaa", epochs_done=3)
     app = make_app(FakeEngine(batches=2))

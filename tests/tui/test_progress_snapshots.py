@@ -15,6 +15,7 @@ from damtui.tui.screens.run_view import RunViewScreen
 from damtui.tui.widgets.charts import MetricCharts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
 def test_run_view_following(snap_compare, make_app, tmp_path, monkeypatch, size):
     monkeypatch.chdir(tmp_path)

@@ -4,6 +4,8 @@ a run page shows the run as its files are now."""
 
 from __future__ import annotations
 
+import pytest
+
 from fakes import STARTED, FakeEngine, make_run, metrics_row, screen_text, set_status, wait_for
 from textual.widgets import DataTable, Input
 
@@ -50,6 +52,7 @@ def _footer(app) -> str:
     return " ".join(f"{k} {d}" for k, d in app.screen.query_one(KeyFooter)._keys)
 
 
+@pytest.mark.slow
 async def test_r_after_resuming_from_a_run_page_shows_the_list_and_the_run_as_it_is_now(
     make_app, runs_dir
 ):
@@ -77,6 +80,7 @@ async def test_r_after_resuming_from_a_run_page_shows_the_list_and_the_run_as_it
         assert engine.calls[0]["resume"] == path and engine.calls[0]["config"].epochs == 5
 
 
+@pytest.mark.slow
 async def test_r_from_launch_shows_the_list_not_an_open_run_page(make_app, runs_dir):
     _two_runs(runs_dir)
     app = make_app()
@@ -95,7 +99,7 @@ async def test_a_stopped_run_page_shows_what_another_process_writes(make_app, ru
     _, path = _two_runs(runs_dir)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await _runs_list(pilot, CANCELLED_ID)
+        await _runs_list(pilot, CANCELLED_ID)
         await pilot.press("enter")
         view = app.screen
         await wait_for(pilot, lambda: "■ cancelled" in screen_text(app))
@@ -112,12 +116,13 @@ async def test_a_stopped_run_page_shows_what_another_process_writes(make_app, ru
         assert app.screen is view
 
 
+@pytest.mark.slow
 async def test_r_in_the_list_resumes_the_highlighted_run(make_app, runs_dir):
     _, path = _two_runs(runs_dir)
     engine = FakeEngine(batches=2)
     app = make_app(engine)
     async with app.run_test(size=(120, 30)) as pilot:
-        screen = await _runs_list(pilot, CANCELLED_ID)
+        await _runs_list(pilot, CANCELLED_ID)
         footer = _footer(app)
         assert "⏎ Open" in footer and "space Select" in footer and "R Resume" in footer
         await pilot.press("R")
@@ -128,6 +133,7 @@ async def test_r_in_the_list_resumes_the_highlighted_run(make_app, runs_dir):
         assert runs.load_run(path).info.status == runs.FINISHED
 
 
+@pytest.mark.slow
 async def test_extend_a_finished_run_asks_for_the_epochs(make_app, runs_dir):
     path, _ = _two_runs(runs_dir)
     engine = FakeEngine(batches=2)
@@ -156,6 +162,7 @@ async def test_extend_a_finished_run_asks_for_the_epochs(make_app, runs_dir):
         assert (info.status, info.epochs_done, info.epochs_planned) == (runs.FINISHED, 8, 8)
 
 
+@pytest.mark.slow
 async def test_r_while_a_run_trains_says_so_without_a_dialog(make_app, runs_dir):
     _two_runs(runs_dir)
     engine = FakeEngine(batches=4, hold_at=(1, 1))
@@ -173,6 +180,7 @@ async def test_r_while_a_run_trains_says_so_without_a_dialog(make_app, runs_dir)
         await wait_for(pilot, lambda: app.session.done)
 
 
+@pytest.mark.slow
 async def test_the_monitor_hint_after_a_cancel_is_true(make_app, runs_dir):
     engine = FakeEngine(batches=50, hold_at=(2, 3))
     app = make_app(engine)
@@ -198,6 +206,7 @@ async def test_the_monitor_hint_after_a_cancel_is_true(make_app, runs_dir):
         assert screen.current_run_id() == app.session.run_id
 
 
+@pytest.mark.slow
 async def test_space_only_selects_and_home_end_go_to_first_and_last(make_app, runs_dir):
     _two_runs(runs_dir)
     make_run(runs_dir, "20240601-140000-synthetic2d-pretrain-cccccc", epochs_done=1,
@@ -216,6 +225,7 @@ async def test_space_only_selects_and_home_end_go_to_first_and_last(make_app, ru
         assert table.cursor_row == 0
 
 
+@pytest.mark.slow
 async def test_a_run_page_shown_again_reads_the_run_again(make_app, runs_dir):
     """While covered (help on top) the page does not poll; shown again, it reads the files."""
     _, path = _two_runs(runs_dir)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from fakes import (
@@ -80,6 +82,7 @@ async def test_runs_listed_with_status_and_ignored_entries(make_app, runs_dir):
         assert "ignored 2 non-run entries: notes.txt, scratch" in text
 
 
+@pytest.mark.slow
 async def test_sort_and_filter(make_app, runs_dir):
     _fill(runs_dir)
     app = make_app()
@@ -117,6 +120,7 @@ def test_matches_and_sort_helpers(runs_dir):
     assert [r.run_id[-6:] for r in sort_runs(found, "epochs", True)][0] == "aaaaaa"
 
 
+@pytest.mark.slow
 async def test_open_a_run_shows_charts_and_epochs(make_app, runs_dir):
     _fill(runs_dir)
     app = make_app()
@@ -137,6 +141,7 @@ async def test_open_a_run_shows_charts_and_epochs(make_app, runs_dir):
         assert app.screen is screen
 
 
+@pytest.mark.slow
 async def test_run_written_by_another_process_appears_live(make_app, runs_dir):
     """Rows appended with RunWriter while the screen is open show up without reopening."""
     app = make_app()
@@ -183,6 +188,7 @@ async def test_run_written_by_another_process_appears_live(make_app, runs_dir):
         assert "best val AUC 0.9000 @ ep 4" in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_crashed_run_is_explained(make_app, runs_dir):
     make_run(
         runs_dir,
@@ -231,6 +237,7 @@ async def test_refresh_keeps_cursor_and_selection(make_app, runs_dir):
         assert "✓" in str(table.get_row("20240601-130000-breastmnist-pretrain-bbbbbb")[0])
 
 
+@pytest.mark.slow
 async def test_resume_a_cancelled_run_from_its_view(make_app, runs_dir):
     from fakes import FakeEngine
 
@@ -260,6 +267,7 @@ async def test_resume_a_cancelled_run_from_its_view(make_app, runs_dir):
         assert runs.load_run(path).info.status == runs.FINISHED
 
 
+@pytest.mark.slow
 async def test_finished_run_is_extended_not_resumed(make_app, runs_dir):
     """R on a finished run's page asks for the new epoch count (tests/tui/test_resume.py)."""
     from damtui.tui.screens.dialogs import EpochsScreen
@@ -308,6 +316,7 @@ def _tree(path):
     return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()}
 
 
+@pytest.mark.slow
 async def test_damaged_runs_list_with_the_reason_and_are_not_resumed(make_app, runs_dir):
     from fakes import FakeEngine
 
@@ -349,6 +358,7 @@ async def test_damaged_runs_list_with_the_reason_and_are_not_resumed(make_app, r
 
 
 
+@pytest.mark.slow
 async def test_time_column_counts_training_not_the_hours_between(make_app, runs_dir, monkeypatch):
     """Cancelled after 2 minutes, resumed five hours later for one more: the list says 3:00."""
     clock = [STARTED]

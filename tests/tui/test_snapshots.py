@@ -81,6 +81,7 @@ def _app(make_app, engine=None, runs_dir=None, **kw):
     return app
 
 
+@pytest.mark.slow
 def test_launch_80x24(snap_compare, make_app, tmp_path, monkeypatch):
     async def ready(pilot):
         await settle(pilot)
@@ -112,6 +113,7 @@ def _monitor_before(engine):
     return run_before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
 def test_monitor(snap_compare, make_app, size):
     engine = FakeEngine(batches=4, hold_at=(4, 2))
@@ -120,6 +122,7 @@ def test_monitor(snap_compare, make_app, size):
     )
 
 
+@pytest.mark.slow
 def test_monitor_no_color_80x24(snap_compare, make_app, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     engine = FakeEngine(batches=4, hold_at=(4, 2))
@@ -135,6 +138,7 @@ async def _open_runs(pilot):
     await pilot.pause()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
 def test_runs(snap_compare, make_app, fixed_runs, size):
     assert snap_compare(
@@ -142,6 +146,7 @@ def test_runs(snap_compare, make_app, fixed_runs, size):
     )
 
 
+@pytest.mark.slow
 def test_run_view_80x24(snap_compare, make_app, fixed_runs):
     async def run_before(pilot):
         await _open_runs(pilot)
@@ -159,6 +164,7 @@ def test_run_view_80x24(snap_compare, make_app, fixed_runs):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
 def test_compare(snap_compare, make_app, fixed_runs, size):
     async def run_before(pilot):
@@ -170,6 +176,9 @@ def test_compare(snap_compare, make_app, fixed_runs, size):
         await pilot.press("c")
         assert isinstance(pilot.app.screen, CompareScreen)
         await wait_for(pilot, lambda: pilot.app.screen.loaded)  # the runs are read in a worker
+        table = pilot.app.screen.query_one("#compare-table", DataTable)
+        # the table sizes its columns to their cells on idle, after the rows arrive
+        await wait_for(pilot, lambda: min(c.content_width for c in table.columns.values()) >= 8)
         await pilot.pause()
 
     assert snap_compare(

@@ -29,6 +29,7 @@ def _app(make_app, root: Path):
     return app
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES)
 def test_results(snap_compare, make_app, group_runs, size):
     async def run_before(pilot):
@@ -42,6 +43,7 @@ def test_results(snap_compare, make_app, group_runs, size):
     assert snap_compare(_app(make_app, group_runs), terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES)
 def test_runs_grouped(snap_compare, make_app, group_runs, size):
     async def run_before(pilot):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from fakes import STARTED, make_run, screen_text, wait_for
@@ -17,6 +19,7 @@ def _in_sweep(path, sweep, key):
     runs.atomic_write_json(path / runs.CONFIG, data)
 
 
+@pytest.mark.slow
 async def test_runs_grouped_by_sweep(make_app, runs_dir):
     for i, (seed, wobble) in enumerate(((0, 0.0), (1, 0.02))):
         p = make_run(runs_dir, f"demo-synthetic2d-abc-s{seed}-pretrain", epochs_done=3, seed=seed,
