@@ -355,12 +355,15 @@ def _read_info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo
     if wrong:
         raise _Damage(wrong)
     i = best_index(rows)
-    answer = None  # a pretrain's answer is its own best: only a fine-tune's summary can say more
-    if config.get("stage") == "finetune":
-        try:
-            answer = RunSummary.from_json(read_json(path / SUMMARY)).answer
-        except (OSError, ValueError):
-            pass  # not ended yet, being replaced or damaged: the rows still say the stage's best
+    stage = str(config.get("stage", "?"))
+    best = Selected.of(rows[i], stage) if i is not None else None
+    try:  # an ended run's summary adds the intervals and, for a fine-tune, the two-stage answer
+        summary: RunSummary | None = RunSummary.from_json(read_json(path / SUMMARY))
+    except (OSError, ValueError):
+        summary = None  # not ended yet, being replaced or damaged: the rows still say the stage's best
+    if summary is not None and summary.best is not None and best is not None and summary.best.epoch == best.epoch:
+        best = summary.best
+    answer = summary.answer if summary is not None and stage == "finetune" else None
     return RunInfo(
         run_id=path.name,
         path=path,
@@ -372,7 +375,7 @@ def _read_info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo
         epochs_planned=int(status.get("epochs", config.get("epochs", 0))),
         started=float(status.get("started", 0.0)),
         updated=float(status.get("updated", 0.0)),
-        best=Selected.of(rows[i], str(config.get("stage", "?"))) if i is not None else None,
+        best=best,
         answer=answer,
         trained_s=trained_seconds(status) if "updated" in status else None,
         seed=int(config.get("seed", 0)),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakes import STARTED, FakeEngine, make_run, settle, wait_for
+from fakes import STARTED, FakeEngine, make_run, screen_text, settle, wait_for
 from textual.widgets import DataTable
 
 from damtui import runs
@@ -176,9 +176,9 @@ def test_compare(snap_compare, make_app, fixed_runs, size):
         await pilot.press("c")
         assert isinstance(pilot.app.screen, CompareScreen)
         await wait_for(pilot, lambda: pilot.app.screen.loaded)  # the runs are read in a worker
-        table = pilot.app.screen.query_one("#compare-table", DataTable)
-        # the table sizes its columns to their cells on idle, after the rows arrive
-        await wait_for(pilot, lambda: min(c.content_width for c in table.columns.values()) >= 8)
+        # the table sizes its columns to their cells on idle, after the rows arrive: wait until
+        # the row labels (a column whose header is empty) are on the screen
+        await wait_for(pilot, lambda: "selected in stage" in screen_text(pilot.app))
         await pilot.pause()
 
     assert snap_compare(
