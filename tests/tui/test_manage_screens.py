@@ -205,8 +205,8 @@ async def test_gpu_line_on_the_monitor_with_a_fake_probe(make_app):
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await _monitor(pilot, engine)
         line = screen.query_one(GpuLine)
-        await wait_for(pilot, lambda: line.display)
-        assert "GPU 0  memory 30.0/140.0 GiB (this run 12.0 GiB)  utilisation 87%" in screen_text(app)
+        text = "GPU 0  memory 30.0/140.0 GiB (this run 12.0 GiB)  utilisation 87%"
+        await wait_for(pilot, lambda: line.display and text in screen_text(app))  # shown, then drawn
         assert asked[0] == "cuda:0 (Fake GPU)"
         engine.release()
         await wait_for(pilot, lambda: app.session.done)
