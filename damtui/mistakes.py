@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from damtui import metrics, runs
+from damtui import metrics, run_results, runs
 from damtui.errors import DamtuiError
 
 COMPUTED_NOW = "scores computed now: this run has no saved scores"
@@ -79,11 +79,11 @@ def answer_run(run_dir: Path) -> tuple[Path, str, int | None]:
     if chosen is None:
         raise DamtuiError(f"run {info.run_id} has no finished epoch yet; nothing to score")
     if info.stage == "finetune" and chosen.stage == "pretrain":
-        src = record.runtime.get("from_run_path") or (info.from_run and str(Path(run_dir).parent / info.from_run))
-        if not src or not runs.is_run_dir(Path(src)):
-            raise DamtuiError(f"run {info.run_id}'s answer is its pretrain {info.from_run}, which is not at"
-                              f" {src}; copy that run beside it")
-        return Path(src), chosen.stage, chosen.epoch
+        src = run_results.source_path(record)
+        if src is None or not runs.is_run_dir(src):
+            raise DamtuiError(f"run {info.run_id}'s answer is its pretrain {info.from_run}, which is neither beside"
+                              " it nor at its recorded path; copy that run beside it")
+        return src, chosen.stage, chosen.epoch
     return Path(run_dir), chosen.stage, chosen.epoch
 
 
