@@ -313,6 +313,7 @@ def test_local_sweep_sigkilled_run_resumes_on_retry(tmp_path: Path, runs_dir: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one local ray cluster at a time
 def test_ray_sweep_one_gpu_per_job(tmp_path: Path, runs_dir: Path, data_root: Path, reference) -> None:
     ray = pytest.importorskip("ray")
     jobs = plan_of(sweep_file(tmp_path, "ray"))
@@ -331,6 +332,7 @@ def test_ray_sweep_one_gpu_per_job(tmp_path: Path, runs_dir: Path, data_root: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one local ray cluster at a time
 def test_ray_runs_each_pack_as_one_task_on_one_gpu(tmp_path: Path, runs_dir: Path, data_root: Path,
                                                    reference) -> None:
     ray = pytest.importorskip("ray")

@@ -30,17 +30,27 @@ def naive_bootstrap(y: np.ndarray, s: np.ndarray, n: int, rng: np.random.Generat
     return np.array(out)
 
 
-@pytest.mark.parametrize("majority_positive", [False, True])
-def test_fast_bootstrap_has_the_textbook_bootstraps_law(majority_positive):
+@pytest.mark.parametrize("n_pos, n_neg", [(42, 114), (114, 42), (25, 500)])  # the last: cell by cell
+def test_fast_bootstrap_has_the_textbook_bootstraps_law(n_pos, n_neg):
     """Drawing counts per gap instead of building resamples gives the same distribution (ties too)."""
     rng = np.random.default_rng(1)
-    y, s = binormal(rng, 114 if majority_positive else 42, 42 if majority_positive else 114, 1.0)
+    y, s = binormal(rng, n_pos, n_neg, 1.0)
     s = np.round(s, 1)  # many ties
     fast = uncertainty.bootstrap_auc(y, s, 3000)
     slow = naive_bootstrap(y, s, 1500, rng)
     assert abs(fast.mean() - slow.mean()) < 0.004
     assert abs(fast.std() - slow.std()) / slow.std() < 0.08
     assert abs(fast.mean() - metrics.auc(y, s)) < 0.004
+
+
+@pytest.mark.parametrize("sizes", [[3, 1, 2, 1, 5], [40, 90, 25, 60, 85]])  # item by item, cell by cell
+def test_cell_counts_are_multinomial_either_way(sizes):
+    sizes = np.array(sizes)
+    counts = uncertainty._counts(sizes, 20000, np.random.default_rng(4))
+    total, p = sizes.sum(), sizes / sizes.sum()
+    assert (counts.sum(axis=1) == total).all()
+    assert np.allclose(counts.mean(axis=0), total * p, rtol=0.03)
+    assert np.allclose(counts.var(axis=0), total * p * (1 - p), rtol=0.06)
 
 
 def test_intervals_cover_the_true_auc_at_the_nominal_rate():

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from textual.worker import WorkerCancelled
+
 from damtui import events, runs
 from damtui.errors import DamtuiError
 from damtui.records import EpochRow, RunSummary, best_index
@@ -295,7 +297,11 @@ def flat_text(app) -> str:
 async def settle(pilot, seconds: float = 0.0) -> None:
     """Let workers finish and their messages be handled."""
     await pilot.pause(seconds)
-    await pilot.app.workers.wait_for_complete()
+    for worker in list(pilot.app.workers):
+        try:
+            await worker.wait()
+        except WorkerCancelled:  # an exclusive worker that a newer one replaced: expected
+            pass
     await pilot.pause()
 
 

@@ -72,9 +72,10 @@ def _ids(screen) -> list[str]:
 async def test_runs_listed_with_status_and_ignored_entries(make_app, runs_dir):
     _fill(runs_dir)
     app = make_app()
-    async with app.run_test(size=(160, 30)) as pilot:
+    async with app.run_test(size=(220, 30)) as pilot:  # wide: the info line names the (long) tmp path
         screen = await _open_runs(pilot)
         assert _ids(screen) == ["dddddd", "cccccc", "bbbbbb", "aaaaaa"]  # newest first
+        await wait_for(pilot, lambda: "ignored 2" in screen_text(app))  # drawn after the list loads
         text = screen_text(app)
         assert "! crashed" in text and "■ cancelled" in text and "✗ failed" in text
         assert "✓ finished" in text
