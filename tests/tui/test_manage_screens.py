@@ -139,7 +139,8 @@ async def test_bad_tags_are_refused_in_the_dialog(make_app, runs_dir):
         await pilot.press("t")
         app.screen.query_one("#notes-tags", Input).value = "x" * 50
         await pilot.press("ctrl+s")
-        assert isinstance(app.screen, NotesScreen) and "a tag is one word" in screen_text(app)
+        assert isinstance(app.screen, NotesScreen)
+        await wait_for(pilot, lambda: "a tag is one word" in screen_text(app))
         await pilot.press("escape")
         assert not (runs_dir / A / runs.NOTES).exists()
 
