@@ -76,9 +76,7 @@ def _auc_resamples(pos: np.ndarray, neg: np.ndarray, n: int, rng: np.random.Gene
     cell_sizes = np.diff(edges)
     neg_counts = _counts(cell_sizes, n, rng)
     below_edge = np.concatenate([np.zeros((n, 1), neg_counts.dtype), np.cumsum(neg_counts, axis=1)], axis=1)
-    lo = below_edge[:, np.searchsorted(edges, groups[:, 0])]
-    tied = groups[:, 1] != groups[:, 0]
-    lo_plus_hi = lo + below_edge[:, np.searchsorted(edges, groups[:, 1])] if tied.any() else 2 * lo
+    lo_plus_hi = below_edge[:, np.searchsorted(edges, groups[:, 0])] + below_edge[:, np.searchsorted(edges, groups[:, 1])]
     pos_counts = _counts(group_sizes, n, rng)
     twice_wins = np.einsum("ij,ij->i", pos_counts, lo_plus_hi)  # a tie wins half
     return twice_wins / (2 * len(pos) * len(neg))
@@ -96,10 +94,7 @@ def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, n: int = RESAMPLES, se
     def one(j: int, rng: np.random.Generator) -> np.ndarray:
         return _auc_resamples(s[y[:, j], j], s[~y[:, j], j], n, rng)
 
-    workers = min(len(columns), usable_cores())
-    if workers == 1:
-        return np.mean([one(j, rng) for j, rng in zip(columns, rngs)], axis=0)
-    with ThreadPoolExecutor(workers) as pool:  # numpy draws without the GIL: labels in parallel
+    with ThreadPoolExecutor(min(len(columns), usable_cores())) as pool:  # numpy draws without the GIL
         return np.mean(list(pool.map(one, columns, rngs)), axis=0)
 
 
