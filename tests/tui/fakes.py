@@ -294,6 +294,11 @@ def flat_text(app) -> str:
     return " ".join(screen_text(app).split())
 
 
+async def drawn(pilot, text: str, timeout: float = 5.0) -> None:
+    """Wait until `text` is on screen: a widget's state changes before its repaint."""
+    await wait_for(pilot, lambda: text in flat_text(pilot.app), timeout)
+
+
 async def settle(pilot, seconds: float = 0.0) -> None:
     """Let workers finish and their messages be handled."""
     await pilot.pause(seconds)

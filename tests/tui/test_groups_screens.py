@@ -6,7 +6,7 @@ import pytest
 
 from pathlib import Path
 
-from fakes import STARTED, flat_text, make_run, read_json, screen_text, settle, wait_for
+from fakes import STARTED, drawn, make_run, read_json, screen_text, settle, wait_for
 from test_runs_screen import _open_runs
 from textual.widgets import DataTable
 
@@ -53,11 +53,11 @@ async def test_group_rows_fold_expand_and_select_their_members(make_app, runs_di
         keys = _keys(screen)
         assert len(keys) == 3 and keys[0].endswith("cccccc")  # lone run, then two folded groups
         assert all(k.startswith(GROUP_PREFIX) for k in keys[1:])
-        await wait_for(pilot, lambda: "seeds 0,1" in screen_text(app))  # drawn after the rows change
+        await drawn(pilot, "seeds 0,1")
         text = screen_text(app)
         assert "2 seeds" in text and "seeds 0,1" in text and "0.835 ± 0.007" in text
         await pilot.press("down")  # the fine-tune group
-        await wait_for(pilot, lambda: "from a pretrain group of 2" in flat_text(app))
+        await drawn(pilot, "from a pretrain group of 2")
         await pilot.press("enter")
         keys = _keys(screen)
         assert [k[-6:] for k in keys[2:4]] == ["bbbbbf", "aaaaaf"] and len(keys) == 5  # newest first
@@ -98,7 +98,7 @@ async def test_results_screen_by_key_and_palette(make_app, runs_dir):
         await wait_for(pilot, lambda: screen.board)
         (entry,) = screen.board
         assert entry.group is not None and entry.group.stage == "finetune"
-        await wait_for(pilot, lambda: "ResNet-18 (28)" in screen_text(app))  # drawn after the board loads
+        await drawn(pilot, "ResNet-18 (28)")
         text = screen_text(app)
         assert "damtui finetune" in text and "ResNet-18 (28)" in text and "0.901" in text
         assert "best: Google AutoML Vision" in text and "seed 1" in text
@@ -117,4 +117,4 @@ async def test_results_screen_without_runs(make_app, runs_dir):
     async with app.run_test(size=(100, 24)) as pilot:
         await settle(pilot)
         await pilot.press("L")
-        await wait_for(pilot, lambda: "no finished runs in" in flat_text(app))
+        await drawn(pilot, "no finished runs in")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fakes import make_run, settle, flat_text, wait_for
+from fakes import drawn, flat_text, make_run, settle, wait_for
 
 from damtui import gallery, pictures, runs
 from damtui.tui.screens.dataset_view import DatasetScreen
@@ -36,8 +36,8 @@ def scored_run(runs_dir):
 
 
 async def shown(pilot, screen_type, text: str) -> None:
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen_type) and text in flat_text(pilot.app),
-                   timeout=60)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen_type), timeout=60)
+    await drawn(pilot, text, timeout=60)
     await settle(pilot)
 
 

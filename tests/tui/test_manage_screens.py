@@ -9,7 +9,7 @@ import pytest
 import dataclasses
 import signal
 
-from fakes import FakeEngine, make_run, screen_text, settle, wait_for
+from fakes import FakeEngine, drawn, make_run, screen_text, settle, wait_for
 from textual.widgets import DataTable, Input, Log, TextArea
 
 from damtui import events, run_notes, runs
@@ -140,7 +140,7 @@ async def test_bad_tags_are_refused_in_the_dialog(make_app, runs_dir):
         app.screen.query_one("#notes-tags", Input).value = "x" * 50
         await pilot.press("ctrl+s")
         assert isinstance(app.screen, NotesScreen)
-        await wait_for(pilot, lambda: "a tag is one word" in screen_text(app))
+        await drawn(pilot, "a tag is one word")
         await pilot.press("escape")
         assert not (runs_dir / A / runs.NOTES).exists()
 

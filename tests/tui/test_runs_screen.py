@@ -8,6 +8,7 @@ import json
 
 from fakes import (
     STARTED,
+    drawn,
     flat_text,
     make_run,
     metrics_row,
@@ -75,7 +76,7 @@ async def test_runs_listed_with_status_and_ignored_entries(make_app, runs_dir):
     async with app.run_test(size=(220, 30)) as pilot:  # wide: the info line names the (long) tmp path
         screen = await _open_runs(pilot)
         assert _ids(screen) == ["dddddd", "cccccc", "bbbbbb", "aaaaaa"]  # newest first
-        await wait_for(pilot, lambda: "ignored 2" in screen_text(app))  # drawn after the list loads
+        await drawn(pilot, "ignored 2")
         text = screen_text(app)
         assert "! crashed" in text and "■ cancelled" in text and "✗ failed" in text
         assert "✓ finished" in text
