@@ -50,7 +50,7 @@ def _best(fn, repeat: int) -> float:
 
 
 def _bench(is_3d: bool, n: int, batch: int, repeat: int) -> tuple[float, float]:
-    from damtui.augment import augment_batch, reference_transform
+    from damtui.train.augment import augment_batch, reference_transform
 
     shape = (28, 28, 28) if is_3d else (28, 28)
     samples = _samples(n, shape)

@@ -38,7 +38,7 @@ from typing import Any, Callable
 MAIN = "\nimport sys, damtui.cli\nsys.exit(damtui.cli.main(sys.argv[1:]))\n"
 
 OOM = """
-import torch, damtui.models as m
+import torch, damtui.train.models as m
 real, calls = m.ResNet18.forward, [0]
 def forward(self, x):
     if self.training:
@@ -50,13 +50,13 @@ m.ResNet18.forward = forward
 """
 
 NO_MEMORY = """
-import damtui.engine as engine
+import damtui.train.engine as engine
 def make_model(*a, **k):
     raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 TB")
 engine.make_model = make_model
 """
 NAN_EPOCH_2 = """
-import damtui.stages as st
+import damtui.train.stages as st
 real_start, real_loss = st.Stage.start_epoch, st.Stage.loss
 def start_epoch(self, epoch):
     self._poison = epoch >= 1
@@ -153,7 +153,8 @@ def build(work: Path) -> Env:
     import numpy as np
     import torch
 
-    from damtui import datasets, runs
+    from damtui.data import datasets
+    from damtui.store import runs
 
     e = Env(work)
     e.runs.mkdir(parents=True)
@@ -257,7 +258,7 @@ def failed_run(state: str | tuple[str, ...] = "failed", epoch_in_message: str | 
     states = (state,) if isinstance(state, str) else state
 
     def check(env: Env, new: list[Path]) -> str | None:
-        from damtui import runs
+        from damtui.store import runs
         from damtui.errors import DamtuiError
 
         if len(new) != 1:
@@ -402,7 +403,7 @@ def cases(e: Env) -> list[Case]:
 
 
 def snapshot(work: Path) -> dict[str, str]:
-    from damtui import runs
+    from damtui.store import runs
 
     out = {}
     for p in sorted(work.rglob("*")):
@@ -420,7 +421,7 @@ def _wait_for(pred: Callable[[], bool], proc: subprocess.Popen, timeout: float =
 
 
 def run_case(e: Env, case: Case) -> dict[str, Any]:
-    from damtui import runs
+    from damtui.store import runs
 
     before = snapshot(e.work)
     runs_before = set(os.listdir(e.runs))

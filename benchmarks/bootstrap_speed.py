@@ -1,4 +1,4 @@
-"""Seconds for the test intervals summary.json stores (damtui.uncertainty.score_intervals), on
+"""Seconds for the test intervals summary.json stores (damtui.analysis.uncertainty.score_intervals), on
 test sets the size of BreastMNIST (156 x 1), AdrenalMNIST3D (298 x 1) and ChestMNIST (22,433 x 14
 labels, ChestMNIST's label shares), against the textbook bootstrap that builds every resample.
 
@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from damtui import metrics, uncertainty
+from damtui.analysis import metrics, uncertainty
 
 # ChestMNIST test label shares (atelectasis ... hernia), rounded
 CHEST_SHARES = [0.10, 0.025, 0.12, 0.18, 0.05, 0.056, 0.013, 0.047, 0.04, 0.02, 0.02, 0.015, 0.03, 0.002]

@@ -149,7 +149,7 @@ class Setup:
         return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=self.env())
 
     def prepare(self) -> None:
-        from damtui import datasets
+        from damtui.data import datasets
 
         self.root.mkdir(parents=True, exist_ok=True)
         self.data.mkdir(parents=True, exist_ok=True)
@@ -253,7 +253,7 @@ def payload_equal(a: Any, b: Any) -> bool:
 
 
 def tree_hash(path: Path) -> str:
-    from damtui import runs
+    from damtui.store import runs
 
     h = hashlib.sha256()
     for p in sorted(Path(path).rglob("*")):
@@ -267,7 +267,7 @@ def tree_hash(path: Path) -> str:
 
 def check_folder(root: Path, folder: Path) -> dict[str, Any]:
     """Everything a reader needs must parse after a SIGKILL; returns findings, `problems` empty if ok."""
-    from damtui import runs
+    from damtui.store import runs
     from damtui.errors import DamtuiError
 
     out: dict[str, Any] = {"problems": [], "torn_last_line": False, "rows": 0, "last_epoch": None,
@@ -327,7 +327,7 @@ class Reader(threading.Thread):
         self.root, self.stop, self.passes, self.errors = root, threading.Event(), 0, []
 
     def run(self) -> None:
-        from damtui import runs
+        from damtui.store import runs
 
         while not self.stop.is_set():
             try:
@@ -371,7 +371,7 @@ def run_benchmark(kills: int = 20, seed: int = 0, epochs: int = 6, width: int = 
                   concurrent: bool = True, double_every: int = 5, plan: list[dict[str, Any]] | None = None,
                   threads: int = 1, log=print) -> dict[str, Any]:
     """The whole check; returns counts (and `ok`). `plan` overrides the random kill plan."""
-    from damtui import runs
+    from damtui.store import runs
 
     work = Path(work or tempfile.mkdtemp(prefix="damtui-faults-"))
     setup = Setup(work, epochs=epochs, width=width, seed=seed, threads=threads)
@@ -529,7 +529,7 @@ def double_resumes(trials: int, work: Path, epochs: int = 4, width: int = 4, thr
     run's metrics must hold each epoch once."""
     import json as _json
 
-    from damtui import runs
+    from damtui.store import runs
 
     setup = Setup(work, epochs=epochs, width=width, threads=threads)
     setup.prepare()

@@ -6,7 +6,7 @@ first, which carries cuDNN autotuning and warm-up), and the wall clock of the wh
 reported beside it.
   one        `damtui train DATASET --seed 0`                      (the unit: one run's images/s)
   processes  K x `damtui train DATASET --seed i`, started together (time-sliced, as a sweep would)
-  packed     `damtui train DATASET --seeds 0,...,K-1`              (damtui.packing: one vmapped model)
+  packed     `damtui train DATASET --seeds 0,...,K-1`              (damtui.train.packing: one vmapped model)
 
   python benchmarks/packing_speed.py --dataset breastmnist --data-root ../shared/data/medmnist --device cuda
   python benchmarks/packing_speed.py --dataset adrenalmnist3d --data-root ../shared/data/medmnist --device cuda

@@ -1,6 +1,6 @@
 """Train-epoch speed of the report's reference pipeline, damtui's fast pipeline and the floor.
 
-Run by hand (not a test). Every variant goes through the real engine (damtui.engine.train) in this
+Run by hand (not a test). Every variant goes through the real engine (damtui.train.engine.train) in this
 one process on one device, so ratios compare like with like:
   reference   per-sample torchvision/torchio transforms in a DataLoader, fp32 (--set pipeline=reference amp=false)
   fast        uint8 splits on the device, batched augmentation, bf16 autocast on CUDA, channels_last
@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from damtui import config as cfg
-from damtui import datasets, engine
+from damtui.data import datasets
+from damtui.train import engine
 from damtui.events import EpochMetrics
 
 TRAIN_GFLOP = {False: 2.7, True: 106.0}  # forward+backward per image, ResNet-18 (28) / 3D ResNet-18 at 28^3
@@ -88,8 +89,8 @@ def run_variant(config: cfg.Config, device: str, data_root: Path | None, runs_di
 
 def run_naive(config: cfg.Config, device: str, data_root: Path | None) -> dict:
     """The bare training loop the issue's floor figures describe, timed like the engine's epochs."""
-    from damtui.pipeline import DataPipeline
-    from damtui.stages import Stage, make_model, num_outputs
+    from damtui.train.pipeline import DataPipeline
+    from damtui.train.stages import Stage, make_model, num_outputs
 
     dev = torch.device(device)
     splits = datasets.load(config.dataset, data_root)
@@ -97,7 +98,7 @@ def run_naive(config: cfg.Config, device: str, data_root: Path | None) -> dict:
     model = make_model(config, splits.spec, num_outputs(splits.spec, "pretrain")).to(dev)
     stage = Stage(config, model, splits.spec, splits.positive_share("train"), dev)
     pipe = DataPipeline(splits, config, dev)
-    from damtui import augment
+    from damtui.train import augment
 
     x_all, y_all = augment.to_float(pipe.x["train"], splits.spec.is_3d), pipe.y["train"]
     n, size = len(y_all), config.batch_size

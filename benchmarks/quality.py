@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 
 from damtui import config as cfg
-from damtui import datasets, engine, predict, runs
+from damtui.data import datasets
+from damtui.train import engine, predict
+from damtui.store import runs
 from damtui.errors import DamtuiError
 
 # MedMNIST v2 paper, test AUC / ACC: ResNet-18 (28) or ResNet-18+3D, and the best method there.

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 from damtui import config as cfg
-from damtui import engine, runs
+from damtui.train import engine
+from damtui.store import runs
 
 
 def headless(config: cfg.Config, device: str, runs_dir: Path) -> list[dict]:

@@ -25,7 +25,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-SHIPPED_PRESETS = Path(__file__).parent / "presets"
+
+def shipped_presets_dir() -> Path:
+    """The shipped presets: inside the installed package (a wheel maps the repository's top-level
+    presets/ to damtui/presets/), else at the top of the checkout (editable installs, PYTHONPATH)."""
+    installed = Path(__file__).parent / "presets"
+    return installed if installed.is_dir() else Path(__file__).parents[1] / "presets"
+
+
+SHIPPED_PRESETS = shipped_presets_dir()
 ANY_DATASET = "*"
 # A field's role (json_schema_extra): "provenance" says where the values came from (the preset's
 # name, source and description), "runtime" how a run executes (threads); neither changes what a

@@ -32,7 +32,7 @@ class BatchProgress:
     batches: int
     loss: float
     images_per_s: float
-    eta_s: float  # seconds left in this epoch's training (damtui.progress adds its evaluation)
+    eta_s: float  # seconds left in this epoch's training (damtui.store.progress adds its evaluation)
     elapsed_s: float = 0.0  # seconds this epoch has trained so far
 
 

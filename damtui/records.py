@@ -50,7 +50,7 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("train_s", "training seconds", "train s", ".1f", False),
     Metric("eval_s", "evaluation seconds", "eval s", ".1f", False),
     Metric("images_per_s", "images/s", "img/s", ",.0f", True),
-    # training health (damtui.health): val_loss is the CE/BCE of the validation scores in both
+    # training health (damtui.train.health): val_loss is the CE/BCE of the validation scores in both
     # stages (AUCM's own loss is no progress measure); a/b/alpha/imratio exist for fine-tunes only
     Metric("val_loss", "val loss (CE of scores)", "vCE", ".4f", False),
     Metric("train_saturated", "saturated train scores", "sat", ".3f", False),
@@ -75,7 +75,7 @@ def metric(key: str) -> Metric:
 
 @dataclass(frozen=True)
 class Interval:
-    """A 95% interval of one test metric (damtui.uncertainty: stratified bootstrap)."""
+    """A 95% interval of one test metric (damtui.analysis.uncertainty: stratified bootstrap)."""
 
     lo: float
     hi: float

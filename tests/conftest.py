@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from damtui import datasets
+from damtui.data import datasets
 from support import demo_config, run_stage
 
 ONE_THREAD = "1"
@@ -92,7 +92,7 @@ def float64(monkeypatch: pytest.MonkeyPatch):
     real runs (its random draws must not change); only its output is widened."""
     import torch
 
-    from damtui import augment
+    from damtui.train import augment
 
     to_float, augment_batch = augment.to_float, augment.augment_batch
 

@@ -3,12 +3,14 @@ import from here rather than from `conftest`, whose module name the two folders 
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
 from damtui import config as cfg
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "medmnist"
+DEAD_PID = 2**22 + 4321  # beyond pid_max: never alive
 
 
 def demo_config(stage: str = "pretrain", flag: str = "synthetic2d", **over) -> cfg.Config:
@@ -17,7 +19,7 @@ def demo_config(stage: str = "pretrain", flag: str = "synthetic2d", **over) -> c
 
 def run_stage(config: cfg.Config, runs_dir: Path, **kw):
     """Train on CPU, collecting events; returns (summary, events)."""
-    from damtui import engine
+    from damtui.train import engine
 
     events: list = []
     summary = engine.train(config, events.append, kw.pop("stop", threading.Event()),
@@ -29,7 +31,7 @@ def write_chest_like(root: Path) -> Path:
     """A small chestmnist-shaped file (14 labels, label 0 drawn as a bright corner) under root."""
     import numpy as np
 
-    from damtui import datasets
+    from damtui.data import datasets
 
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -41,3 +43,26 @@ def write_chest_like(root: Path) -> Path:
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = x, y
     np.savez(datasets.dataset_path("chestmnist", root), **arrays)
     return root
+
+
+def one_line(rc: int, err: str, expect: str) -> str:
+    assert rc != 0
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("damtui: error: ") and "Traceback" not in err, err
+    assert expect in lines[0], lines[0]
+    return lines[0]
+
+
+def tree(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def crash(path: Path) -> Path:
+    """Make a finished run look like one whose process was SIGKILLed."""
+    from damtui.store import runs
+
+    status = json.loads((path / runs.STATUS).read_text())
+    status.update(state=runs.RUNNING, pid=DEAD_PID)
+    (path / runs.STATUS).write_text(json.dumps(status))
+    (path / runs.SUMMARY).unlink(missing_ok=True)
+    return path

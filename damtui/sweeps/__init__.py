@@ -7,10 +7,10 @@
   backends.py  where jobs run: a local process pool, Ray core tasks, Slurm via submitit
 
 The sweep's own files (plan.json, logs, discarded runs) are read and written by the run store,
-damtui.runs. Nothing here imports torch, ray, submitit or textual at module level.
+damtui.store.runs. Nothing here imports torch, ray, submitit or textual at module level.
 """
 
-from damtui.runs import load_sweep_plans as load_plans
+from damtui.store.runs import load_sweep_plans as load_plans
 from damtui.sweeps.execute import ERROR, JobContext, decide, skipped
 from damtui.sweeps.plan import Job, load_plan_file, pack, runs_of, write_plan
 from damtui.sweeps.report import flat_results, format_plan, sweep_groups, totals_line

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from damtui import runs
+from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.sweeps.execute import ERROR, SUPERVISOR, JobContext, run_job, skipped
 from damtui.sweeps.plan import Job
 from damtui.sweeps.report import result_line
-from damtui.threads import ENV as THREADS_ENV
-from damtui.threads import usable_cores
+from damtui.train.threads import ENV as THREADS_ENV
+from damtui.train.threads import usable_cores
 
 Report = Callable[[str], None]
 BACKENDS = ("local", "ray", "slurm")

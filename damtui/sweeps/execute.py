@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 from damtui import config as cfg
-from damtui import runs
+from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.sweeps.command import TrainCommand
 from damtui.sweeps.plan import Job
-from damtui.threads import ENV as THREADS_ENV
+from damtui.train.threads import ENV as THREADS_ENV
 
-SKIPPED, ERROR = "skipped", "error"  # job outcomes beside the run states of damtui.runs
+SKIPPED, ERROR = "skipped", "error"  # job outcomes beside the run states of damtui.store.runs
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from damtui import config as cfg
-from damtui import runs
+from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.sweeps.command import toml_literal
 
@@ -173,7 +173,7 @@ class Job:
 
 def pack(jobs: list[Job], size: int) -> list[Job]:
     """Group runs that differ only by seed into packed jobs of up to `size` members (one process,
-    one GPU, damtui.packing). A finetune pack depends on the pack of its members' pretrains, so
+    one GPU, damtui.train.packing). A finetune pack depends on the pack of its members' pretrains, so
     each pack's members come from one pretrain pack. A lone seed stays an ordinary job."""
     if size < 2:
         return list(jobs)
@@ -223,7 +223,7 @@ def _label(preset: str, overrides: dict[str, Any]) -> str:
 def plan(sweep: SweepFile, path: Path) -> list[Job]:
     """Expand a sweep into jobs: datasets x (presets x grid) x stage grid x seeds, pretrain first
     in each chain. Every config goes through the preset schema here, before anything starts."""
-    from damtui import datasets
+    from damtui.data import datasets
 
     assert sweep.name is not None
     found: dict[tuple[str, str, str], cfg.Config] = {}

@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from damtui import runs
+from damtui.store import runs
 from damtui.records import MeanStd
 from damtui.sweeps.command import toml_literal
 from damtui.sweeps.execute import describe_action

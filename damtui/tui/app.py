@@ -9,7 +9,6 @@ the engine stops within one batch and the process exits (Textual cannot kill a t
 from __future__ import annotations
 
 import os
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -23,11 +22,13 @@ from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
 
-from damtui import events, runs
+from damtui import events
+from damtui.store import runs
 from damtui.config import Config
 from damtui.errors import DamtuiError
 from damtui.records import RunSummary
 from damtui.tui import messages as msg
+from damtui.tui.heavy import HEAVY_IMPORTS
 from damtui.tui import session as ss
 from damtui.tui.screens.help import HelpScreen
 from damtui.tui.screens.launch import LaunchScreen
@@ -37,20 +38,14 @@ from damtui.tui.screens.runs import RunsScreen
 EngineFn = Callable[..., dict]
 
 
-# torch is imported by three worker threads (devices, the medmnist dataset list, the engine).
-# Importing it from two threads at once can hand one of them a partially initialised module
-# (AttributeError: partially initialized module 'torch'); these imports take turns.
-HEAVY_IMPORTS = threading.Lock()
-
-
 def _default_engine() -> EngineFn:
-    from damtui.engine import train  # heavy (torch): imported in the worker thread
+    from damtui.train.engine import train  # heavy (torch): imported in the worker thread
 
     return train
 
 
 def _default_devices() -> list[tuple[str, str]]:
-    from damtui.devices import available_devices
+    from damtui.train.devices import available_devices
 
     return available_devices()
 
@@ -86,13 +81,13 @@ class DamtuiApp(App[None]):
         Args:
             runs_dir: where runs are saved and listed (default: runs.runs_dir()).
             data_root: MedMNIST folder (default: DAMTUI_DATA, else medmnist's).
-            engine: callable with engine.train's signature (default: damtui.engine.train, lazily).
+            engine: callable with engine.train's signature (default: damtui.train.engine.train, lazily).
             devices: callable returning [(id, label)] (default: devices.available_devices).
             clock: monotonic clock for elapsed times (tests freeze it).
             poll_interval: seconds between reads of runs written by other processes.
             start: first screen, "launch" or "runs".
             export_dir: default folder for comparison exports (default: current directory).
-            gpu_probe: device -> gpu.GpuSample | None for the monitor (default: damtui.gpu.probe).
+            gpu_probe: device -> gpu.GpuSample | None for the monitor (default: damtui.train.gpu.probe).
         """
         super().__init__()
         self.runs_dir = runs.runs_dir(runs_dir)
@@ -123,7 +118,7 @@ class DamtuiApp(App[None]):
         """Called from a worker thread (imports torch): the GPU line's sample."""
         if self._gpu_probe is not None:
             return self._gpu_probe(device)
-        from damtui.gpu import probe
+        from damtui.train.gpu import probe
 
         with HEAVY_IMPORTS:
             return probe(device)
@@ -179,7 +174,7 @@ class DamtuiApp(App[None]):
 
     @work(thread=True, exclusive=True, group="resume", exit_on_error=False)
     def _resume_config(self, path: Path, epochs: int | None) -> None:
-        from damtui.resume import resume_config
+        from damtui.train.resume import resume_config
 
         try:
             self.post_message(msg.ResumeChecked(path, resume_config(path, epochs)))

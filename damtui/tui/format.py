@@ -7,7 +7,7 @@ import re
 import time
 from typing import Any
 
-from damtui.compare import format_duration, short_id
+from damtui.analysis.compare import format_duration, short_id
 
 STATUS_MARK = {
     "running": "▶",

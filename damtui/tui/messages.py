@@ -116,7 +116,7 @@ class RunsListed(Message):
 
 def list_runs(runs_dir: Any) -> RunsListed:
     """runs.list_runs for a worker thread, as the message its screen handles."""
-    from damtui import runs
+    from damtui.store import runs
     from damtui.errors import DamtuiError
 
     try:

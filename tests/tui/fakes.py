@@ -1,4 +1,4 @@
-"""A scripted stand-in for damtui.engine.train and helpers that write run folders for tests."""
+"""A scripted stand-in for damtui.train.engine.train and helpers that write run folders for tests."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 
 from textual.worker import WorkerCancelled
 
-from damtui import events, runs
+from damtui import events
+from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.records import EpochRow, RunSummary, best_index
 
@@ -43,7 +44,7 @@ def metrics_row(epoch: int, wobble: float = 0.0) -> EpochRow:
 
 
 class FakeEngine:
-    """Same signature as damtui.engine.train; writes a real run folder through runs.RunWriter.
+    """Same signature as damtui.train.engine.train; writes a real run folder through runs.RunWriter.
 
     hold_at=(epoch, batch): after emitting that batch, wait until `release()` or the stop event
     (so a test can look at a run in the middle of an epoch). batch_delay slows every batch.

@@ -111,7 +111,7 @@ def test_tui_package_import_is_light():
     import sys
 
     code = (
-        "import sys, damtui.tui.app; print('torch' in sys.modules, 'damtui.engine' in sys.modules)"
+        "import sys, damtui.tui.app; print('torch' in sys.modules, 'damtui.train.engine' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -12,9 +12,9 @@ from fakes import FakeEngine, make_run, metrics_row, screen_text, settle, wait_f
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Select
 
-from damtui import runs
+from damtui.store import runs
 from damtui.records import EpochRow
-from damtui.references import benchmark
+from damtui.analysis.references import benchmark
 from damtui.tui.screens.compare import CompareScreen
 from damtui.tui.screens.run_view import RunViewScreen
 from damtui.tui.widgets import chart_plan as cp

@@ -10,7 +10,8 @@ import pytest
 from fakes import make_run, settle, wait_for
 from textual.widgets import DataTable, Static
 
-from damtui import compare, runs
+from damtui.analysis import compare
+from damtui.store import runs
 from damtui.tui.screens.compare import CompareScreen
 from damtui.tui.screens.curves import NOT_RECORDED, CurvesScreen
 from damtui.tui.screens.run_view import RunViewScreen

@@ -10,7 +10,7 @@ from fakes import STARTED, drawn, make_run, read_json, screen_text, settle, wait
 from test_runs_screen import _open_runs
 from textual.widgets import DataTable
 
-from damtui import runs
+from damtui.store import runs
 from damtui.tui.screens.results import ResultsScreen
 from damtui.tui.screens.run_groups import GROUP_PREFIX
 from damtui.tui.screens.runs import RunsScreen

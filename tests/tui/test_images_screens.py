@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from fakes import drawn, flat_text, make_run, settle, wait_for
 
-from damtui import gallery, pictures, runs
+from damtui.analysis import gallery, pictures
+from damtui.store import runs
 from damtui.tui.screens.dataset_view import DatasetScreen
 from damtui.tui.screens.mistakes import MistakesScreen
 from damtui.tui.screens.run_view import RunViewScreen

@@ -9,7 +9,7 @@ from pathlib import Path
 from fakes import FakeEngine, make_run, screen_text, settle, wait_for
 from textual.widgets import DataTable, Input, Select, Static
 
-from damtui import runs
+from damtui.store import runs
 from damtui.tui.screens.launch import LaunchScreen
 from damtui.tui.screens.monitor import MonitorScreen
 
@@ -36,7 +36,7 @@ async def test_datasets_listed_with_state(make_app):
 
 
 async def test_present_dataset_shows_share_of_label_one(make_app, tmp_path):
-    from damtui import datasets
+    from damtui.data import datasets
 
     datasets.write_synthetic("synthetic2d", tmp_path / "data" / "synthetic2d.npz")
     app = make_app()

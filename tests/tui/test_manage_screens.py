@@ -12,8 +12,9 @@ import signal
 from fakes import FakeEngine, drawn, make_run, screen_text, settle, wait_for
 from textual.widgets import DataTable, Input, Log, TextArea
 
-from damtui import events, run_notes, runs
-from damtui.gpu import GpuSample
+from damtui import events
+from damtui.store import log as run_log, notes as run_notes, runs
+from damtui.train.gpu import GpuSample
 from damtui.tui.screens.dialogs import ConfirmScreen
 from damtui.tui.screens.log_view import LogScreen
 from damtui.tui.screens.manage import NotesScreen, RenameScreen
@@ -157,7 +158,7 @@ async def test_log_screen_follows_a_growing_log(make_app, runs_dir):
         log_screen = app.screen
         assert isinstance(log_screen, LogScreen)
         await wait_for(pilot, lambda: "no log.txt yet" in screen_text(app))
-        run_notes.append_log(path, "run started\nepoch 1")
+        run_log.append_log(path, "run started\nepoch 1")
         log = log_screen.query_one(Log)
         await wait_for(pilot, lambda: log.line_count == 2)
         with open(path / runs.LOG, "ab") as fh:

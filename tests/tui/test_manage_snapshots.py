@@ -10,7 +10,7 @@ import pytest
 from fakes import STARTED, make_run, settle, wait_for
 from textual.widgets import DataTable, Log
 
-from damtui import run_notes, runs
+from damtui.store import notes as run_notes, runs
 from damtui.tui.screens.dialogs import ConfirmScreen
 from damtui.tui.screens.log_view import LogScreen
 from damtui.tui.screens.manage import NotesScreen

@@ -13,7 +13,8 @@ import pytest
 from fakes import FakeEngine, read_json, screen_text, settle, wait_for
 from textual.widgets import DataTable, ProgressBar
 
-from damtui import events, runs
+from damtui import events
+from damtui.store import runs
 from damtui.tui import messages as msg
 from damtui.tui.screens.dialogs import ConfirmScreen
 from damtui.tui.screens.help import HelpScreen

@@ -11,8 +11,9 @@ import time
 from fakes import FakeEngine, make_run, metrics_row, screen_text, settle, wait_for
 from test_monitor import _start  # start the preselected run from the launch screen
 
-from damtui import events, runs
-from damtui.progress import EVALUATING, TRAIN, Progress
+from damtui import events
+from damtui.store import runs
+from damtui.store.progress import EVALUATING, TRAIN, Progress
 from damtui.records import EpochRow
 from damtui.tui import messages as msg
 from damtui.tui import session as ss

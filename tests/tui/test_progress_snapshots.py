@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fakes import make_run, settle, wait_for
 
-from damtui import runs
-from damtui.progress import TRAIN, Progress
+from damtui.store import runs
+from damtui.store.progress import TRAIN, Progress
 from damtui.tui.screens.run_view import RunViewScreen
 from damtui.tui.widgets.charts import MetricCharts
 

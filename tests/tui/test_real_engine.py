@@ -8,17 +8,18 @@ import pytest
 from fakes import settle, wait_for
 from textual.widgets import Input, Select
 
-from damtui import config, runs
+from damtui import config
+from damtui.store import runs
 from damtui.tui.screens.monitor import MonitorScreen
 from damtui.tui.widgets.epoch_table import EpochTable
 
-pytest.importorskip("damtui.engine")
+pytest.importorskip("damtui.train.engine")
 
 
 @pytest.mark.slow
 async def test_pretrain_then_finetune_with_the_real_engine(make_app, monkeypatch, runs_dir):
-    monkeypatch.setattr(config, "SHIPPED_PRESETS", Path(config.__file__).parent / "presets")
-    from damtui.engine import train
+    monkeypatch.setattr(config, "SHIPPED_PRESETS", config.shipped_presets_dir())
+    from damtui.train.engine import train
 
     app = make_app(train)
     async with app.run_test(size=(100, 30)) as pilot:

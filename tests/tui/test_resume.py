@@ -9,7 +9,7 @@ import pytest
 from fakes import STARTED, FakeEngine, make_run, metrics_row, screen_text, set_status, wait_for
 from textual.widgets import DataTable, Input
 
-from damtui import runs
+from damtui.store import runs
 from damtui.config import find_preset
 from damtui.tui.screens.dialogs import ConfirmScreen, EpochsScreen
 from damtui.tui.screens.launch import LaunchScreen

@@ -19,7 +19,7 @@ from fakes import (
 )
 from textual.widgets import DataTable, Input
 
-from damtui import runs
+from damtui.store import runs
 from damtui.tui.screens.run_view import RunViewScreen
 from damtui.tui.screens.runs import RunsScreen, matches, sort_runs
 from damtui.tui.widgets.epoch_table import EpochTable

@@ -14,7 +14,7 @@ import pytest
 from fakes import STARTED, FakeEngine, make_run, screen_text, settle, wait_for
 from textual.widgets import DataTable
 
-from damtui import runs
+from damtui.store import runs
 from damtui.tui.screens.compare import CompareScreen
 from damtui.tui.screens.run_view import RunViewScreen
 from damtui.tui.widgets.charts import MetricCharts

@@ -8,7 +8,7 @@ import json
 
 from fakes import STARTED, make_run, screen_text, wait_for
 
-from damtui import runs
+from damtui.store import runs
 from damtui.tui.screens.runs import RunsScreen
 from damtui.tui.screens.sweeps import SweepsScreen
 

@@ -17,7 +17,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label, Select, Static
 from textual.worker import get_current_worker
 
-from damtui import compare, runs
+from damtui.analysis import compare
+from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.records import METRICS
 from damtui.tui.format import short_run_id

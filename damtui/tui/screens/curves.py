@@ -1,6 +1,6 @@
 """Curves of one run: ROC and precision-recall of the test scores at its result epoch, the
 confusion matrices at 0.5 and at the validation threshold, per-label test AUCs for multi-label
-sets. Everything comes from the run's scores.npz (damtui.curves computes it, in a worker); a run
+sets. Everything comes from the run's scores.npz (damtui.analysis.curves computes it, in a worker); a run
 from before scores were saved shows "not recorded". Pushed from the run view with `c`.
 """
 
@@ -18,7 +18,8 @@ from textual.screen import Screen
 from textual.widgets import Header, Static
 from textual_plotext import PlotextPlot
 
-from damtui import curves, run_results, runs
+from damtui.analysis import curves
+from damtui.store import results as run_results, runs
 from damtui.errors import DamtuiError
 from damtui.records import Selected
 from damtui.tui.format import short_run_id

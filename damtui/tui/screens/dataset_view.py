@@ -1,7 +1,7 @@
 """The dataset browser: samples per class with medmnist's label names, class counts per split,
 pixel statistics, 3D volumes as three orthogonal slices, and the training augmentation's view.
 
-The file is read and the grid prepared in a thread worker (damtui.gallery); the handler of its
+The file is read and the grid prepared in a thread worker (damtui.analysis.gallery); the handler of its
 message owns the widgets. Keys change reactive state; each watcher asks the worker again.
 """
 
@@ -17,7 +17,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Header, Static
 
-from damtui import datasets, gallery
+from damtui.data import datasets
+from damtui.analysis import gallery
 from damtui.errors import DamtuiError
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.pictures import PicturesScreen

@@ -15,9 +15,10 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Header, Label, Select, Static
 
 from damtui import config as cfgmod
-from damtui import runs
+from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.tui import messages as msg
+from damtui.tui.heavy import HEAVY_IMPORTS
 from damtui.tui.format import num, short_run_id, timestamp
 from damtui.tui.screens.dataset_view import DatasetScreen
 from damtui.tui.widgets.config_form import ConfigForm
@@ -149,7 +150,7 @@ class LaunchScreen(Screen):
             for st in app.dataset_status.values():
                 self._set_status(st)
         else:
-            from damtui.datasets import REPORT_FLAGS, SYNTHETIC_SIZES
+            from damtui.data.datasets import REPORT_FLAGS, SYNTHETIC_SIZES
 
             self._set_flags([*SYNTHETIC_SIZES, *sorted(REPORT_FLAGS)])  # known without medmnist
             self._check_datasets()
@@ -166,8 +167,7 @@ class LaunchScreen(Screen):
     # ------------------------------------------------------------------ background work
     @work(thread=True, exclusive=True, group="datasets")
     def _check_datasets(self) -> None:
-        from damtui import datasets
-        from damtui.tui.app import HEAVY_IMPORTS
+        from damtui.data import datasets
 
         root = self.app.data_root
         try:

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Log, Static
 from textual.worker import get_current_worker
 
-from damtui import run_notes
+from damtui.store import log as run_log
 from damtui.errors import DamtuiError
 from damtui.tui.widgets.key_footer import KeyFooter
 
@@ -57,7 +57,7 @@ class LogScreen(Screen):
     @work(thread=True, exclusive=True, group="run-log", exit_on_error=False)
     def _read(self, start: int) -> None:
         try:
-            got = run_notes.read_log(self.path, start)
+            got = run_log.read_log(self.path, start)
         except DamtuiError as err:
             got, error = None, str(err)
         else:

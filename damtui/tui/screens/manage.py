@@ -1,6 +1,6 @@
 """Managing a saved run from the runs list: `d` deletes it (to runs/.trash/, after a dialog that
 names the fine-tunes using it as their source), `e` renames it (its display name), `t` edits its
-tags and notes. File work happens in workers through damtui.run_manage / damtui.run_notes; the
+tags and notes. File work happens in workers through damtui.store.trash / damtui.store.notes; the
 screen hears back by message and re-lists its runs."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from damtui import run_manage, run_notes, runs
+from damtui.store import trash, notes as run_notes, runs
 from damtui.errors import DamtuiError
 from damtui.tui.screens.dialogs import ConfirmScreen, PromptScreen
 
@@ -35,7 +35,7 @@ def name_and_tags(info: runs.RunInfo, short: str) -> str:
 
 
 class DeleteChecked(Message):
-    """run_manage.check_deletable's answer: the fine-tunes using the run, or why it may not go."""
+    """trash.check_deletable's answer: the fine-tunes using the run, or why it may not go."""
 
     def __init__(self, info: runs.RunInfo, users: list[str], error: str = "") -> None:
         super().__init__()
@@ -138,7 +138,7 @@ class ManageActions:
     def _check_delete(self, info: runs.RunInfo) -> None:
         assert isinstance(self, Screen)
         try:
-            self.post_message(DeleteChecked(info, run_manage.check_deletable(info.path, force=True)))
+            self.post_message(DeleteChecked(info, trash.check_deletable(info.path, force=True)))
         except DamtuiError as err:
             self.post_message(DeleteChecked(info, [], str(err)))
 
@@ -149,7 +149,7 @@ class ManageActions:
             self.notify(f"cannot delete: {message.error}", severity="error", timeout=8)
             return
         body = (f"{info.notes.name + ' · ' if info.notes.name else ''}{info.dataset} {info.stage}, "
-                f"{info.status}, {info.epochs_done} epochs.\nIt moves to {run_manage.trash_dir(info.path.parent)}"
+                f"{info.status}, {info.epochs_done} epochs.\nIt moves to {trash.trash_dir(info.path.parent)}"
                 " (move it back to restore it).")
         if message.users:
             body += (f"\n\n! It is the --from source of {len(message.users)} fine-tune(s): "
@@ -168,7 +168,7 @@ class ManageActions:
     def _delete(self, path: Path) -> None:
         assert isinstance(self, Screen)
         try:
-            dest = run_manage.delete_run(path, force=True)  # the dialog named the fine-tunes
+            dest = trash.delete_run(path, force=True)  # the dialog named the fine-tunes
             self.post_message(RunChanged(f"deleted {path.name}: moved to {dest.parent}"))
         except DamtuiError as err:
             self.post_message(RunChanged("", f"cannot delete: {err}"))

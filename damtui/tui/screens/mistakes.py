@@ -2,7 +2,7 @@
 false positives and false negatives, most confident first, each with its score.
 
 Scores come from the run's saved scores when it has them, else best.pt is scored once in a
-thread worker (damtui.mistakes says which, and the screen shows that note).
+thread worker (damtui.analysis.mistakes says which, and the screen shows that note).
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Header, Static
 
-from damtui import datasets, gallery, mistakes, runs
+from damtui.data import datasets
+from damtui.analysis import gallery, mistakes
+from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.pictures import PicturesScreen

@@ -9,11 +9,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
-from damtui.health import saturation_warning
+from damtui.train.health import saturation_warning
 from damtui.records import METRICS
 from damtui.tui import messages as msg
 from damtui.tui import session as ss
-from damtui.progress import Progress, of_event
+from damtui.store.progress import Progress, of_event
 from damtui.tui.format import duration, short_preset, status_text
 from damtui.tui.screens.dialogs import ConfirmScreen
 from damtui.tui.widgets.gpu_line import GpuLine

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
-from damtui import leaderboard
+from damtui.analysis import leaderboard
 from damtui.records import METRICS, SELECT_BY
 from damtui.tui import messages as msg
 from damtui.tui.format import short_run_id

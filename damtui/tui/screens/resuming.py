@@ -8,7 +8,7 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.screen import Screen
 
-from damtui import runs
+from damtui.store import runs
 from damtui.tui import messages as msg
 from damtui.tui.screens.dialogs import EpochsScreen
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from rich.text import Text
 
-from damtui import runs
-from damtui.groups import SeedGroup
+from damtui.store import runs
+from damtui.analysis.groups import SeedGroup
 from damtui.tui.format import duration, short_run_id, timestamp
 
 GROUP_PREFIX = "group:"

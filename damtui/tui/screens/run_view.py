@@ -19,9 +19,9 @@ from textual.screen import Screen
 from textual.widgets import Header, Static
 from textual.worker import get_current_worker
 
-from damtui import runs
+from damtui.store import runs
 from damtui.errors import DamtuiError
-from damtui.progress import Progress
+from damtui.store.progress import Progress
 from damtui.records import METRICS, best_index
 from damtui.tui import messages as msg
 from damtui.tui.format import duration, short_preset, short_run_id, status_text, timestamp
@@ -134,7 +134,7 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
     @work(thread=True, exclusive=True, group="run-result", exit_on_error=False)
     def _read_result(self, record: runs.RunRecord) -> None:
         """Worker: the result's intervals (summary.json, else computed from scores.npz)."""
-        from damtui import run_results
+        from damtui.store import results as run_results
 
         self.post_message(ResultRead(run_results.result(record), run_results.best(record)))
 

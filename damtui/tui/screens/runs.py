@@ -15,8 +15,8 @@ from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
-from damtui import groups as seed_groups
-from damtui import runs
+from damtui.analysis import groups as seed_groups
+from damtui.store import runs
 from damtui.records import METRICS
 from damtui.tui import messages as msg
 from damtui.tui.format import duration, short_run_id, status_text, timestamp

@@ -57,7 +57,8 @@ class SweepsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="sweeps")
     def refresh_groups(self) -> None:
-        from damtui import runs, sweeps
+        from damtui.store import runs
+        from damtui import sweeps
         from damtui.errors import DamtuiError
 
         try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from damtui.records import METRICS, EpochRow
-from damtui.references import Reference, benchmark
+from damtui.analysis.references import Reference, benchmark
 
 SCORE, LOSS, FREE = "score", "loss", "free"  # y-axis kinds: [0, 1], [0, ...), anything
 REF_COLOURS = ("magenta", "blue", "red")  # ResNet-18, ResNet-50, best cell

@@ -1,5 +1,5 @@
 """One line on the monitor: the GPU's memory and utilisation while the app trains on CUDA
-(damtui.gpu.probe, or the probe the app was given). Hidden for a CPU run. The probe runs in a
+(damtui.train.gpu.probe, or the probe the app was given). Hidden for a CPU run. The probe runs in a
 worker on a timer: the driver calls must not stall the event loop."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from damtui.gpu import GpuSample, cuda_index
+from damtui.train.gpu import GpuSample, cuda_index
 
 GPU_EVERY_S = 2.0
 

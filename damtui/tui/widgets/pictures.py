@@ -1,7 +1,7 @@
 """Sample pictures in the app: textual-image widgets sized in cells, with a caption, in groups.
 
 textual-image picks Kitty/Sixel graphics when the terminal has them and half-blocks otherwise;
-damtui.pictures.mode() says which renderer (half-blocks or the character ramp can be forced, and
+damtui.analysis.pictures.mode() says which renderer (half-blocks or the character ramp can be forced, and
 NO_COLOR selects the ramp). Importing textual_image.widget asks the terminal for its cell size,
 which only works before Textual takes the terminal over: the app imports this module first.
 """
@@ -18,8 +18,8 @@ from textual.widgets import Label
 from textual_image.widget import HalfcellImage, UnicodeImage
 from textual_image.widget import Image as AutoImage
 
-from damtui.gallery import Sample
-from damtui.pictures import cells, mode, prepared
+from damtui.analysis.gallery import Sample
+from damtui.analysis.pictures import cells, mode, prepared
 
 WIDGETS = {"auto": AutoImage, "halfcell": HalfcellImage, "unicode": UnicodeImage}
 

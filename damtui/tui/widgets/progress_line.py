@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from damtui.progress import Progress, epoch_left, run_left
+from damtui.store.progress import Progress, epoch_left, run_left
 from damtui.records import EpochRow
 from damtui.tui.format import STATUS_MARK, eta
 

@@ -1,0 +1,97 @@
+"""Deleting runs, part of the run store: a run is moved to <runs>/.trash/, never removed, and
+only when no process writes it. A run that fine-tunes name as their `--from` source is refused
+unless the caller forces it (the CLI's --force, the app's confirmation that names them): a
+fine-tune that must start over reads its source's checkpoint again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from damtui.errors import DamtuiError
+from damtui.store.files import CONFIG, RUNNING, RunLock, is_run_dir, read_json
+
+TRASH_DIR = ".trash"  # under the runs dir; dot-named, so `runs.list_runs` ignores it
+
+
+def trash_dir(root: Path) -> Path:
+    return Path(root) / TRASH_DIR
+
+
+def fine_tunes_of(path: Path) -> list[str]:
+    """The runs beside `path` whose config names it as their `--from` source (by resolved path,
+    or by folder name for runs that recorded only the name)."""
+    path = Path(path)
+    target = path.resolve()
+    out = []
+    for entry in sorted(path.parent.iterdir()):
+        if entry.name.startswith(".") or entry == path or not is_run_dir(entry):
+            continue
+        try:
+            runtime = read_json(entry / CONFIG).get("runtime") or {}
+        except (OSError, ValueError, AttributeError):
+            continue
+        if not isinstance(runtime, dict):
+            continue
+        source_path, source = runtime.get("from_run_path"), runtime.get("from_run")
+        if source_path:
+            if Path(str(source_path)).resolve() == target:
+                out.append(entry.name)
+        elif source is not None and Path(str(source)).name == path.name:
+            out.append(entry.name)
+    return out
+
+
+def check_deletable(path: Path, force: bool = False) -> list[str]:
+    """The fine-tunes that use the run as their source; raises DamtuiError when the run may not
+    be deleted: a process writes it (its writer lock, or a live status on another host) or,
+    unless `force`, other runs name it as their source."""
+    lock = _lock(path)
+    try:
+        return _check(path, force)
+    finally:
+        lock.release()
+
+
+def delete_run(path: Path, force: bool = False) -> Path:
+    """Move the run to <runs>/.trash/<name>-<time> (refused as check_deletable says) and return
+    where it went; moving it back restores it."""
+    path = Path(path)
+    lock = _lock(path)
+    try:
+        _check(path, force)
+        dest = trash_dir(path.parent) / f"{path.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        base, n = dest.name, 1
+        while dest.exists():
+            n += 1
+            dest = dest.with_name(f"{base}~{n}")
+        try:
+            dest.parent.mkdir(exist_ok=True)
+            os.replace(path, dest)  # one rename on the same file system: the run is whole in one place
+        except OSError as err:
+            raise DamtuiError(f"cannot move {path.name} to {dest.parent} ({err.strerror})") from None
+    finally:
+        lock.release()
+    return dest
+
+
+def _lock(path: Path) -> RunLock:
+    if not is_run_dir(path):
+        raise DamtuiError(f"{path} is not a damtui run; `damtui runs` lists runs")
+    return RunLock.acquire(path)  # refuses a run being written, naming the process
+
+
+def _check(path: Path, force: bool) -> list[str]:
+    from damtui.store.runs import load_run
+
+    info = load_run(path).info
+    if info.status == RUNNING:
+        raise DamtuiError(f"{path.name} is running (pid {info.pid}, another host); stop it before deleting it")
+    users = fine_tunes_of(path)
+    if users and not force:
+        names = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+        raise DamtuiError(f"{path.name} is the --from source of {names}; delete those first, or add --force"
+                          f" (it moves to {trash_dir(path.parent)}, from where it can be moved back)")
+    return users
