@@ -295,7 +295,7 @@ def flat_text(app) -> str:
     return " ".join(screen_text(app).split())
 
 
-async def drawn(pilot, text: str, timeout: float = 5.0) -> None:
+async def drawn(pilot, text: str, timeout: float = 30.0) -> None:
     """Wait until `text` is on screen: a widget's state changes before its repaint."""
     await wait_for(pilot, lambda: text in flat_text(pilot.app), timeout)
 
@@ -311,7 +311,9 @@ async def settle(pilot, seconds: float = 0.0) -> None:
     await pilot.pause()
 
 
-async def wait_for(pilot, predicate, timeout: float = 5.0, step: float = 0.02) -> None:
+async def wait_for(pilot, predicate, timeout: float = 30.0, step: float = 0.02) -> None:
+    """Wait until `predicate()` holds. The timeout is a hang guard, generous so that a busy machine
+    (xdist workers beside other jobs) passes: test_compare[size0] missed 5 s once."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
