@@ -73,6 +73,13 @@ def pretrain_runs(all_runs: list[runs.RunInfo], dataset: str) -> list[runs.RunIn
     ]
 
 
+def source_label(info: runs.RunInfo) -> str:
+    """A pretrain run in the From-run picker: its name (else short id), seed, val AUC, start."""
+    best = info.best.val_auc if info.best else None
+    return (f"{info.notes.name or short_run_id(info.run_id)} · seed {info.seed} · val AUC {num(best)}"
+            f" · {timestamp(info.started)[5:]}")
+
+
 class LaunchScreen(Screen):
     """New run. The dataset table has the focus first; tab walks through the pickers and values."""
 
@@ -308,12 +315,16 @@ class LaunchScreen(Screen):
     @on(Select.Changed, "#stage")
     def _stage_changed(self) -> None:
         self.query_one("#from-row").display = self.stage == "finetune"
-        self._sync_presets()
+        edited = list(self.query_one(ConfigForm).edits)
+        self._sync_presets(keep_edits=True)
         self._sync_from_runs()
+        if edited:  # kept, and said so: a value the new stage refuses shows its error at the field
+            self.notify(f"{self.stage}: kept your edits to {', '.join(edited)}", timeout=4)
 
-    def _sync_presets(self) -> None:
+    def _sync_presets(self, keep_edits: bool = False) -> None:
         """Offer the presets of the dataset and stage; keep the user's choice ('tuned') and their
-        edits when that choice exists for the new dataset too and the stage is the same."""
+        edits when that choice exists for the new dataset too and the stage is the same, or when
+        `keep_edits` (a change of stage keeps width, epochs and the rest)."""
         select = self.query_one("#preset", Select)
         if self.dataset is None:
             return
@@ -330,7 +341,7 @@ class LaunchScreen(Screen):
             if pick is not None:
                 select.value = pick
         same = isinstance(current, str) and self._same_choice(current, [pick or ""]) == pick
-        self._show_preset(keep_edits=bool(same))
+        self._show_preset(keep_edits=keep_edits or bool(same))
 
     def _same_choice(self, name: object, names: list[str]) -> str | None:
         """The preset in `names` that `name` stands for on this dataset ('report' for 'report'),
@@ -380,16 +391,9 @@ class LaunchScreen(Screen):
         found = pretrain_runs(self.all_runs, self.dataset)
         current = select.value
         with select.prevent(Select.Changed):
-            select.set_options(
-                [
-                    (
-                        f"{short_run_id(r.run_id)} val AUC {num(r.best.val_auc if r.best else None)}"
-                        f" {timestamp(r.started)[5:]}",
-                        str(r.path),
-                    )
-                    for r in found
-                ]
-            )
+            # the blank first option is a prompt, never "none" while there are runs to choose
+            select.prompt = "choose a pretrain run" if found else "no finished pretrain run"
+            select.set_options([(source_label(r), str(r.path)) for r in found])
             paths = [str(r.path) for r in found]
             if current in paths:
                 select.value = current

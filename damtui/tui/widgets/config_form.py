@@ -75,10 +75,10 @@ class ConfigForm(VerticalScroll):
             with Horizontal(classes="field", id=f"row-{key}"):
                 yield Label(key)
                 optional = key in OPTIONAL
+                # focus selects the value, so typing replaces it (typing 3 into `200` gives 3)
                 yield Input(
                     id=f"field-{key}",
                     compact=True,
-                    select_on_focus=False,
                     placeholder="stage default" if optional else "",
                 )
             yield Static("", id=f"error-{key}", classes="field-error")
@@ -94,6 +94,7 @@ class ConfigForm(VerticalScroll):
                 if key in self.edits:
                     continue
                 inp.value = value_text(getattr(config, key)) if config is not None else ""
+                inp.cursor_position = len(inp.value)  # not where the last preset's value ended
                 inp.disabled = config is None
         self._validate_all()
 
