@@ -110,14 +110,18 @@ def has_intervals(rows: Sequence[dict[str, Any]]) -> bool:
     return any(_is_num(r.get(c)) for r in rows for c in INTERVAL_COLUMNS)
 
 
-def paired_lines(records: Sequence[RunRecord]) -> list[str]:
-    """Each later run against the first on the same test images: 'test AUC b - a: +0.012
-    [-0.018, +0.041]: not resolved' (DeLong, paired); runs without saved scores are left out."""
+def paired_lines(records: Sequence[RunRecord], baseline: int = 0) -> list[str]:
+    """Each other run against the baseline (`records[baseline]`, the first unless chosen) on the
+    same test images: 'test AUC b - a: +0.012 [-0.018, +0.041]: no clear difference' (DeLong,
+    paired); runs without saved scores are left out."""
+    if not records:
+        return []
+    base = records[min(max(baseline, 0), len(records) - 1)]
     out = []
-    for rec in records[1:]:
-        d = run_results.paired(rec, records[0])
+    for rec in records:
+        d = None if rec is base else run_results.paired(rec, base)
         if d is not None:
-            out.append(f"{METRICS['test_auc'].label} {short_id(rec.info.run_id)} - {short_id(records[0].info.run_id)}:"
+            out.append(f"{METRICS['test_auc'].label} {short_id(rec.info.run_id)} - {short_id(base.info.run_id)}:"
                        f" {format_difference(d.diff, d.lo, d.hi, d.resolved)}")
     return out
 
