@@ -22,19 +22,22 @@ def group_row_key(group: SeedGroup) -> str:
 
 def group_cells(group: SeedGroup, members: Sequence[runs.RunInfo], expanded: bool,
                 result_keys: Sequence[str]) -> list[Any]:
-    """The group row: ▸/▾, identity, seed count, mean ± std of each result column, total time."""
+    """The group row, cell for cell under the runs list's COLUMNS: ▸/▾, seed count, identity,
+    finished count, its seeds, mean ± std of each result column, total time."""
     done = len(group.finished)
     return [
         Text("▾" if expanded else "▸", style="bold"),
+        Text(f"{len(members)} seeds", style="bold"),
         group.dataset,
         group.stage,
-        Text(f"{len(members)} seeds", style="bold"),
         f"{done} done",
+        "",
+        Text(",".join(str(s) for s in sorted(m.seed for m in members)), justify="right"),
         *(Text(group.stat(k).format(3), justify="right", style="bold") for k in result_keys),
         Text(duration(sum(m.duration_s for m in members)), justify="right"),
         timestamp(min(m.started for m in members)),
         group.preset,
-        "seeds " + ",".join(str(s) for s in sorted(m.seed for m in members)),
+        "",
     ]
 
 
