@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
-from damtui.train.health import saturation_warning
-from damtui.records import METRICS
+from damtui.records import METRICS, EpochRow
 from damtui.tui import messages as msg
 from damtui.tui import session as ss
 from damtui.store.progress import Progress, of_event
@@ -19,19 +20,31 @@ from damtui.tui.screens.dialogs import ConfirmScreen
 from damtui.tui.widgets.gpu_line import GpuLine
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.progress_line import ProgressLine
-from damtui.tui.widgets.run_panel import CHART_BINDINGS, ChartActions, RunPanel
+from damtui.tui.widgets.chart_plan import Pretrain
+from damtui.tui.widgets.run_panel import CHART_BINDINGS, ChartActions, PretrainRead, RunPanel
 
 
-def status_lines(s: ss.Session, now: float) -> tuple[str, str]:
+def status_lines(s: ss.Session, now: float, pretrain: Sequence[EpochRow] = ()) -> tuple[str, str]:
+    """The monitor's two status lines. Elapsed counts the epochs before a resume too. A fine-tune
+    shows ONE answer: the best validation epoch of both stages (its `pretrain` rows up to the
+    checkpoint it started from), named by stage, as the finished line below names it."""
     c = s.config
     preset = short_preset(c.preset, c.dataset, c.stage)
     device = s.device or s.device_request
     first = f"{status_text(s.state)}  {c.dataset} {c.stage}  preset {preset}  {device}"
-    parts = [f"epoch {s.current_epoch}/{s.epochs}", f"elapsed {duration(s.elapsed(now))}"]
-    best = s.best_row
+    before = sum(r.epoch_s or 0.0 for r in s.rows if r.epoch <= s.start_epoch)  # trained before a resume
+    parts = [f"epoch {s.current_epoch}/{s.epochs}", f"elapsed {duration(before + s.elapsed(now))}"]
+    best, stage = s.best_row, ""
+    if c.stage == "finetune" and pretrain:
+        answer = Pretrain(tuple(pretrain)).answer_of(s.rows, s.best_epoch)
+        if answer is not None and answer[0] == "pretrain":
+            best, stage = pretrain[-1], "pretrain "
+        elif best is not None:
+            stage = "finetune "
     if best is not None:
         val, test = METRICS["val_auc"], METRICS["test_auc"]
-        parts.append(f"best {val.label} {val.format(best.val_auc)} @ ep {s.best_epoch}")
+        label = "answer" if stage else "best"
+        parts.append(f"{label} {val.label} {val.format(best.val_auc)} @ {stage}ep {best.epoch}")
         parts.append(f"{test.label} {test.format(best.test_auc)}")
     return first, "  ".join(parts)
 
@@ -43,22 +56,30 @@ def set_text(box: Static, text: str, layout: bool = True) -> None:
         box.update(text, layout=layout)
 
 
-def session_progress(s: ss.Session) -> Progress | None:
-    """The session's newest batch event as the progress record every front end renders."""
+def session_progress(s: ss.Session, at: float = 0.0) -> Progress | None:
+    """The session's newest batch event as the progress record every front end renders; `at`
+    (the app's clock when it arrived) lets the ETA count down while no event comes (evaluation)."""
     if s.progress is None:
         return None
-    return of_event(s.progress, s.epochs, s.sizes.get("val", 0) + s.sizes.get("test", 0))
+    return of_event(s.progress, s.epochs, s.sizes.get("val", 0) + s.sizes.get("test", 0), at)
 
 
 class MonitorScreen(ChartActions, Screen):
     TITLE = "damtui"
     SUB_TITLE = "monitor"
     BINDINGS = [
-        Binding("x", "cancel_run", "Cancel run"),
+        Binding("X", "cancel_run", "Cancel run"),
         Binding("R", "resume", "Resume"),
         *CHART_BINDINGS,
         Binding("escape", "back", "Back"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._event: object = None  # the newest batch event seen, and when (the app's clock)
+        self._event_at = 0.0
+        self.pretrain: list[EpochRow] = []  # a fine-tune's source epochs, read once in a worker
+        self._pretrain_of: Path | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
@@ -83,15 +104,22 @@ class MonitorScreen(ChartActions, Screen):
         return self.app.session
 
     def _tick(self) -> None:
-        if self.session is not None and not self.session.ended:
+        s = self.session
+        if s is not None and not s.ended:
             self._show_status()
+            self.query_one(ProgressLine).show(self._progress(s), s.rows, s.state, self.app.clock())
+
+    def _progress(self, s: ss.Session) -> Progress | None:
+        if s.progress is not self._event:
+            self._event, self._event_at = s.progress, self.app.clock()
+        return session_progress(s, self._event_at)
 
     def _show_status(self) -> None:
         s = self.session
         if s is None:
             set_text(self.query_one("#monitor-status", Static), "no run yet: press n for a new run")
             return
-        first, second = status_lines(s, self.app.clock())
+        first, second = status_lines(s, self.app.clock(), self.pretrain)
         set_text(self.query_one("#monitor-status", Static), f"{first}\n{second}")
 
     def session_changed(self, kind: str) -> None:
@@ -101,15 +129,36 @@ class MonitorScreen(ChartActions, Screen):
             self._show_status()
             return
         if kind in ("batch", "all", "started", "epoch", "ended"):
-            self.query_one(ProgressLine).show(session_progress(s), s.rows, s.state)
+            self.query_one(ProgressLine).show(self._progress(s), s.rows, s.state, self.app.clock())
+        if s.from_run is not None and self._pretrain_of != s.from_run:
+            self._pretrain_of = s.from_run
+            self._read_pretrain(s.from_run)
         if kind in ("epoch", "started", "all", "ended"):
-            self.query_one(RunPanel).show(s.rows, s.best_epoch, s.epochs, s.config.dataset)
+            self._show_panel(s)
         if kind == "batch":
             self._show_status_cheap()
         else:
             self._show_status()
             self._show_message()
             self.refresh_bindings()
+
+    def _show_panel(self, s: ss.Session) -> None:
+        pretrain = Pretrain(tuple(self.pretrain)) if self.pretrain and s.config.stage == "finetune" else None
+        self.query_one(RunPanel).show(s.rows, s.best_epoch, s.epochs, s.config.dataset, pretrain)
+
+    @work(thread=True, exclusive=True, group="monitor-pretrain", exit_on_error=False)
+    def _read_pretrain(self, source: Path) -> None:
+        """Worker: the source's epochs up to its best (the checkpoint the fine-tune starts from)."""
+        from damtui.store.results import pretrain_rows
+
+        self.post_message(PretrainRead(pretrain_rows(source)))
+
+    def on_pretrain_read(self, message: PretrainRead) -> None:
+        self.pretrain = list(message.rows)
+        s = self.session
+        if s is not None:
+            self._show_panel(s)
+            self._show_status()
 
     def _show_status_cheap(self) -> None:
         """Status text changes with each batch only via the epoch number; redraw when it moves."""
@@ -140,6 +189,8 @@ class MonitorScreen(ChartActions, Screen):
                 kind = "-success"
             if s.ended and s.run_dir:
                 text += f"\nrun folder: {s.run_dir}"
+            from damtui.train.health import saturation_warning  # numpy: once a run shows, not at start
+
             warning = saturation_warning(s.rows, s.config.stage)
             if warning and not text:
                 text, kind = warning, "-warning"
@@ -150,6 +201,9 @@ class MonitorScreen(ChartActions, Screen):
 
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = self.chart_check(action)
+        if allowed is not None:
+            return allowed
         if action == "cancel_run":  # only while a run trains
             s = self.session
             return s is not None and not s.ended and not s.done
