@@ -108,7 +108,7 @@ async def test_the_fine_tune_page_draws_both_stages_and_b_only_where_benchmarks_
         await _until(pilot, lambda: auc.plan is not None and auc.plan.xlabels)
         assert auc.plan.vline == 3 and auc.plan.lines[1].xs[:3] == (1, 2, 3)
         text = screen_text(app)
-        assert "fine-tune's best" in text and "answer: val 0.8300 at pretrain epoch 3" in auc.plan.note
+        assert "fine-tune best val AUC" in text and "answer: val 0.8300 at pretrain epoch 3" in auc.plan.note
         assert "b Benchmark" in text.splitlines()[-1]
         await pilot.press("y", "plus")
         await _until(pilot, lambda: "log" in auc.plan.note and "smoothed 0.5" in auc.plan.note)
