@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import pytest
 from fakes import make_run, metrics_row, read_json, screen_text
-from rich.text import Text
 from test_charts import _open_run, health_row
 
 from damtui.records import EpochRow
 from damtui.store import runs
 from damtui.tui.widgets import chart_plan as cp
-from damtui.tui.widgets.charts import MetricChart, MetricCharts, legend_text, refs_text
+from damtui.tui.widgets.charts import MetricChart, legend_text, refs_text
 
 
 def _rows(key: str, values: list[float]) -> list[EpochRow]:

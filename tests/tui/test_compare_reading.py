@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from fakes import STARTED, make_run, screen_text, settle, wait_for
 from test_compare_screen import _compare, _two_seeds_and_other
-from test_curves_screen import BINARY, OTHER, _app, scored_runs, write_scores  # noqa: F401 (a fixture)
+from test_curves_screen import BINARY, OTHER, _app, write_scores
+from test_curves_screen import scored_runs  # noqa: F401 (the fixture)
 from textual.widgets import DataTable, Static
 
 from damtui.tui.screens.compare import CompareScreen
@@ -25,7 +26,7 @@ def _info(app) -> str:
 
 
 @pytest.mark.slow
-async def test_enter_on_a_run_makes_it_the_baseline(make_app, scored_runs):
+async def test_enter_on_a_run_makes_it_the_baseline(make_app, scored_runs):  # noqa: F811
     """Item 18: the paired differences were always against the first run."""
     write_scores(scored_runs / THIRD, seed=2, noise=1.2)
     app = _app(make_app, scored_runs)

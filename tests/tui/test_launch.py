@@ -97,7 +97,7 @@ async def test_finetune_offers_finished_pretrain_runs_of_the_dataset(make_app, r
         source = screen.query_one("#from-run", Select)
         assert _options(source) == [str(good)]
         assert source.value == str(good)
-        assert "aaaaaa · seed 0 · val AUC 0.8300" in screen_text(app)
+        assert "aaaaaa · seed 0 · 0.830" in screen_text(app)
         source.focus()
         await pilot.press("enter")  # the picker's list: a prompt first, never "no finished pretrain run"
         await pilot.pause()

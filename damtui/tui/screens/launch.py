@@ -20,7 +20,7 @@ from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.tui import messages as msg
 from damtui.tui.heavy import HEAVY_IMPORTS
-from damtui.tui.format import fit_path, num, short_run_id, timestamp
+from damtui.tui.format import fit_path, num, short_run_id
 # imported with the app, before Textual takes the terminal: textual-image asks it for its cell size
 from damtui.tui.screens.dataset_view import DatasetScreen
 from damtui.tui.screens.dialogs import ConfirmScreen
@@ -85,10 +85,10 @@ class Fetched(Message):
 
 
 def source_label(info: runs.RunInfo) -> str:
-    """A pretrain run in the From-run picker: its name (else short id), seed, val AUC, start."""
+    """A pretrain run in the From-run picker (newest first, 24 columns at 80): its name (else short
+    id), seed and best val AUC."""
     best = info.best.val_auc if info.best else None
-    return (f"{info.notes.name or short_run_id(info.run_id)} · seed {info.seed} · val AUC {num(best)}"
-            f" · {timestamp(info.started)[5:]}")
+    return f"{info.notes.name or short_run_id(info.run_id)} · seed {info.seed} · {num(best, 3)}"
 
 
 class LaunchScreen(Screen):
