@@ -33,18 +33,17 @@ async def test_enter_on_a_run_makes_it_the_baseline(make_app, scored_runs):  # n
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         app.push_screen(CompareScreen([Path("runs") / n for n in (BINARY, OTHER, THIRD)]))
-        await wait_for(pilot, lambda: "bbbbbb - aaaaaa" in _info(app))
-        assert "dddddd - aaaaaa" in _info(app)
+        await wait_for(pilot, lambda: "paired against aaaaaa" in _info(app))
+        assert "bbbbbb -0." in _info(app) and "dddddd " in _info(app)
         table = app.screen.query_one("#compare-table", DataTable)
         table.focus()
         assert "⏎ Baseline" in screen_text(app).splitlines()[-1]
         table.move_cursor(column=2)  # the second run's column
         await pilot.press("enter")
-        await wait_for(pilot, lambda: "aaaaaa - bbbbbb" in _info(app))
+        await wait_for(pilot, lambda: "paired against bbbbbb" in _info(app))
         info = _info(app)
-        assert "dddddd - bbbbbb" in info and "bbbbbb - aaaaaa" not in info
+        assert "aaaaaa +0." in info and "dddddd " in info and "bbbbbb -0." not in info
         assert "clearly" in info or "no clear difference" in info  # words, not `resolved`
-        assert "paired against bbbbbb" in info
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 from damtui.analysis import compare
 from damtui.store import runs
 from damtui.errors import DamtuiError
-from damtui.records import METRICS
+from damtui.records import METRICS, format_difference
 from damtui.tui.format import short_run_id
 from damtui.tui.screens.dialogs import ExportScreen
 from damtui.tui.widgets.chart_plan import View, has_references, overlay_chart, reference_metric, references
@@ -76,6 +76,7 @@ class CompareScreen(Screen):
         self.rows: list[dict] = []
         self.paired: list[str] = []
         self.loaded = False  # the first read has arrived
+        self.intervals_shown = True  # the table's cells have room for their 95% intervals
 
     @property
     def show_refs(self) -> bool:
@@ -129,7 +130,8 @@ class CompareScreen(Screen):
                 problems.append(str(err))
         # results with intervals and the paired differences read scores files: here, off the loop
         rows = compare.comparison_rows(records) if records else []
-        paired = compare.paired_lines(records, self.baseline)
+        paired = [f"{short_run_id(rid)} {format_difference(d.diff, d.lo, d.hi, d.resolved)}"
+                  for rid, _, d in compare.paired_differences(records, self.baseline)]
         if not get_current_worker().is_cancelled:
             self.post_message(self.Read(records, problems, rows, paired))
 
@@ -146,6 +148,7 @@ class CompareScreen(Screen):
         if self.loaded:
             self._draw_plot()
             self._draw_table()
+            self._show_info()
 
     def watch_baseline(self) -> None:
         self._read()  # the paired differences read the scores again: in the worker
@@ -213,6 +216,7 @@ class CompareScreen(Screen):
         if not self.records:
             return
         rows = self.rows
+        self.intervals_shown = True
         best = compare.best_runs(rows)
         groups = compare.seed_groups(self.records)
         keys: list[str] = []
@@ -234,7 +238,11 @@ class CompareScreen(Screen):
         for key in order:
             cells: list[object] = [Text(compare.column_label(key), style="bold")]
             for i, row in enumerate(rows):
-                text = clip(compare.cell(row, key), width)
+                text = compare.cell(row, key)
+                if len(text) > width and " [" in text:  # the value whole rather than a cut interval
+                    text = text.split(" [")[0]
+                    self.intervals_shown = False
+                text = clip(text, width)
                 if i in best.get(key, set()) and len(rows) > 1:
                     cells.append(Text(f"{text}*", style="bold reverse"))
                 else:
@@ -253,12 +261,13 @@ class CompareScreen(Screen):
         diff = compare.differing_keys(self.records) if self.records else []
         parts.append("config differs in: " + (", ".join(diff) if diff else "nothing"))
         parts.append("* best; test read at best val epoch")
-        if len(self.records) > 1 and self.paired:
-            base = short_run_id(self.records[min(self.baseline, len(self.records) - 1)].info.run_id)
-            parts.append(f"paired against {base} (enter on a run's column picks another)")
         if compare.has_intervals(self.rows):
-            parts.append(compare.INTERVAL_NOTE)
-        parts += self.paired
+            parts.append(compare.INTERVAL_NOTE if self.intervals_shown else
+                         "95% intervals: in a wider terminal and in the export (e)")
+        if len(self.records) > 1 and self.paired:  # one line: 80x24 keeps rows for the table
+            base = short_run_id(self.records[min(self.baseline, len(self.records) - 1)].info.run_id)
+            parts.append(f"test AUC paired against {base} (enter on a run's column picks another): "
+                         + "; ".join(self.paired))
         if extra:
             parts.append(extra)
         self.query_one("#compare-info", Static).update(" · ".join(parts))
