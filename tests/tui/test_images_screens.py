@@ -146,7 +146,7 @@ async def test_a_late_answer_for_an_older_state_is_ignored(make_app):
         app.screen.post_message(Browsed(app.screen._data, [], ("val", None, 0, True)))
         await settle(pilot)
         assert len(app.screen.query(PictureTile)) == 16 and "split train" in flat_text(app)
-        app.screen.post_message(Browsed(app.screen._data, [], app.screen._state(), summary=app.screen._summary))
+        app.screen.post_message(Browsed(app.screen._data, [], app.screen._state()))
         await settle(pilot)
         assert len(app.screen.query(PictureTile)) == 0  # the current state's answer is shown
 

@@ -34,7 +34,13 @@ class Browsed(Message):
     groups: list[gallery.ClassSamples]
     state: tuple = ()
     error: str = ""
-    summary: tuple[list, list] | None = None  # (class counts, pixel stats): once, in the worker
+
+
+@dataclass
+class Summarised(Message):
+    """The class counts and pixel statistics of every split: computed once, after the first pictures."""
+
+    summary: tuple[list, list]
 
 
 class DatasetScreen(PicturesScreen):
@@ -86,12 +92,12 @@ class DatasetScreen(PicturesScreen):
             data = self._data or datasets.load(self.flag, getattr(self.app, "data_root", None))
             keys = None if self.label is None else [self.label]
             groups = gallery.browse(data, self.split, keys, PER_CLASS, self.offset, self.augment)
-            # a second over a 3D set's voxels: here once, never again in the handler of each key
-            summary = self._summary or (gallery.class_counts(data), gallery.pixel_stats(data))
         except DamtuiError as err:
             self.post_message(Browsed(None, [], state, str(err)))
             return
-        self.post_message(Browsed(data, groups, state, summary=summary))
+        self.post_message(Browsed(data, groups, state))
+        if self._summary is None:  # a second over a 3D set's voxels: once, after the pictures, never per key
+            self.post_message(Summarised((gallery.class_counts(data), gallery.pixel_stats(data))))
 
     def _state(self) -> tuple:
         return (self.split, self.label, self.offset, self.augment)
@@ -106,13 +112,20 @@ class DatasetScreen(PicturesScreen):
             facts.update(f"[b red]{message.error}[/]")
             return
         self._data = data = message.data
-        self._summary = message.summary
-        assert data is not None and message.summary is not None
+        assert data is not None
         facts.update(self._facts(data))
-        self.query_one("#ds-counts", Static).update(self._counts(*message.summary))
+        self._show_counts()
         self.show_groups(self.query_one("#ds-grid", VerticalScroll),
                          [(f"{g.key} {g.name}: {len(g.samples)} of {g.total} in {self.split}", g.samples)
                           for g in message.groups])
+
+    def on_summarised(self, message: Summarised) -> None:
+        self._summary = message.summary
+        self._show_counts()
+
+    def _show_counts(self) -> None:
+        text = self._counts(*self._summary) if self._summary is not None else "counting classes and pixels…"
+        self.query_one("#ds-counts", Static).update(text)
 
     # ------------------------------------------------------------------ text
     def _facts(self, data: datasets.Splits) -> str:
