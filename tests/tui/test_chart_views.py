@@ -65,6 +65,10 @@ def test_titles_drop_words_not_numbers_when_short_of_room():
         refs = refs_text(auc, width=width).plain
         assert len(refs) <= width and "0.919" in refs and "0.901" in refs  # every value whole
     assert "Google AutoML Vision" in refs_text(auc).plain  # where there is room, the full names
+    both = cp.run_chart("auc", [metrics_row(e) for e in (1, 2)], best=2,
+                        pretrain=cp.Pretrain(tuple(metrics_row(e) for e in (1, 2, 3))))
+    assert "pretrain → fine-tune" in legend_text(both).plain
+    assert len(legend_text(both, width=36).plain) <= 36  # a third of 120 columns: the title shortens too
 
 
 def _pretrain_and_finetune(root):

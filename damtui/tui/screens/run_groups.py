@@ -10,7 +10,7 @@ from rich.text import Text
 
 from damtui.store import runs
 from damtui.analysis.groups import SeedGroup
-from damtui.tui.format import duration, short_run_id, timestamp
+from damtui.tui.format import duration, short_preset, short_run_id, timestamp
 
 GROUP_PREFIX = "group:"
 Entry = tuple[str, list[Any]]  # (row key, cells)
@@ -36,7 +36,7 @@ def group_cells(group: SeedGroup, members: Sequence[runs.RunInfo], expanded: boo
         *(Text(group.stat(k).format(3), justify="right", style="bold") for k in result_keys),
         Text(duration(sum(m.duration_s for m in members)), justify="right"),
         timestamp(min(m.started for m in members)),
-        group.preset,
+        short_preset(group.preset, group.dataset, group.stage),
         "",
     ]
 

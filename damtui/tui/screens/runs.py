@@ -19,7 +19,7 @@ from damtui.analysis import groups as seed_groups
 from damtui.store import runs
 from damtui.records import METRICS
 from damtui.tui import messages as msg
-from damtui.tui.format import duration, short_run_id, status_text, timestamp
+from damtui.tui.format import duration, short_preset, short_run_id, status_text, timestamp
 from damtui.tui.screens.manage import MANAGE_BINDINGS, ManageActions, name_and_tags
 from damtui.tui.screens import run_groups
 from damtui.tui.screens.resuming import RESUME_BINDINGS, ResumeActions
@@ -109,7 +109,7 @@ def row_cells(info: runs.RunInfo, selected: bool) -> list[Any]:
           for k in RESULT_KEYS),
         Text(duration(info.duration_s) if info.started else "-", justify="right"),
         timestamp(info.started),
-        info.preset,
+        short_preset(info.preset, info.dataset, info.stage),  # dataset and stage are beside it
         Text(" ".join(f"#{t}" for t in info.notes.tags)),
     ]
 

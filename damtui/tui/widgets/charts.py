@@ -42,8 +42,8 @@ def legend_text(plan: Plan, mono: bool = False, width: int | None = None) -> Tex
     and the note (best epoch, or why nothing is drawn). Within `width` cells it drops words in
     turn (a shorter note, shorter labels, no note) rather than cut a number off."""
 
-    def line(labels: Sequence[str], note: str, gap: str = "  ", key: str = " ") -> Text:
-        out = Text(plan.title, style="bold")
+    def line(labels: Sequence[str], note: str, gap: str = "  ", key: str = " ", title: str = plan.title) -> Text:
+        out = Text(title, style="bold")
         for label, (_, colour, marker) in zip(labels, plan.legend):
             out.append(gap)
             out.append(f"{marker if mono else '━'}{key}{label}", style="" if mono else _style(colour))
@@ -53,8 +53,10 @@ def legend_text(plan: Plan, mono: bool = False, width: int | None = None) -> Tex
 
     full = [label for label, _, _ in plan.legend]
     short = list(plan.short_legend) or full
+    bare = plan.title.split(" · ")[0]  # 'AUC · pretrain → fine-tune' -> 'AUC' (the x labels say f1, f2…)
     tries = [line(full, plan.note), line(full, plan.short_note), line(short, plan.short_note),
-             line(short, plan.short_note, " ", ""), line(short, "", " ", "")]
+             line(short, plan.short_note, " ", ""), line(short, plan.short_note, " ", "", bare),
+             line(short, "", " ", "", bare)]
     return _fitting(tries, width)
 
 
