@@ -18,7 +18,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from damtui.analysis import leaderboard
     from damtui.store import runs
 
-    root = runs.runs_dir(args.runs_dir)
+    root = runs.existing_runs_dir(args.runs_dir)
     infos, _ = runs.list_runs(root)
     text = leaderboard.markdown(leaderboard.leaderboard(infos), runs_dir=str(args.runs_dir or ""))
     print(text)
