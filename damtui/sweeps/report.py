@@ -220,7 +220,7 @@ class Trial:
     runs: tuple[str, ...]  # the runs it is scored on (its last stage), one per seed
     value: float | None  # the sweep's metric, mean over finished seeds
     metrics: dict[str, MeanStd]
-    ended: float = 0.0  # when its last run ended (the order of the best-so-far chart)
+    ended: float = 0.0  # when its last run ended
     message: str = ""
     label: str = ""  # its values in words: a search's parameters, a grid point's preset and --set values
 
@@ -291,8 +291,8 @@ def _trial_state(have: list[runs.RunInfo], planned: int, record: dict[str, Any] 
 
 
 def best_so_far(trials: list[Trial]) -> list[tuple[Trial, float]]:
-    """Completed trials in the order they ended, each with the best value up to it."""
-    done = sorted((t for t in trials if t.state == "complete" and t.value is not None), key=lambda t: (t.ended, t.number))
+    """Completed trials by number (Optuna's optimization history), each with the best value up to it."""
+    done = sorted((t for t in trials if t.state == "complete" and t.value is not None), key=lambda t: t.number)
     out, best = [], float("-inf")
     for t in done:
         best = max(best, t.value)  # type: ignore[arg-type]

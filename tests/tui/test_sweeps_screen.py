@@ -183,7 +183,8 @@ async def test_a_search_page_shows_trials_best_so_far_and_the_winner(make_app, r
         rows = [ln for ln in screen_text(app).splitlines() if ln.strip()[:2] in ("★0", "1 ", "2 ")]
         assert [r.split()[1] for r in rows] == ["complete", "pruned", "running"]
         chart = app.screen.query_one("#sweep-chart")
-        assert chart.plan.note == "trial 0: 0.8350"  # one trial ended with a value: the best so far
+        assert chart.plan.note == "best: trial 0, 0.8350"  # one trial ended with a value: the best so far
+        assert [line.xs for line in chart.plan.lines] == [(0,), (0,)]
         # the running trial finishes: its row and the winner follow without leaving the page
         for seed in (0, 1):
             path = runs_dir / f"tune-synthetic2d-t2-s{seed}-pretrain"
@@ -198,4 +199,5 @@ async def test_a_search_page_shows_trials_best_so_far_and_the_winner(make_app, r
         plan["trials"][2].update(state="complete", value=0.9)
         runs.write_sweep_plan(runs_dir, "tune", plan)
         await drawn(pilot, "winner: trial 2 · val AUC 0.9000")
-        assert app.screen.query_one("#sweep-chart").plan.note == "trial 2: 0.9000"
+        plan = app.screen.query_one("#sweep-chart").plan
+        assert plan.note == "best: trial 2, 0.9000" and [line.ys for line in plan.lines] == [(0.835, 0.9), (0.835, 0.9)]

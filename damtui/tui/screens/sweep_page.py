@@ -60,22 +60,22 @@ def trial_rows(trials: list[Any], best: set[int]) -> list[Row]:
 
 
 def best_plan(trials: list[Any], metric: str) -> Plan:
-    """Each completed trial's value in the order they ended, and the best so far as a line."""
+    """Each completed trial's value by trial number, and the best so far as a line (Optuna's
+    optimization history)."""
     from damtui.sweeps.report import best_so_far
 
     points = best_so_far(trials)
-    label = METRICS[metric].label
+    title = f"{METRICS[metric].label} by trial"
     if not points:
-        return Plan(f"best {label} so far", (), (), (1.0, 2.0), (1, 2), (0.0, 1.0),
-                    note="no trial has finished yet")
-    xs = tuple(range(1, len(points) + 1))
+        return Plan(title, (), (), (0.0, 1.0), (0, 1), (0.0, 1.0), note="no trial has finished yet")
+    xs = tuple(t.number for t, _ in points)
     values = tuple(float(t.value) for t, _ in points)
     best = tuple(b for _, b in points)
     (xlim, xt), ylim = x_axis(list(xs)), y_axis([*values, *best], "score")
     top = max(points, key=lambda p: p[1])[0]
-    return Plan(f"best {label} so far", (Line(xs, values, "gray", "o"), Line(xs, best, "green", "+")),
-                (("trials in the order they ended", "gray", "o"), ("best so far", "green", "+")),
-                xlim, xt, ylim, note=f"trial {top.number}: {top.value:.4f}")
+    return Plan(title, (Line(xs, values, "gray", "o"), Line(xs, best, "green", "+")),
+                (("trial", "gray", "o"), ("best so far", "green", "+")),
+                xlim, xt, ylim, note=f"best: trial {top.number}, {top.value:.4f}")
 
 
 def winner_text(trials: list[Any], metric: str) -> str:
