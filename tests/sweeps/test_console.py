@@ -203,3 +203,18 @@ def test_ray_keeps_the_sigterm_handler_that_cancels_runs(monkeypatch: pytest.Mon
         assert signal.getsignal(signal.SIGTERM) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_synthetic_set_is_written_once_and_said_before_the_first_run(tmp_path: Path, capsys,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """It was written by whichever run came first, into the user's data root, unannounced."""
+    from damtui.data import datasets
+
+    fresh = tmp_path / "fresh-data"
+    there = []
+    monkeypatch.setattr(backends, "run", lambda jobs, *a: there.append(
+        datasets.dataset_path("synthetic2d", fresh).is_file()) or [fake_result(j, runs.FINISHED) for j in jobs])
+    assert cli.main(["sweep", str(sweep_file(tmp_path, "syn")), "--data-root", str(fresh)]) == 0
+    out = capsys.readouterr().out
+    assert there == [True] and out.count("synthetic2d: wrote the generated synthetic set to") == 1
+    assert out.index("wrote the generated") < out.index("sweep syn: 4 runs in")

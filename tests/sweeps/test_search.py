@@ -249,6 +249,9 @@ def test_search_dry_run_says_space_budget_and_what_ended(tmp_path: Path, runs_di
     assert lines[4].startswith("data: synthetic2d synthetic")
     assert lines[5].startswith("time: unknown")
     assert not runs_dir.exists()
+    example = Path(__file__).resolve().parents[2] / "examples" / "search-demo.toml"
+    rc, out, err = damtui("sweep", str(example), "--dry-run")
+    assert rc == 0 and "space: finetune.margin float 0.5..1.0" in out, err
 
     sweep, _ = sweeps.load_plan_file(path)
     run_jobs, _ = fake_backend(runs_dir)
