@@ -145,7 +145,7 @@ def search_lines(sweep, path: Path, root: Path) -> list[str]:
     from damtui.records import METRICS
     from damtui.store import runs
     from damtui.sweeps.plan import trial_jobs
-    from damtui.sweeps.search import COMPLETE, FAILED, PRUNED, TrialRecord, best_line
+    from damtui.sweeps.search import COMPLETE, FAILED, PRUNED, TrialRecord, best_line, check_same_search
 
     s = sweep.search
     prune = "off" if s.prune == "none" else f"{s.prune} (Optuna), after {s.warmup_epochs} epoch(s)"
@@ -157,7 +157,9 @@ def search_lines(sweep, path: Path, root: Path) -> list[str]:
     stages = " -> ".join(dict.fromkeys(j.stage for j in high))
     lines.append(f"each trial: {len(high)} run(s) ({len(sweep.seeds)} seed(s) x {stages}), up to"
                  f" {len(high) * s.trials} runs")
-    earlier = [TrialRecord.from_json(t) for t in runs.load_sweep_plans(root).get(sweep.name, {}).get("trials", [])]
+    recorded = runs.load_sweep_plans(root).get(sweep.name, {})
+    check_same_search(recorded, s, sweep.name, root)
+    earlier = [TrialRecord.from_json(t) for t in recorded.get("trials", [])]
     ended = [t for t in earlier if t.state in (COMPLETE, PRUNED, FAILED)]
     if earlier:
         lines.append(f"earlier: {len(ended)} of {s.trials} trials ended, {len(earlier) - len(ended)} to resume;"

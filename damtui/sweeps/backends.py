@@ -23,7 +23,7 @@ from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.sweeps.execute import ERROR, SUPERVISOR, JobContext, run_job, skipped
 from damtui.sweeps.plan import Job, runs_of
-from damtui.sweeps.report import result_line
+from damtui.sweeps.report import PRUNED_BY, result_line
 from damtui.train.threads import ENV as THREADS_ENV
 from damtui.train.threads import usable_cores
 
@@ -80,7 +80,8 @@ def _dependency_failed(job: Job, results: dict[str, dict[str, Any]]) -> dict[str
         return None
     dep = results.get(job.depends_on)
     if dep is not None and dep["status"] != runs.FINISHED:
-        return skipped(job, f"pretrain {job.depends_on} is {dep['status']}")
+        pruned = str(dep.get("message", "")).startswith(PRUNED_BY)
+        return skipped(job, dep["message"] if pruned else f"pretrain {job.depends_on} is {dep['status']}")
     return None
 
 

@@ -77,10 +77,12 @@ def totals_line(sweep: str, results: list[dict[str, Any]]) -> str:
     counts: dict[str, int] = {}
     for r in results:
         if r["action"] != "skip":
-            counts[r["status"]] = counts.get(r["status"], 0) + 1
+            status = PRUNED_TAG if str(r.get("message", "")).startswith(PRUNED_BY) else r["status"]
+            counts[status] = counts.get(status, 0) + 1
     if results and already == len(results):
         return f"sweep {sweep}: {len(results)} runs: all were finished already, nothing to train"
-    words = {runs.FINISHED: "finished", SKIPPED: "not started (their pretrain did not finish)"}
+    words = {runs.FINISHED: "finished", SKIPPED: "not started (their pretrain did not finish)",
+             PRUNED_TAG: "stopped or not started by the search's pruner"}
     parts = [f"{n} {words.get(s, s)}" for s, n in sorted(counts.items(), key=lambda kv: kv[0] != runs.FINISHED)]
     if already:
         parts.append(f"{already} finished already (skipped)")
@@ -93,6 +95,7 @@ def totals_line(sweep: str, results: list[dict[str, Any]]) -> str:
 _STATE_BUCKET = {runs.FINISHED: "done", runs.RUNNING: "running", runs.FAILED: "failed",
                  runs.CRASHED: "failed", runs.CANCELLED: "cancelled"}
 PRUNED_TAG = "pruned"  # the tag a search puts on the runs it stopped (damtui.sweeps.search)
+PRUNED_BY = "pruned by the search"  # how the stop request of a pruned trial's runs begins
 METRIC_KEYS = ("val_auc", "val_acc", "test_auc", "test_acc", "test_acc_thr")  # validation first: it chose
 
 

@@ -30,7 +30,7 @@ from damtui.records import METRICS, MeanStd
 from damtui.store import notes as run_notes
 from damtui.store import runs
 from damtui.sweeps.plan import Job, SweepFile, pack, trial_jobs, write_plan
-from damtui.sweeps.report import PRUNED_TAG
+from damtui.sweeps.report import PRUNED_BY, PRUNED_TAG
 from damtui.sweeps.space import SearchSection, params_text
 
 POLL_S = 2.0  # how often running trials' metrics are read for the pruner
@@ -165,19 +165,21 @@ class PruneWatcher:
                 if step not in record.steps:
                     record.steps[step] = value
                     trial.report(value, step)
-            if record.steps and self.search.prune != "none" and trial.should_prune():
-                self._prune(number, record)
+            last = max((sum(int(j.config.get("epochs", 0)) for j in c) for c in self.chains[number]), default=0)
+            if record.steps and max(record.steps) < last and self.search.prune != "none" and trial.should_prune():
+                self._prune(number, record)  # (at its last epoch there is nothing left to save)
 
     def _prune(self, number: int, record: TrialRecord) -> None:
         self.pruned.add(number)
         step = max(record.steps)
         others = {n for k, (_, r) in self.live.items() if k != number and k not in self.pruned for n in r.runs}
-        why = f"pruned by the search (trial {number}: {self.search.metric} {record.steps[step]:.4f} at step {step})"
+        label = METRICS[self.search.metric].label
+        why = f"{PRUNED_BY} (trial {number}: {label} {record.steps[step]:.4f} at epoch {step})"
         for name in record.runs:
             if name not in others:  # a pretrain another live trial shares goes on
                 runs.request_sweep_stop(self.root, self.sweep, name, why)
-        self.report(f"pruned    trial {number} at epoch {step}: {METRICS[self.search.metric].label}"
-                    f" {record.steps[step]:.4f} ({params_text(record.params)})")
+        self.report(f"pruned    trial {number} at epoch {step}: {label} {record.steps[step]:.4f}"
+                    f" ({params_text(record.params)})")
 
 
 def _score(root: Path, record: TrialRecord, metric: str) -> tuple[float | None, str]:
@@ -230,6 +232,17 @@ def _chains(jobs: list[Job]) -> list[list[Job]]:
     return chains
 
 
+def check_same_search(earlier: dict[str, Any], search: SearchSection, name: str, root: Path) -> None:
+    """A sweep run again must be the same search; only its budget (trials) may change."""
+    def but_budget(d: Any) -> Any:
+        return {k: v for k, v in d.items() if k != "trials"} if isinstance(d, dict) else d
+    recorded = earlier.get("search")
+    if recorded is not None and but_budget(recorded) != but_budget(search.describe()):
+        raise DamtuiError(f"sweep {name} in {root} was another search (its [search] differs in more than"
+                          f" trials); rename the sweep (name = ...) or move its runs and"
+                          f" {runs.sweep_dir(root, name)} away")
+
+
 def run_search(sweep: SweepFile, path: Path, root: Path, run_jobs: RunJobs, report: Report,
                wave: int = 1, pack_size: int = 1) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Ask, run and tell trials until the budget is spent; returns the plan record and every run's
@@ -237,9 +250,7 @@ def run_search(sweep: SweepFile, path: Path, root: Path, run_jobs: RunJobs, repo
     search = sweep.search
     assert search is not None and sweep.name is not None
     earlier = runs.load_sweep_plans(root).get(sweep.name, {})
-    if earlier.get("search") not in (None, search.describe()):
-        raise DamtuiError(f"sweep {sweep.name} in {root} was another search (its [search] differs); rename the"
-                          " sweep (name = ...) or move its runs and runs/.sweeps/" + sweep.name + " away")
+    check_same_search(earlier, search, sweep.name, root)
     trials = [TrialRecord.from_json(t) for t in earlier.get("trials", [])]
     study = new_study(search, wave)
     queued = {t.number: t for t in restore(study, search, trials)}

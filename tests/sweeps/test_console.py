@@ -218,3 +218,13 @@ def test_a_synthetic_set_is_written_once_and_said_before_the_first_run(tmp_path:
     out = capsys.readouterr().out
     assert there == [True] and out.count("synthetic2d: wrote the generated synthetic set to") == 1
     assert out.index("wrote the generated") < out.index("sweep syn: 4 runs in")
+
+
+def test_totals_count_runs_the_pruner_stopped_apart(tmp_path: Path) -> None:
+    jobs = sweeps.load_plan_file(sweep_file(tmp_path, "p"))[1]
+    why = "pruned by the search (trial 3: val AUC 0.6000 at epoch 2)"
+    stopped = {**fake_result(jobs[0], runs.CANCELLED), "message": why}
+    results = [stopped, fake_result(jobs[1], runs.FINISHED),
+               backends._dependency_failed(jobs[2], {jobs[0].name: stopped}), fake_result(jobs[3], runs.FINISHED)]
+    assert results[2]["message"] == why
+    assert sweeps.totals_line("p", results) == "sweep p: 4 runs: 2 finished, 2 stopped or not started by the search's pruner"

@@ -139,9 +139,15 @@ def test_a_rerun_keeps_ended_trials_resumes_interrupted_ones_and_goes_on(tmp_pat
     assert trials[1]["runs"] == first[1]["runs"]
     assert lines[0].startswith("search: 1 of 3 trials ended earlier")
 
-    other = search_file(tmp_path, trials=4)  # another budget is another search: refused, nothing lost
+    more = search_file(tmp_path, trials=4)  # a bigger budget goes on from where it was
+    record, _ = search.run_search(sweeps.load_plan_file(more)[0], more, runs_dir, fake_backend(runs_dir)[0],
+                                  lambda _: None)
+    assert [t["params"] for t in record["trials"][:3]] == [t["params"] for t in trials]
+    assert len(record["trials"]) == 4
+    other = search_file(tmp_path, trials=4, method="random")  # another search: refused, nothing lost
     with pytest.raises(DamtuiError, match="was another search"):
         search.run_search(sweeps.load_plan_file(other)[0], other, runs_dir, run_jobs, lambda _: None)
+    assert len(plan_record(runs_dir)["trials"]) == 4
 
 
 def test_pruning_reports_per_epoch_values_and_stops_a_bad_trial(tmp_path: Path, runs_dir: Path) -> None:

@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Header, Static
 
 from damtui.records import METRICS
 from damtui.tui.screens.sweep_table import STATE_STYLE, Row, SweepTable, fill_table, runs_text
-from damtui.tui.widgets.chart_plan import Line, Plan, x_axis, y_axis
+from damtui.tui.widgets.chart_plan import Line, Plan, x_axis
 from damtui.tui.widgets.charts import PlanPlot
 from damtui.tui.widgets.key_footer import KeyFooter
 
@@ -71,7 +71,10 @@ def best_plan(trials: list[Any], metric: str) -> Plan:
     xs = tuple(t.number for t, _ in points)
     values = tuple(float(t.value) for t, _ in points)
     best = tuple(b for _, b in points)
-    (xlim, xt), ylim = x_axis(list(xs)), y_axis([*values, *best], "score")
+    xlim, xt = x_axis(list(xs))
+    lo, hi = min(values), max(values)
+    pad = max((hi - lo) * 0.15, 0.002)  # trials of a search differ in the third decimal: show that
+    ylim = (max(0.0, lo - pad), min(1.0, hi + pad))
     top = max(points, key=lambda p: p[1])[0]
     return Plan(title, (Line(xs, values, "gray", "o"), Line(xs, best, "green", "+")),
                 (("trial", "gray", "o"), ("best so far", "green", "+")),
@@ -88,9 +91,9 @@ def winner_text(trials: list[Any], metric: str) -> str:
     lines = []
     for w in found:
         ds = f" ({w.dataset})" if len(found) > 1 else ""
-        lines.append(f"[b]winner{ds}: trial {w.number}[/b] · {METRICS[metric].label} {w.metrics[metric].format(4)}"
-                     f" · test AUC {w.metrics['test_auc'].format(4)}, test ACC {w.metrics['test_acc'].format(4)}"
-                     f" at the same epochs · {len(w.runs)} seed(s)")
+        lines.append(f"[b]winner{ds}: trial {w.number}[/b] · {METRICS[metric].label} {w.metrics[metric].format(3)}"
+                     f" · then test AUC {w.metrics['test_auc'].format(3)}, ACC {w.metrics['test_acc'].format(3)}"
+                     f" · {len(w.runs)} seed(s)")
         lines.append("  " + escape(w.label))
     return "\n".join(lines)
 
@@ -101,11 +104,11 @@ class SweepPage(Screen):
     TITLE = "damtui"
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
     DEFAULT_CSS = """
-    SweepPage #sweep-summary { height: auto; padding: 0 1; }
+    SweepPage #sweep-summary { height: auto; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     SweepPage #sweep-winner { height: auto; padding: 0 1; }
-    SweepPage #sweep-chart { height: 9; }
-    SweepPage #sweep-trials { height: 1fr; }
-    SweepPage #sweep-info { height: auto; padding: 0 1; }
+    SweepPage #sweep-chart { height: 1fr; min-height: 6; max-height: 14; }
+    SweepPage #sweep-trials { height: 2fr; }
+    SweepPage #sweep-info { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def __init__(self, sweep: str) -> None:
@@ -173,12 +176,12 @@ class SweepPage(Screen):
         out.append(state, style=STATE_STYLE.get(state, ""))
         ended = sum(t.state in ("complete", "pruned", "failed") for t in message.trials)
         if s is not None:
-            out.append(f" · {s.get('method')} search · {ended} of {s.get('trials')} trials ended")
+            out.append(f" · {s.get('method')} · {ended}/{s.get('trials')} trials")
             if s.get("prune") not in (None, "none"):
-                out.append(f" ({sum(t.state == 'pruned' for t in message.trials)} pruned by {s.get('prune')})")
+                out.append(f" ({sum(t.state == 'pruned' for t in message.trials)} pruned, {s.get('prune')})")
         else:
-            out.append(f" · grid · {ended} of {len(message.trials)} configurations ended")
-        out.append(f" · runs: {runs_text(g)}")
+            out.append(f" · grid · {ended}/{len(message.trials)} configurations")
+        out.append(f" · runs {runs_text(g)}")
         if g.get("message"):
             out.append(f"\n{g['message']}", style="italic")
         return out
@@ -195,9 +198,8 @@ class SweepPage(Screen):
         if t is None:
             self.query_one("#sweep-info", Static).update("")
             return
-        text = f"trial {t.number} ({t.dataset}): {t.label} · runs {', '.join(t.runs) or '-'}"
-        if t.message:
-            text += f" · {t.message}"
+        text = f"trial {t.number}" + (f": {t.message}" if t.message else "")
+        text += f" · {t.dataset} · runs {', '.join(t.runs) or '-'}"
         self.query_one("#sweep-info", Static).update(escape(text))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
