@@ -63,7 +63,7 @@ async def test_results_show_the_highlighted_datasets_line(make_app, stage_runs):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         app.push_screen(ResultsScreen())
-        await wait_for(pilot, lambda: "breastmnist" in getattr(app.screen, "gains", {}))
+        await wait_for(pilot, lambda: "breastmnist" in (getattr(app.screen, "gains", None) or {}))
         await settle(pilot)
         assert app.screen.query_one(DataTable).row_count
         info = str(app.screen.query_one("#results-info", Static).render())

@@ -87,7 +87,7 @@ class ResultsScreen(Screen):
         self.board: list[leaderboard.Entry] = []
         self.details: dict[str, str] = {}
         self.notes: list[str] = []
-        self.gains: dict[str, str] = {}  # dataset -> its "does DAM help" line
+        self.gains: dict[str, str] | None = None  # dataset -> its "does DAM help" line; None until read
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
@@ -141,7 +141,7 @@ class ResultsScreen(Screen):
             key = str(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
         lines = [" · ".join(self.notes)] + ([self.details[key]] if key in self.details else [])
         dataset = key.split(":")[0] if key else None
-        if dataset in self.gains:
+        if self.gains and dataset in self.gains:
             lines.append(escape(self.gains[dataset]))
         self.query_one("#results-info", Static).update("\n".join(lines))
 
