@@ -64,16 +64,17 @@ def test_the_paired_interval_is_the_slow_reference_computation(k):
     pairs = synthetic_pairs(k)
     labels = pairs[0][0].test_labels
     n = 120
+    weights = np.concatenate(list(dam_gain.image_weights(labels, n)))
+    draws = dam_gain.seed_draws(k, n)
     slow_auc_reps, slow_acc_reps = [], []
-    for res in dam_gain.resample_blocks(labels, k, n, dam_gain.SEED):
-        fast = dam_gain.block_differences(pairs, res)
-        for r in range(len(res.weights)):
-            assert res.weights[r][labels == 1].sum() == (labels == 1).sum()  # stratified: class counts kept
-            a, c = slow_replicate(pairs, res.weights[r], res.seeds[r])
-            assert fast["test_auc"][r] == pytest.approx(a, abs=1e-12)
-            assert fast["test_acc_thr"][r] == pytest.approx(c, abs=1e-12)
-            slow_auc_reps.append(a)
-            slow_acc_reps.append(c)
+    for r in range(n):
+        assert weights[r][labels == 1].sum() == (labels == 1).sum()  # stratified: class counts kept
+        a, c = slow_replicate(pairs, weights[r], draws[r])
+        slow_auc_reps.append(a)
+        slow_acc_reps.append(c)
+    reps = dam_gain.replicates(pairs, n)
+    assert dam_gain.pooled_values(reps.values["test_auc"], draws) == pytest.approx(slow_auc_reps, abs=1e-12)
+    assert dam_gain.pooled_values(reps.values["test_acc_thr"], draws) == pytest.approx(slow_acc_reps, abs=1e-12)
     got = dam_gain.compare(pairs, n)
     point = np.mean([metrics.auc(f.test_labels, f.test_scores) - metrics.auc(p.test_labels, p.test_scores) for f, p in pairs])
     assert got.auc.diff == pytest.approx(point, abs=1e-12)
@@ -181,6 +182,8 @@ def test_a_group_pools_finished_seeds_and_lists_the_others(tmp_path):
     assert [m.run_id for m in gain.members] == ["f0", "f1", "f2"] and gain.pooled_ids == ["f0", "f1"]
     expected = dam_gain.compare([(f, p) for f, p in pairs[:2]], 100)
     assert gain.pooled == expected
+    alone = dam_gain.of_record(runs.load_run(tmp_path / "f2"), n=100)  # the same draws alone and in the group
+    assert gain.members[2].comparison == alone.comparison and alone.comparison is not None
     assert gain.line().startswith("AUCM fine-tune vs CE pretrain: ΔAUC ") and " over 2 seeds: " in gain.line()
     md = "\n".join(gain.markdown())
     assert "**Does DAM help?**" in md and "not pooled: `f2` (cancelled)" in md and "| 2 | `p2` -> `f2` | 3 -> 2 |" in md
