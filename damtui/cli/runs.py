@@ -43,7 +43,7 @@ def _add_mistakes_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from damtui.analysis import compare
+    from damtui.analysis import compare, dam_gain
     from damtui.records import METRICS, SELECTED_METRICS
     from damtui.store import results as run_results, runs
     from damtui.store.log import epoch_header, epoch_line
@@ -86,13 +86,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"best {best.describe()}" if best else "no epoch finished")
             if i.answer is not None and i.answer.stage != i.stage:
                 print(f"two-stage answer: {run_results.result(rec).describe()}")
+            gain = dam_gain.of_record(rec)
+            if gain is not None:
+                print(f"does DAM help: {gain.line()}")
         return 0
     if args.action == "curves":
         for rec in records:
             print_curves(rec)
         return 0
     if args.action == "compare":
-        print(compare.to_markdown(records))
+        print(compare.to_markdown(records) + dam_markdown(records))
         return 0
     if not (args.csv or args.md):
         raise DamtuiError("`damtui runs export` needs --csv FILE and/or --md FILE")
@@ -100,13 +103,26 @@ def cmd_runs(args: argparse.Namespace) -> int:
         runs.write_text_file(Path(args.csv), compare.to_csv(records))
         print(f"wrote {args.csv}")
     if args.md:
-        runs.write_text_file(Path(args.md), compare.to_markdown(records))
+        runs.write_text_file(Path(args.md), compare.to_markdown(records) + dam_markdown(records))
         print(f"wrote {args.md}")
     return 0
 
 
+def dam_markdown(records: list[RunRecord]) -> str:
+    """The compare/export Markdown's section on each fine-tune against its own pretrain ('' when
+    no fine-tune is among the runs)."""
+    from damtui.analysis import dam_gain
+
+    gains = [g for g in (dam_gain.of_record(r) for r in records) if g is not None]
+    if not gains:
+        return ""
+    return "\n".join(["", "## Does DAM help? Each fine-tune against its own pretrain", "",
+                      "Each at its best validation epoch, on the same test images; 95% paired bootstrap.", "",
+                      *(f"- `{g.run_id}`: {g.line()}" for g in gains), ""])
+
+
 def print_curves(record: RunRecord) -> None:
-    from damtui.analysis import curves
+    from damtui.analysis import calibration, curves
     from damtui.records import METRICS
     from damtui.store import results as run_results
 
@@ -127,10 +143,11 @@ def print_curves(record: RunRecord) -> None:
     for a, b in zip(left, right):
         print(f"{a:<{width}}{b}")
     if view.per_label:
-        print("test AUC per label:")
+        print(f"test AUC per label (mean {METRICS['test_auc'].format(view.auc)}):")
         w = max(len(n) for n, _ in view.per_label)
         for name, auc in view.per_label:
             print(f"  {name:<{w}} {METRICS['test_auc'].format(auc)}")
+    print("\n".join(calibration.lines(calibration.of_stages(run_results.stage_scores(record), result))))
 
 
 def cmd_runs_mistakes(args: argparse.Namespace) -> int:

@@ -27,12 +27,13 @@ BEST, LAST, ERROR_LOG = "best.pt", "last.pt", "error.log"
 PROGRESS = "progress.json"  # where the run is inside its epoch (damtui.store.progress), replaced every second
 NOTES, LOG = "notes.json", "log.txt"  # the user's name, notes and tags; the run's output (run_notes.py)
 SCORES = "scores.npz"  # validation and test scores of best.pt's epoch, written right after it
+SOURCE_SCORES = "source_scores.npz"  # a fine-tune's copy of its pretrain's scores.npz, taken when it starts
 CHECKPOINT_FORMAT = "damtui-checkpoint-v1"
 RUNNING, FINISHED, FAILED, CANCELLED, CRASHED = "running", "finished", "failed", "cancelled", "crashed"
 DAMAGED = "damaged"  # a file of the run is not what damtui writes: listed with the reason, never resumed
 LOCK = ".writer.lock"  # flock'ed by the one process writing the run (see RunLock)
 STALE_HEARTBEAT_S = 600.0  # a run on another host with no heartbeat for this long is crashed
-RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG, SCORES, PROGRESS, NOTES, LOG)
+RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG, SCORES, SOURCE_SCORES, PROGRESS, NOTES, LOG)
 SWEEPS_DIR = ".sweeps"  # under the runs dir; dot-named, so `runs.list_runs` ignores it
 SWEEP_PLAN = "plan.json"
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -409,20 +410,21 @@ class Scores:
                    flat(test[1], np.int64), thr.reshape(()) if thr.size == 1 else thr)
 
 
-def write_scores(run_dir: Path, scores: Scores) -> None:
+def write_scores(run_dir: Path, scores: Scores, name: str = SCORES) -> None:
     import numpy as np
 
     buf = io.BytesIO()
     np.savez(buf, **{f: getattr(scores, f) for f in Scores.__dataclass_fields__})
-    atomic_write_bytes(Path(run_dir) / SCORES, buf.getvalue())
+    atomic_write_bytes(Path(run_dir) / name, buf.getvalue())
 
 
-def load_scores(run_dir: Path) -> Scores | None:
-    """The run's scores.npz; None when it is absent (runs from before it existed) or unreadable."""
+def load_scores(run_dir: Path, name: str = SCORES) -> Scores | None:
+    """The run's scores.npz (or `name`, the same format); None when it is absent (runs from
+    before it existed) or unreadable."""
     import numpy as np
 
     try:
-        with np.load(Path(run_dir) / SCORES, allow_pickle=False) as data:
+        with np.load(Path(run_dir) / name, allow_pickle=False) as data:
             values = {f: data[f] for f in Scores.__dataclass_fields__}
     except (OSError, ValueError, KeyError, EOFError):
         return None

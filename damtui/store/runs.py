@@ -39,7 +39,7 @@ from damtui.store.files import (  # noqa: F401  (the run store's API includes th
     read_json, read_sweep_log, refuse_links, sweep_dir, write_sweep_plan,
     clear_sweep_stops, request_sweep_stop, sweep_stop_requested,
     CONFIG_FIELDS, STATUS_FIELDS, fields_damage, PROGRESS, read_progress,
-    SCORES, Scores, load_scores, read_summary, write_scores,
+    SCORES, SOURCE_SCORES, Scores, load_scores, read_summary, write_scores,
 )
 from damtui.store.progress import WRITE_EVERY_S, Progress
 
