@@ -69,8 +69,8 @@ async def test_w_opens_sweeps_and_enter_a_sweeps_page(make_app, runs_dir):
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, SweepPage) and app.screen.loaded)
         page = flat_text(app)
-        assert "demo running · grid · 2 of 3 configurations ended" in page
-        assert "winner: trial 0 · val AUC 0.8400 ± 0.0141" in page  # fakes: val peaks at 0.83 + wobble
+        assert "demo running · grid · 2/3 configurations · runs 2 done 1 failed 1 cancelled 2 waiting" in page
+        assert "winner: trial 0 · val AUC 0.840 ± 0.014 · then test AUC 0.820 ± 0.014" in page  # fakes: val peaks at 0.83 + wobble
         assert "demo lr=0.1" in page and "★0" in page
         head = next(ln for ln in screen_text(app).splitlines() if "vAUC" in ln)
         assert head.index("vAUC") < head.index("vACC") < head.index("tAUC") < head.index("tACC")
@@ -178,8 +178,8 @@ async def test_a_search_page_shows_trials_best_so_far_and_the_winner(make_app, r
         app.push_screen(SweepPage("tune"))
         await wait_for(pilot, lambda: isinstance(app.screen, SweepPage) and app.screen.loaded)
         text = flat_text(app)
-        assert "tune running · tpe search · 2 of 5 trials ended (1 pruned by median)" in text
-        assert "winner: trial 0 · val AUC 0.8350 ± 0.0071" in text and "lr=0.03" in text
+        assert "tune running · tpe · 2/5 trials (1 pruned, median)" in text
+        assert "winner: trial 0 · val AUC 0.835 ± 0.007" in text and "lr=0.03" in text
         rows = [ln for ln in screen_text(app).splitlines() if ln.strip()[:2] in ("★0", "1 ", "2 ")]
         assert [r.split()[1] for r in rows] == ["complete", "pruned", "running"]
         chart = app.screen.query_one("#sweep-chart")
@@ -198,6 +198,6 @@ async def test_a_search_page_shows_trials_best_so_far_and_the_winner(make_app, r
         plan = runs.load_sweep_plans(runs_dir)["tune"]
         plan["trials"][2].update(state="complete", value=0.9)
         runs.write_sweep_plan(runs_dir, "tune", plan)
-        await drawn(pilot, "winner: trial 2 · val AUC 0.9000")
+        await drawn(pilot, "winner: trial 2 · val AUC 0.900")
         plan = app.screen.query_one("#sweep-chart").plan
         assert plan.note == "best: trial 2, 0.9000" and [line.ys for line in plan.lines] == [(0.835, 0.9), (0.835, 0.9)]
