@@ -89,6 +89,8 @@ class Estimate:
 
     def line(self, parallel: int | None = None) -> str:
         n = len(self.seconds)
+        if n and not self.unknown and not self.known:
+            return "time: none: every run is finished (a sweep run again skips them)"
         if n and self.unknown == n:
             return ("time: unknown: no finished run like these in the runs dir yet; once some finish,"
                     " --dry-run prices the rest from them")

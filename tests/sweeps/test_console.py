@@ -131,6 +131,9 @@ def test_dry_run_prices_runs_from_finished_ones(tmp_path: Path, runs_dir: Path, 
                            " about 0:15 with 2 side by side (if the machine has room for them)")
     rc, out, _ = damtui("sweep", str(tmp_path / "est.toml"), "--dry-run")
     assert rc == 0 and "time: about 0:30 of training" in out
+    for job in (pre1, fine0, fine1):
+        write_run(runs_dir, job, lambda j, e: 0.8, trained_s=5.0)
+    assert check.estimate(planned, runs_dir).line() == "time: none: every run is finished (a sweep run again skips them)"
 
 
 class FakeExecutor:
