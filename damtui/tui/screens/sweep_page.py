@@ -106,8 +106,8 @@ class SweepPage(Screen):
     DEFAULT_CSS = """
     SweepPage #sweep-summary { height: auto; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     SweepPage #sweep-winner { height: auto; padding: 0 1; }
-    SweepPage #sweep-chart { height: 1fr; min-height: 6; max-height: 14; }
-    SweepPage #sweep-trials { height: 2fr; }
+    SweepPage #sweep-chart { height: 1fr; min-height: 7; max-height: 14; }
+    SweepPage #sweep-trials { height: 1fr; min-height: 4; }
     SweepPage #sweep-info { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
