@@ -134,10 +134,13 @@ def _end(root: Path, sweep: object, record: dict | None, status: str, message: s
     from damtui import sweeps
     from damtui.store import runs
 
-    if record is None:  # failed before its plan was written: the last one written is the one to end
+    if record is None:  # a search writes its plan as it goes: end it if this process wrote it
+        import os
+
         record = runs.load_sweep_plans(root).get(getattr(sweep, "name", "") or "")
-    if record is not None:
-        sweeps.end_plan(root, record, status, message)
+        if record is None or record.get("state", {}).get("pid") != os.getpid():
+            return  # refused before writing anything: an earlier sweep's plan is not ours to end
+    sweeps.end_plan(root, record, status, message)
 
 
 def search_lines(sweep, path: Path, root: Path) -> list[str]:

@@ -293,3 +293,21 @@ def test_real_trials_on_the_local_backend(tmp_path: Path, runs_dir: Path, data_r
         assert info.status == runs.FINISHED and info.config["lr"] == t["params"]["lr"]
         assert t["value"] == pytest.approx(info.result.val_auc)
     assert "best: trial " in out.splitlines()[-2]
+
+
+def test_a_failing_search_marks_its_own_plan_and_no_one_elses(tmp_path: Path, runs_dir: Path, capsys,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from damtui.sweeps import backends
+
+    path = search_file(tmp_path, trials=2)
+    monkeypatch.setattr(backends, "run", lambda *a, **k: (_ for _ in ()).throw(DamtuiError("sbatch: error")))
+    assert cli.main(["sweep", str(path), "--device", "cpu"]) == cli.EXIT_FAILED
+    plan = plan_record(runs_dir)
+    assert plan["state"]["status"] == "failed" and plan["state"]["message"] == "sbatch: error"
+    plan["state"]["status"] = "finished"  # as if an earlier sweep process had ended well
+    plan["state"]["pid"] = 1
+    runs.write_sweep_plan(runs_dir, "tune", plan)
+    other = search_file(tmp_path, trials=2, method="random")  # refused before it writes anything
+    assert cli.main(["sweep", str(other), "--device", "cpu"]) == cli.EXIT_FAILED
+    assert "was another search" in capsys.readouterr().err
+    assert plan_record(runs_dir)["state"]["status"] == "finished"
