@@ -19,7 +19,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from damtui.analysis import dam_gain, leaderboard
     from damtui.store import runs
 
-    root = runs.runs_dir(args.runs_dir)
+    root = runs.existing_runs_dir(args.runs_dir)
     infos, _ = runs.list_runs(root)
     board = leaderboard.leaderboard(infos)
     gains = dam_gain.by_dataset(infos)

@@ -52,7 +52,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.action in manage.ACTIONS:
         return manage.run(args, root)
     if args.action == "list":
-        infos, ignored = runs.list_runs(root)
+        infos, ignored = runs.list_runs(runs.existing_runs_dir(root))
         shown = [METRICS[k] for k in SELECTED_METRICS if k != "val_acc"]
         print_table(
             ["run", "status", "epochs", "stage@ep", *(m.label for m in shown), "name #tags"],
@@ -159,9 +159,10 @@ def cmd_runs_mistakes(args: argparse.Namespace) -> int:
         raise DamtuiError("`damtui runs mistakes RUN` needs exactly one run")
     path = runs.resolve_run(runs.runs_dir(args.runs_dir), args.refs[0])
     record = runs.load_run(path)
+    data_root = runs.data_root_of(path, args.data_root)
     s = datasets.spec(record.info.dataset)
     column = (class_of(s, args.label) or 0) if s.multilabel else 0
-    answer = mistakes.answer_scores(path, args.data_root, args.device)
+    answer = mistakes.answer_scores(path, data_root, args.device)
     found = mistakes.run_mistakes(answer, column)
     where = "" if answer.run_dir == path else f" of {answer.run_dir.name}"
     print(f"{path.name}: answer {answer.stage} epoch {answer.epoch}{where}; {answer.note}")
@@ -170,7 +171,7 @@ def cmd_runs_mistakes(args: argparse.Namespace) -> int:
     print(f"{what}: threshold {found.threshold:.4f} (chosen on val); {found.wrong} of"
           f" {found.n_test} test images wrong: {len(found.false_positives)} false positives,"
           f" {len(found.false_negatives)} false negatives")
-    data = datasets.load(s.flag, args.data_root)
+    data = datasets.load(s.flag, data_root)
     groups = []
     for title, rows in (("false positives (label 0, score above the threshold), most confident first",
                          found.false_positives),

@@ -272,6 +272,28 @@ def load_sweep_plans(root: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def request_sweep_stop(root: Path, sweep: str, run: str, why: str) -> None:
+    """Ask the sweep job that trains `run` to stop it (a pruned trial): <sweep>/stop/<run>, a file
+    on the filesystem every node of a Ray or Slurm sweep shares, seen by the job within a second."""
+    path = sweep_dir(root, sweep) / "stop" / run
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, why.encode())
+
+
+def sweep_stop_requested(root: Path, sweep: str, run: str) -> str | None:
+    """Why `run` was asked to stop, or None."""
+    try:
+        return (sweep_dir(root, sweep) / "stop" / run).read_text(errors="replace") or "stop requested"
+    except OSError:
+        return None
+
+
+def clear_sweep_stops(root: Path, sweep: str) -> None:
+    """A new sweep process starts with no stop requests: an earlier one's are answered."""
+    for path in (sweep_dir(root, sweep) / "stop").glob("*"):
+        path.unlink(missing_ok=True)
+
+
 def open_sweep_log(root: Path, sweep: str, run: str) -> BinaryIO:
     """<sweep>/logs/<run>.log opened to append: every attempt at the run adds its part."""
     log = sweep_dir(root, sweep) / "logs" / f"{run}.log"

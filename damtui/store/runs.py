@@ -37,6 +37,7 @@ from damtui.store.files import (  # noqa: F401  (the run store's API includes th
     atomic_write_json, check_run_name, folder_stamp, read_metrics, trained_seconds, discard_run, effective_status, folder_state, has_checkpoint, is_run_dir,
     json_safe, load_checkpoint, load_sweep_plans, metrics_damage, open_sweep_log, pid_alive, process_start,
     read_json, read_sweep_log, refuse_links, sweep_dir, write_sweep_plan,
+    clear_sweep_stops, request_sweep_stop, sweep_stop_requested,
     CONFIG_FIELDS, STATUS_FIELDS, fields_damage, PROGRESS, read_progress,
     SCORES, SOURCE_SCORES, Scores, load_scores, read_summary, write_scores,
 )
@@ -48,6 +49,35 @@ HEARTBEAT_EVERY_S = 10.0
 def runs_dir(path: str | os.PathLike[str] | None = None) -> Path:
     """--runs-dir, else DAMTUI_RUNS, else ./runs."""
     return Path(path or os.environ.get("DAMTUI_RUNS") or "runs")
+
+
+def existing_runs_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """The runs dir a listing reads: one that is not there is an error, as a missing data root is
+    (an empty listing of a mistyped path reads like 'no runs yet')."""
+    root = runs_dir(path)
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise DamtuiError(f"runs dir {root} {what}; give the folder your runs are in with --runs-dir"
+                          " (or $DAMTUI_RUNS), or start a run: `damtui train synthetic2d`")
+    return root
+
+
+def data_root_of(run: Path, given: str | os.PathLike[str] | None) -> str | os.PathLike[str] | None:
+    """The data root for working on a saved run: `given` (--data-root), else the folder the run
+    was trained from (its runtime's data_root) while it still holds the dataset's file, else None
+    (the usual $DAMTUI_DATA / medmnist default)."""
+    if given:
+        return given
+    from damtui.data import datasets
+
+    try:
+        saved = read_json(Path(run) / CONFIG)
+        recorded, flag = saved["runtime"]["data_root"], saved["config"]["dataset"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if isinstance(recorded, str) and datasets.dataset_path(str(flag), Path(recorded)).is_file():
+        return recorded
+    return None
 
 
 # ----------------------------------------------------------------------------- writing a run
@@ -431,29 +461,40 @@ def summary_of(record: RunRecord) -> RunSummary:
                          preset=i.preset)
 
 
-def resolve_run(root: Path, ref: str) -> Path:
-    """A run from a path, a folder name, a unique part of one (its short id), or its display name."""
+LATEST = "latest"
+
+
+def resolve_run(root: Path, ref: str, dataset: str | None = None, stage: str | None = None,
+                finished: bool = False) -> Path:
+    """The one resolver of run references, for every command: a path, a folder name, a unique part
+    of one (its short id), a display name, or `latest`: the newest run, among those of `dataset`
+    and `stage` that are `finished` when the caller needs that (`--from latest`)."""
+    root = Path(root)
+    if ref == LATEST:
+        return _latest(root, dataset, stage, finished)
     direct = Path(ref)
-    for cand in (direct, Path(root) / ref):
+    for cand in (direct, root / ref):
         if cand.is_dir():
             if not is_run_dir(cand):
                 raise DamtuiError(f"{cand} is not a damtui run (no {CONFIG}); `damtui runs` lists runs")
             return cand
-    names = [p.name for p in Path(root).iterdir() if is_run_dir(p)] if Path(root).is_dir() else []
-    hits = [n for n in names if ref in n] or [n for n in names if load_notes(Path(root) / n).name == ref]
+    names = [p.name for p in root.iterdir() if is_run_dir(p)] if root.is_dir() else []
+    hits = [n for n in names if ref in n] or [n for n in names if load_notes(root / n).name == ref]
     if len(hits) == 1:
-        return Path(root) / hits[0]
+        return root / hits[0]
     if not hits:
         raise DamtuiError(f"no run {ref!r} in {root}; `damtui runs` lists runs")
     raise DamtuiError(f"{ref!r} matches {len(hits)} runs in {root}; give more of the name")
 
 
-def latest_run(root: Path, dataset: str, stage: str = "pretrain") -> Path:
-    runs, _ = list_runs(root)
-    for r in runs:
-        if r.dataset == dataset and r.stage == stage and r.status == FINISHED:
+def _latest(root: Path, dataset: str | None, stage: str | None, finished: bool) -> Path:
+    infos, _ = list_runs(root)
+    for r in infos:  # newest first
+        if (dataset in (None, r.dataset) and stage in (None, r.stage)
+                and (not finished or r.status == FINISHED)):
             return r.path
-    raise DamtuiError(f"no finished {stage} run of {dataset} in {root}; train one first")
+    what = " ".join(w for w in ("finished" if finished else "", dataset or "", stage or "", "run") if w)
+    raise DamtuiError(f"'latest': no {what} in {root}; `damtui runs` lists runs")
 
 
 def write_text_file(path: Path, text: str) -> None:
