@@ -97,12 +97,17 @@ class RunWriter:
         return writer
 
     @classmethod
-    def reopen(cls, path: Path, epochs: int, done: int, lock: RunLock | None = None) -> RunWriter:
+    def reopen(cls, path: Path, epochs: int, done: int, lock: RunLock | None = None,
+               config: dict[str, Any] | None = None) -> RunWriter:
         """Continue a run folder (resume) under its lock (taken here unless the caller holds it):
-        keep metrics of the `done` finished epochs only."""
+        keep metrics of the `done` finished epochs only. `config` is what the run now trains with:
+        when it differs from the saved one (an extension: more epochs, the schedule they bring) it
+        replaces it in config.json, and the runtime's `extensions` records the change."""
         lock = lock or RunLock.acquire(path)
         refuse_links(path)
         writer = cls(path, lock)
+        if config is not None:
+            _record_extension(path, config, done)
         for tmp in path.glob(".*.tmp"):  # left by a writer killed mid-write; the folder is ours now
             pid = tmp.name.rsplit(".", 2)[-2]
             if not (pid.isdigit() and pid_alive(int(pid))):
@@ -240,6 +245,19 @@ class RunWriter:
             atomic_write_bytes(self.path / ERROR_LOG, text.encode())
         except DamtuiError:
             pass
+
+
+def _record_extension(path: Path, config: dict[str, Any], done: int) -> None:
+    """config.json with the config a resumed run continues with, and what changed in it."""
+    saved = read_json(path / CONFIG)
+    old = saved.get("config") or {}
+    if old == config:
+        return
+    changed = {k: [old.get(k), v] for k, v in config.items() if old.get(k) != v}
+    runtime = dict(saved.get("runtime") or {})
+    runtime["extensions"] = [*(runtime.get("extensions") or []),
+                             {"at": time.time(), "after_epoch": done, "changed": changed}]
+    atomic_write_json(path / CONFIG, {**saved, "config": config, "runtime": runtime})
 
 
 # ----------------------------------------------------------------------------- reading runs

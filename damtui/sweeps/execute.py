@@ -45,9 +45,6 @@ class JobContext:
 # ----------------------------------------------------------------------------- what a retry does
 
 
-def _same_config(saved: dict[str, Any], planned: dict[str, Any]) -> bool:
-    """Equal apart from epochs (a finished run may have been extended with --resume --epochs)."""
-    return cfg.hyperparameters(saved, ["epochs"]) == cfg.hyperparameters(planned, ["epochs"])
 
 
 def decide(job: Job, root: Path) -> tuple[str, str]:
@@ -64,7 +61,7 @@ def decide(job: Job, root: Path) -> tuple[str, str]:
         rec = runs.load_run(path)
     except DamtuiError as err:
         return ERROR, str(err)
-    if not _same_config(rec.config, job.config):
+    if not cfg.same_run(rec.config, job.config):  # a finished run may have been extended
         return ERROR, f"run {job.name} exists with a different config; move it away or rename the sweep"
     info = rec.info
     if info.status == runs.FINISHED:
