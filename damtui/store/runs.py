@@ -40,6 +40,7 @@ from damtui.store.files import (  # noqa: F401  (the run store's API includes th
     CONFIG_FIELDS, STATUS_FIELDS, fields_damage, PROGRESS, read_progress,
     SCORES, Scores, load_scores, read_summary, write_scores,
 )
+from damtui.store.launch import LAUNCH_DIR
 from damtui.store.progress import WRITE_EVERY_S, Progress
 
 HEARTBEAT_EVERY_S = 10.0
@@ -51,6 +52,12 @@ def runs_dir(path: str | os.PathLike[str] | None = None) -> Path:
 
 
 # ----------------------------------------------------------------------------- writing a run
+
+
+def new_run_name(dataset: str, stage: str) -> str:
+    """A new run's folder name: time-dataset-stage-random, unique and readable (the app picks one
+    before it starts the training process, so it knows the folder to follow)."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{dataset}-{stage}-{secrets.token_hex(3)}"
 
 
 class RunWriter:
@@ -80,9 +87,8 @@ class RunWriter:
             check_run_name(name)
             lock = _claim_named(root / name)
         else:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
             for _ in range(100):
-                name = f"{stamp}-{config['dataset']}-{config['stage']}-{secrets.token_hex(3)}"
+                name = new_run_name(config["dataset"], config["stage"])
                 try:
                     (root / name).mkdir()  # exclusive: two processes never share a folder
                     lock = RunLock.acquire(root / name)
@@ -432,7 +438,7 @@ def list_runs(root: Path) -> tuple[list[RunInfo], list[str]]:
     if not root.is_dir():
         return runs, ignored
     for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or _being_created(entry):
             continue
         try:
             runs.append(load_run(entry).info)
@@ -440,6 +446,11 @@ def list_runs(root: Path) -> tuple[list[RunInfo], list[str]]:
             ignored.append(entry.name)
     runs.sort(key=lambda r: (r.started, r.run_id), reverse=True)
     return runs, ignored
+
+
+def _being_created(path: Path) -> bool:
+    """A run the app started whose process has not written it yet (it is loading the data)."""
+    return (path / LAUNCH_DIR).is_dir() and folder_state(path) == "empty"
 
 
 def summary_of(record: RunRecord) -> RunSummary:

@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
+from support import demo_config
 
 from damtui import config as cfg
 from damtui.records import EpochRow
 from damtui.store import runs
 from damtui.train.resume import SourceInUse, resume_config
-from support import demo_config
 
 
 def test_an_extended_finetune_says_the_lr_drops_it_really_gets():

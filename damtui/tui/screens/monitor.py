@@ -1,7 +1,9 @@
-"""Monitor screen: the run the app is training, live. Renders from the app's Session."""
+"""Monitor screen: the run the app follows, live (it trains in its own process). Renders from the
+app's Session."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -13,7 +15,6 @@ from damtui.train.health import saturation_warning
 from damtui.records import METRICS
 from damtui.tui import messages as msg
 from damtui.tui import session as ss
-from damtui.store.progress import Progress, of_event
 from damtui.tui.format import duration, short_preset, status_text
 from damtui.tui.screens.dialogs import ConfirmScreen
 from damtui.tui.widgets.gpu_line import GpuLine
@@ -41,13 +42,6 @@ def set_text(box: Static, text: str, layout: bool = True) -> None:
     the same text; while a run streams most updates repeat the text, so skip those."""
     if box.content != text:
         box.update(text, layout=layout)
-
-
-def session_progress(s: ss.Session) -> Progress | None:
-    """The session's newest batch event as the progress record every front end renders."""
-    if s.progress is None:
-        return None
-    return of_event(s.progress, s.epochs, s.sizes.get("val", 0) + s.sizes.get("test", 0))
 
 
 class MonitorScreen(ChartActions, Screen):
@@ -101,7 +95,7 @@ class MonitorScreen(ChartActions, Screen):
             self._show_status()
             return
         if kind in ("batch", "all", "started", "epoch", "ended"):
-            self.query_one(ProgressLine).show(session_progress(s), s.rows, s.state)
+            self.query_one(ProgressLine).show(s.progress, s.rows, s.state, time.time())
         if kind in ("epoch", "started", "all", "ended"):
             self.query_one(RunPanel).show(s.rows, s.best_epoch, s.epochs, s.config.dataset)
         if kind == "batch":
@@ -152,7 +146,7 @@ class MonitorScreen(ChartActions, Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_run":  # only while a run trains
             s = self.session
-            return s is not None and not s.ended and not s.done
+            return s is not None and s.training
         if action == "resume":  # the stopped run, once its worker has let go of the folder
             s = self.session
             return s is not None and s.done and s.state == ss.CANCELLED and bool(s.run_dir)
@@ -165,7 +159,7 @@ class MonitorScreen(ChartActions, Screen):
 
     def action_cancel_run(self) -> None:
         s = self.session
-        if s is None or s.ended or s.done:
+        if s is None or not s.training:
             self.notify("no run is training", severity="warning")
             return
         if s.state == ss.CANCELLING:
