@@ -67,10 +67,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         max_parallel=args.max_parallel, gpus_per_job=args.gpus_per_job, address=args.address,
         partition=args.partition, time_min=args.time, cpus_per_job=args.cpus_per_job, mem_gb=args.mem_gb,
         slurm_cluster=args.slurm_cluster)
-    sweeps.write_plan(root, sweep, planned, path)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl+C: jobs are asked to stop
-    print(f"sweep {sweep.name}: {len(planned)} runs in {root} ({args.backend} backend)", flush=True)
-    results = sweeps.flat_results(
-        sweep_backends.run(jobs, ctx, args.backend, opts, lambda line: print(line, flush=True)))
+    lock = runs.lock_sweep(root, sweep.name or "sweep")  # one supervisor per sweep
+    try:
+        sweeps.write_plan(root, sweep, planned, path)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl+C: jobs are asked to stop
+        print(f"sweep {sweep.name}: {len(planned)} runs in {root} ({args.backend} backend)", flush=True)
+        results = sweeps.flat_results(
+            sweep_backends.run(jobs, ctx, args.backend, opts, lambda line: print(line, flush=True)))
+    finally:
+        lock.release()
     print(sweeps.totals_line(sweep.name or "", results), flush=True)
     return 0 if all(r["status"] == runs.FINISHED for r in results) else EXIT_FAILED

@@ -37,7 +37,7 @@ from damtui.store.files import (  # noqa: F401  (the run store's API includes th
     atomic_write_json, check_run_name, folder_stamp, read_metrics, trained_seconds, discard_run, effective_status, folder_state, has_checkpoint, is_run_dir,
     json_safe, load_checkpoint, load_sweep_plans, metrics_damage, open_sweep_log, pid_alive, process_start,
     read_json, read_sweep_log, refuse_links, sweep_dir, write_sweep_plan,
-    CONFIG_FIELDS, STATUS_FIELDS, fields_damage, PROGRESS, read_progress,
+    CONFIG_FIELDS, STATUS_FIELDS, fields_damage, PROGRESS, read_progress, lock_sweep,
     SCORES, Scores, load_scores, read_summary, write_scores,
 )
 from damtui.store.launch import LAUNCH_DIR

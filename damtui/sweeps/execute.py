@@ -102,8 +102,8 @@ class Supervisor:
         self._children: set[subprocess.Popen] = set()
         self._lock = threading.RLock()  # re-entrant: stop() may run in a signal handler
 
-    def run(self, argv: list[str], log: IO[bytes], env: dict[str, str]) -> int:
-        """Run `argv` to its end with its output in `log`; the exit code. An interruption of this
+    def run(self, argv: list[str], log: IO[bytes], env: dict[str, str]) -> tuple[int, int]:
+        """Run `argv` to its end with its output in `log`; (exit code, pid). An interruption of this
         thread (Ctrl+C, Ray cancel, requeue) stops the process first: never leave one training."""
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         with self._lock:
@@ -111,7 +111,7 @@ class Supervisor:
         try:
             while True:  # short waits, so a signal handler can poll the child (stop)
                 try:
-                    return proc.wait(timeout=0.5)
+                    return proc.wait(timeout=0.5), proc.pid
                 except subprocess.TimeoutExpired:
                     continue
         except BaseException:
@@ -188,9 +188,10 @@ def run_job(job: Job, ctx: JobContext, gpu: str | None = None,
 
 @dataclass(frozen=True)
 class _Ended:
-    """A training process that ended: exit code, log (and where this attempt starts in it)."""
+    """A training process that ended: exit code, log (and where this attempt starts in it), pid."""
 
     rc: int
+    pid: int
     log: Path
     start: int
     env: dict[str, str]
@@ -198,9 +199,11 @@ class _Ended:
 
 
 def _finished(job: Job, action: str, root: Path, done: _Ended) -> dict[str, Any]:
-    """The result of a run whose process ended, read from its run folder."""
+    """The result of a run whose process ended, read from its run folder: only what that process
+    wrote counts (status.json names its writer), never a run another process trained."""
     try:
-        status = runs.load_run(root / job.name).info.status
+        info = runs.load_run(root / job.name).info
+        status = info.status if info.pid == done.pid else ERROR
     except DamtuiError:
         status = ERROR
     return _result(job, action, status, _last_error(done.log, done.start) if status != runs.FINISHED else "",
@@ -231,8 +234,8 @@ def _spawn(job: Job, ctx: JobContext, gpu: str | None, command_of: Callable[[str
         fh.flush()
         if on_start is not None:
             on_start(f"{verb:<9} {job.name}" + (f" (CUDA_VISIBLE_DEVICES={gpu})" if gpu is not None else ""))
-        rc = SUPERVISOR.run(argv, fh, env)
-    return _Ended(rc, Path(fh.name), start, env, time.time() - t0)
+        rc, pid = SUPERVISOR.run(argv, fh, env)
+    return _Ended(rc, pid, Path(fh.name), start, env, time.time() - t0)
 
 
 def _run_pack(job: Job, ctx: JobContext, gpu: str | None,
