@@ -12,6 +12,7 @@ listings skip it (files.folder_state says "empty") and `damtui train --name` tak
 from __future__ import annotations
 
 import shutil
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,9 +116,9 @@ def forget_unstarted(run_dir: Path) -> None:
 
 def live(run_dir: Path, status: dict) -> Launch | None:
     """The launch record when the process it names is the run's live writer (status.json running,
-    written by that pid); None otherwise."""
+    written by that pid, on this host); None otherwise."""
     found = read(run_dir)
-    if found is None or not isinstance(status, dict):
+    if found is None or not isinstance(status, dict) or status.get("host") != socket.gethostname():
         return None
     try:
         alive = effective_status(status) == RUNNING and int(status.get("pid", -1)) == found.pid

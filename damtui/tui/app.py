@@ -335,8 +335,8 @@ class DamtuiApp(App[None]):
                 config = validate(record.config, str(found.run_dir / runs.CONFIG))
             except DamtuiError:
                 continue
-            status = runs.read_json(found.run_dir / runs.STATUS)
-            self.post_message(msg.LiveRunFound(found.run_dir, config, float(status.get("resumed", found.started))))
+            # elapsed counts from the current process's start, as for a run started in this app
+            self.post_message(msg.LiveRunFound(found.run_dir, config, found.started))
             return
 
     def on_live_run_found(self, message: msg.LiveRunFound) -> None:

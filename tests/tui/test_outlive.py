@@ -161,7 +161,7 @@ async def test_the_monitor_shows_a_followed_run_as_its_own_events_say(make_app, 
     def recording(config, emit, stop, **kw):
         return train(config, lambda ev: (seen.append(ev), emit(ev)), stop, **kw)
 
-    config = apply_overrides(find_preset("demo", "synthetic2d", "pretrain"), {"epochs": 2, "width": 4})
+    config = apply_overrides(find_preset("demo", "synthetic2d", "pretrain"), {"epochs": 2, "width": 2})
     app = make_app(recording)
     async with app.run_test(size=(100, 34)) as pilot:
         app.start_training(config, device="cpu")
