@@ -39,9 +39,12 @@ def status_lines(s: ss.Session, now: float) -> tuple[str, str]:
 
 def set_text(box: Static, text: str, layout: bool = True) -> None:
     """Static.update lays the whole screen out again (and so re-renders the epoch table) even for
-    the same text; while a run streams most updates repeat the text, so skip those."""
-    if box.content != text:
-        box.update(text, layout=layout)
+    the same text; while a run streams most updates repeat the text, so skip those. Text whose
+    lines keep their lengths (the elapsed time ticking) takes the room it had: no layout pass."""
+    old = str(box.content)
+    if old != text:
+        same_shape = [len(line) for line in old.splitlines()] == [len(line) for line in text.splitlines()]
+        box.update(text, layout=layout and not same_shape)
 
 
 class MonitorScreen(ChartActions, Screen):
@@ -77,10 +80,15 @@ class MonitorScreen(ChartActions, Screen):
         return self.app.session
 
     def _tick(self) -> None:
-        if self.session is not None and not self.session.ended:
+        """The elapsed time, when no event has redrawn the status in the last second (progress
+        arrives about once a second: then the status is redrawn in the same frame as it)."""
+        if self.session is not None and not self.session.ended and time.monotonic() - self._status_at >= 0.9:
             self._show_status()
 
+    _status_at = 0.0  # time.monotonic() of the last status redraw
+
     def _show_status(self) -> None:
+        self._status_at = time.monotonic()
         s = self.session
         if s is None:
             set_text(self.query_one("#monitor-status", Static), "no run yet: press n for a new run")
@@ -98,19 +106,10 @@ class MonitorScreen(ChartActions, Screen):
             self.query_one(ProgressLine).show(s.progress, s.rows, s.state, time.time())
         if kind in ("epoch", "started", "all", "ended"):
             self.query_one(RunPanel).show(s.rows, s.best_epoch, s.epochs, s.config.dataset)
-        if kind == "batch":
-            self._show_status_cheap()
-        else:
-            self._show_status()
+        self._show_status()
+        if kind != "batch":
             self._show_message()
             self.refresh_bindings()
-
-    def _show_status_cheap(self) -> None:
-        """Status text changes with each batch only via the epoch number; redraw when it moves."""
-        s = self.session
-        if s is not None and getattr(self, "_epoch_shown", None) != s.current_epoch:
-            self._epoch_shown = s.current_epoch
-            self._show_status()
 
     def _show_message(self) -> None:
         s = self.session
