@@ -134,6 +134,7 @@ class FakeEngine:
                 config.epochs,
             )
         )
+        wrote = 0.0
         for epoch in range(len(rows) + 1, config.epochs + 1):
             for batch in range(1, self.batches + 1):
                 if stop_event.is_set():
@@ -153,8 +154,11 @@ class FakeEngine:
                         epoch, batch, self.batches, 0.5, 850.0 + i, (self.batches - batch) * 1.5
                     )
                     emit(event)
-                # what the recorder does, unthrottled: followers (the app) see every batch
-                writer.write_progress(of_event(event, config.epochs, 400, time.time()), force=True)
+                # what the recorder does (every 50 ms here, and always where it holds or an epoch ends)
+                now = time.monotonic()
+                if now - wrote >= 0.05 or self.hold_at == (epoch, batch) or batch == self.batches:
+                    writer.write_progress(of_event(event, config.epochs, 400, time.time()), force=True)
+                    wrote = now
                 if self.hold_at == (epoch, batch):
                     self.holding.set()
                     while not (self.released.is_set() or stop_event.is_set()):
