@@ -199,6 +199,7 @@ async def test_ctrl_q_asks_and_stop_cancels_the_run(make_app, runs_dir):
     assert run.status == runs.CANCELLED
 
 
+@pytest.mark.slow
 async def test_ctrl_q_without_a_run_training_quits_at_once(make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
