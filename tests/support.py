@@ -4,7 +4,11 @@ import from here rather than from `conftest`, whose module name the two folders 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 from damtui import config as cfg
@@ -113,3 +117,20 @@ def fake_stage_run(root: Path, name: str, *, dataset: str = "breastmnist", stage
     if scores is not None:
         runs.write_scores(path, scores)
     return path
+
+
+def train_elsewhere(runs_dir: Path, name: str, tmp_path: Path, epochs: int = 3) -> subprocess.Popen:
+    """A run trained by another process, as `nohup damtui train` would (the CLI with the fake
+    engine of tests/tui/fake_train.py), held in epoch 2 until `tmp_path/release` exists; returns
+    once its first epoch is written."""
+    preset = tmp_path / "any-pretrain-demo.toml"
+    preset.write_text(cfg.to_toml(demo_config(epochs=epochs)))
+    env = {**os.environ, "FAKE_TRAIN": f"10,0.01,2:1:{tmp_path / 'release'}"}
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "tui" / "fake_train.py"), "synthetic2d",
+                             "--preset", str(preset), "--name", name, "--runs-dir", str(runs_dir)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (Path(runs_dir) / name / "metrics.jsonl").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        time.sleep(0.05)
+    return proc

@@ -145,4 +145,7 @@ def _per_seed(g: SeedGroup, candidates: int) -> list[str]:
         cells += [interval_text(r, "test_auc")] + [METRICS[k].format(r.value(k)) for k in ("test_acc", "test_acc_thr")]
         lines.append(f"| {run.seed} | {r.stage}@{r.epoch} | " + " | ".join(cells) + f" | {ids} |")
     lines.append("")
+    if g.repeats:
+        lines += [f"{len(g.repeats)} more run(s) of these seeds not averaged (each seed counts once, by its newest"
+                  " finished run): " + ", ".join(f"`{m.run_id}`" for m in g.repeats), ""]
     return lines

@@ -95,37 +95,41 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         max_parallel=args.max_parallel, gpus_per_job=args.gpus_per_job, address=args.address,
         partition=args.partition, time_min=args.time, cpus_per_job=args.cpus_per_job, mem_gb=args.mem_gb,
         slurm_cluster=args.slurm_cluster)
-    check.prepare_data(data, say)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl+C: jobs are asked to stop
-
-    def run_jobs(some: list) -> list[dict]:
-        return sweeps.flat_results(sweep_backends.run(some, ctx, args.backend, opts, say))
-
-    record = None
+    lock = runs.lock_sweep(root, sweep.name or "sweep")  # one supervisor per sweep
     try:
-        if sweep.search is not None:
-            from damtui.sweeps.search import run_search
+        check.prepare_data(data, say)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl+C: jobs are asked to stop
 
-            say(f"sweep {sweep.name}: {sweep.search.method} search, {sweep.search.trials} trials, in {root}"
-                f" ({args.backend} backend)")
-            with sweep_backends.session(args.backend, opts):
-                record, results = run_search(sweep, path, root, run_jobs, say, wave=args.max_parallel or 1,
-                                             pack_size=args.pack)
-        else:
-            record = sweeps.write_plan(root, sweep, planned, path)
-            say(f"sweep {sweep.name}: {len(planned)} runs in {root} ({args.backend} backend)")
-            results = run_jobs(jobs)
-    except KeyboardInterrupt:
-        _end(root, sweep, record, sweeps.INTERRUPTED, "interrupted (Ctrl+C or SIGTERM); run the sweep again to resume")
-        raise
-    except BaseException as err:  # a backend that refused the jobs (no Slurm, a failed submit): not `waiting`
-        _end(root, sweep, record, sweeps.FAILED, str(err) or type(err).__name__)
-        raise
-    ok = all(r["status"] == runs.FINISHED for r in results)
-    if sweep.search is not None:  # a pruned trial's runs are cancelled on purpose
-        ok = all(t["state"] in ("complete", "pruned") for t in record["trials"])
-    _end(root, sweep, record, sweeps.FINISHED if ok else sweeps.FAILED,
-         "" if ok else "some runs did not finish; run the sweep again to retry them")
+        def run_jobs(some: list) -> list[dict]:
+            return sweeps.flat_results(sweep_backends.run(some, ctx, args.backend, opts, say))
+
+        record = None
+        try:
+            if sweep.search is not None:
+                from damtui.sweeps.search import run_search
+
+                say(f"sweep {sweep.name}: {sweep.search.method} search, {sweep.search.trials} trials, in {root}"
+                    f" ({args.backend} backend)")
+                with sweep_backends.session(args.backend, opts):
+                    record, results = run_search(sweep, path, root, run_jobs, say, wave=args.max_parallel or 1,
+                                                 pack_size=args.pack)
+            else:
+                record = sweeps.write_plan(root, sweep, planned, path)
+                say(f"sweep {sweep.name}: {len(planned)} runs in {root} ({args.backend} backend)")
+                results = run_jobs(jobs)
+        except KeyboardInterrupt:
+            _end(root, sweep, record, sweeps.INTERRUPTED, "interrupted (Ctrl+C or SIGTERM); run the sweep again to resume")
+            raise
+        except BaseException as err:  # a backend that refused the jobs (no Slurm, a failed submit): not `waiting`
+            _end(root, sweep, record, sweeps.FAILED, str(err) or type(err).__name__)
+            raise
+        ok = all(r["status"] == runs.FINISHED for r in results)
+        if sweep.search is not None:  # a pruned trial's runs are cancelled on purpose
+            ok = all(t["state"] in ("complete", "pruned") for t in record["trials"])
+        _end(root, sweep, record, sweeps.FINISHED if ok else sweeps.FAILED,
+             "" if ok else "some runs did not finish; run the sweep again to retry them")
+    finally:
+        lock.release()
     say(sweeps.totals_line(sweep.name or "", results))
     return 0 if ok else EXIT_FAILED
 

@@ -22,6 +22,8 @@ def add_parser(sub: argparse._SubParsersAction, common: Callable[[argparse.Argum
     t.add_argument("--resume", metavar="RUN", help="continue a crashed, cancelled or finished run")
     t.add_argument("--name", help="exact run folder name (default: time-dataset-stage-id)")
     t.add_argument("--epochs", type=int, help="number of epochs (total, also when resuming)")
+    t.add_argument("--force", action="store_true",
+                   help="--resume: train on a run that fine-tunes started from (its best.pt may change)")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset value, validated like the preset (repeatable)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -95,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume = runs.resolve_run(root, args.resume)
         if overrides or args.preset or args.from_run or args.name:
             raise DamtuiError("--resume continues the run's own config: only --epochs may be given")
-        config = resume_config(resume, args.epochs)
+        config = resume_config(resume, args.epochs, force=args.force)
         if args.dataset and args.dataset != config.dataset:
             raise DamtuiError(f"{resume.name} is a {config.dataset} run, not {args.dataset}")
     else:

@@ -36,6 +36,7 @@ STALE_HEARTBEAT_S = 600.0  # a run on another host with no heartbeat for this lo
 RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG, SCORES, SOURCE_SCORES, PROGRESS, NOTES, LOG)
 SWEEPS_DIR = ".sweeps"  # under the runs dir; dot-named, so `runs.list_runs` ignores it
 SWEEP_PLAN = "plan.json"
+SUPERVISOR_LOCK = "supervisor.lock"  # under <runs>/.sweeps/<sweep>/: held by the one `damtui sweep` running it
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -76,21 +77,30 @@ class RunLock:
 
     @classmethod
     def acquire(cls, run_dir: Path) -> RunLock:
+        try:
+            return cls.take(Path(run_dir) / LOCK, f"{os.getpid()}\n")
+        except BlockingIOError as held:
+            raise DamtuiError(f"{Path(run_dir).name} is being written by another damtui process (pid {held});"
+                              " wait for it to end, or follow it in `damtui`") from None
+
+    @classmethod
+    def take(cls, path: Path, holder: str) -> RunLock:
+        """flock `path` exclusively and write `holder` into it; BlockingIOError(the holder's text) while
+        another process holds it."""
         import fcntl
 
         try:
-            fd = os.open(Path(run_dir) / LOCK, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
         except OSError as err:
-            raise DamtuiError(f"cannot lock {run_dir} ({err.strerror}); is it a damtui run folder you may write?") from None
+            raise DamtuiError(f"cannot lock {path.parent} ({err.strerror}); is it a damtui folder you may write?") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            text = os.read(fd, 200).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise DamtuiError(f"{Path(run_dir).name} is being written by another damtui process (pid {holder});"
-                              " wait for it to end, or follow it in `damtui`") from None
+            raise BlockingIOError(text) from None
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, holder.encode())
         return cls(fd)
 
     def release(self) -> None:
@@ -257,6 +267,21 @@ def write_sweep_plan(root: Path, sweep: str, plan: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, plan)
     return path
+
+
+def lock_sweep(root: Path, sweep: str) -> RunLock:
+    """One supervisor per sweep: <sweep>/supervisor.lock, held while a `damtui sweep` runs it. A
+    second one is refused with one line naming the first (a lock on the runs' own folders alone let
+    both start every run and report the other's runs as their own)."""
+    folder = sweep_dir(root, sweep)
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return RunLock.take(folder / SUPERVISOR_LOCK, f"pid {os.getpid()} on {socket.gethostname()} since {started}\n")
+    except BlockingIOError as held:
+        pid = str(held).split()[1] if str(held).startswith("pid ") else "?"
+        raise DamtuiError(f"sweep {sweep} is already run by another `damtui sweep` ({held}); let it finish, or"
+                          f" stop it with Ctrl+C there (kill -INT {pid}) and run this again") from None
 
 
 def load_sweep_plans(root: Path) -> dict[str, dict[str, Any]]:

@@ -37,10 +37,11 @@ from damtui.store.files import (  # noqa: F401  (the run store's API includes th
     atomic_write_json, check_run_name, folder_stamp, read_metrics, trained_seconds, discard_run, effective_status, folder_state, has_checkpoint, is_run_dir,
     json_safe, load_checkpoint, load_sweep_plans, metrics_damage, open_sweep_log, pid_alive, process_start,
     read_json, read_sweep_log, refuse_links, sweep_dir, write_sweep_plan,
-    clear_sweep_stops, request_sweep_stop, sweep_stop_requested,
+    clear_sweep_stops, request_sweep_stop, sweep_stop_requested, lock_sweep,
     CONFIG_FIELDS, STATUS_FIELDS, fields_damage, PROGRESS, read_progress,
     SCORES, SOURCE_SCORES, Scores, load_scores, read_summary, write_scores,
 )
+from damtui.store.launch import LAUNCH_DIR
 from damtui.store.progress import WRITE_EVERY_S, Progress
 
 HEARTBEAT_EVERY_S = 10.0
@@ -83,6 +84,12 @@ def data_root_of(run: Path, given: str | os.PathLike[str] | None) -> str | os.Pa
 # ----------------------------------------------------------------------------- writing a run
 
 
+def new_run_name(dataset: str, stage: str) -> str:
+    """A new run's folder name: time-dataset-stage-random, unique and readable (the app picks one
+    before it starts the training process, so it knows the folder to follow)."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{dataset}-{stage}-{secrets.token_hex(3)}"
+
+
 class RunWriter:
     """Writes one run folder, holding its RunLock; used by the engine only."""
 
@@ -110,9 +117,8 @@ class RunWriter:
             check_run_name(name)
             lock = _claim_named(root / name)
         else:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
             for _ in range(100):
-                name = f"{stamp}-{config['dataset']}-{config['stage']}-{secrets.token_hex(3)}"
+                name = new_run_name(config["dataset"], config["stage"])
                 try:
                     (root / name).mkdir()  # exclusive: two processes never share a folder
                     lock = RunLock.acquire(root / name)
@@ -127,12 +133,17 @@ class RunWriter:
         return writer
 
     @classmethod
-    def reopen(cls, path: Path, epochs: int, done: int, lock: RunLock | None = None) -> RunWriter:
+    def reopen(cls, path: Path, epochs: int, done: int, lock: RunLock | None = None,
+               config: dict[str, Any] | None = None) -> RunWriter:
         """Continue a run folder (resume) under its lock (taken here unless the caller holds it):
-        keep metrics of the `done` finished epochs only."""
+        keep metrics of the `done` finished epochs only. `config` is what the run now trains with:
+        when it differs from the saved one (an extension: more epochs, the schedule they bring) it
+        replaces it in config.json, and the runtime's `extensions` records the change."""
         lock = lock or RunLock.acquire(path)
         refuse_links(path)
         writer = cls(path, lock)
+        if config is not None:
+            _record_extension(path, config, done)
         for tmp in path.glob(".*.tmp"):  # left by a writer killed mid-write; the folder is ours now
             pid = tmp.name.rsplit(".", 2)[-2]
             if not (pid.isdigit() and pid_alive(int(pid))):
@@ -270,6 +281,19 @@ class RunWriter:
             atomic_write_bytes(self.path / ERROR_LOG, text.encode())
         except DamtuiError:
             pass
+
+
+def _record_extension(path: Path, config: dict[str, Any], done: int) -> None:
+    """config.json with the config a resumed run continues with, and what changed in it."""
+    saved = read_json(path / CONFIG)
+    old = saved.get("config") or {}
+    if old == config:
+        return
+    changed = {k: [old.get(k), v] for k, v in config.items() if old.get(k) != v}
+    runtime = dict(saved.get("runtime") or {})
+    runtime["extensions"] = [*(runtime.get("extensions") or []),
+                             {"at": time.time(), "after_epoch": done, "changed": changed}]
+    atomic_write_json(path / CONFIG, {**saved, "config": config, "runtime": runtime})
 
 
 # ----------------------------------------------------------------------------- reading runs
@@ -444,7 +468,7 @@ def list_runs(root: Path) -> tuple[list[RunInfo], list[str]]:
     if not root.is_dir():
         return runs, ignored
     for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or _being_created(entry):
             continue
         try:
             runs.append(load_run(entry).info)
@@ -452,6 +476,11 @@ def list_runs(root: Path) -> tuple[list[RunInfo], list[str]]:
             ignored.append(entry.name)
     runs.sort(key=lambda r: (r.started, r.run_id), reverse=True)
     return runs, ignored
+
+
+def _being_created(path: Path) -> bool:
+    """A run the app started whose process has not written it yet (it is loading the data)."""
+    return (path / LAUNCH_DIR).is_dir() and folder_state(path) == "empty"
 
 
 def summary_of(record: RunRecord) -> RunSummary:

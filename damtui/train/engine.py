@@ -182,7 +182,7 @@ def _prepare(
 
     def open_writer() -> runs.RunWriter:
         if resume is not None:  # with no epoch saved the run starts over in its own folder
-            return runs.RunWriter.reopen(Path(resume), config.epochs, start_epoch, lock=lock)
+            return runs.RunWriter.reopen(Path(resume), config.epochs, start_epoch, lock=lock, config=config.as_dict())
         runtime = {
             "versions": library_versions(),
             "device": device_name(dev),

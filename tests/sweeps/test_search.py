@@ -205,7 +205,7 @@ def test_a_stop_request_stops_the_training_process(tmp_path: Path) -> None:
     asked = []
     t0 = time.monotonic()
     with open(tmp_path / "log", "wb") as log:
-        rc = Supervisor().run([sys.executable, "-c", "import time; time.sleep(60)"], log, {},
+        rc, _pid = Supervisor().run([sys.executable, "-c", "import time; time.sleep(60)"], log, {},
                               should_stop=lambda: asked.append(1) or True)
     assert rc == -15 and len(asked) == 1  # SIGTERM, once: the process ends its batch itself
     assert time.monotonic() - t0 < 30  # a hang guard, not a timing claim

@@ -406,3 +406,33 @@ def test_killed_packed_sweep_resumes_run_by_run(
         # packed == alone numerically: tests/test_packing.py, in float64; here a float32 pack resumed
         # member by member is only rounding-close to the runs alone, which is no test of the sweep
         assert_same_epochs(runs_dir / job.name, reference[job.stage, job.seed], job)
+
+
+def test_a_second_supervisor_of_a_sweep_is_refused_naming_the_first(tmp_path: Path, runs_dir: Path, damtui) -> None:
+    path = sweep_file(tmp_path, "twice")
+    held = runs.lock_sweep(runs_dir.resolve(), "twice")  # a `damtui sweep` running it
+    try:
+        rc, out, err = damtui("sweep", str(path), "--device", "cpu")
+    finally:
+        held.release()
+    assert rc == 1 and out == ""
+    assert err.strip().splitlines() == [err.strip()]  # one line
+    assert f"sweep twice is already run by another `damtui sweep` (pid {os.getpid()} on " in err
+    assert not (runs_dir / "twice-synthetic2d").exists() and not list(runs_dir.glob("twice-*"))  # nothing started
+
+
+def test_a_job_reports_only_what_its_own_process_trained(tmp_path: Path, runs_dir: Path) -> None:
+    """Two supervisors on one sweep used to print `finished` for the same run: the second's process was
+    refused by the run's lock, and the folder (finished by the first) was read as its result."""
+    from damtui.sweeps import execute
+
+    job = plan_of(sweep_file(tmp_path, "claim"))[0]
+    writer = runs.RunWriter.create(runs_dir, job.config, {}, name=job.name)
+    writer.write_status(runs.FINISHED, 3, 3)  # trained to its end by the other supervisor's process
+    log = tmp_path / "attempt.log"
+    log.write_bytes(f"damtui: error: {job.name} is being written by another damtui process (pid 4242)\n".encode())
+    other = execute._Ended(rc=1, pid=os.getpid() + 1, log=log, start=0, env={}, seconds=1.0)
+    result = execute._finished(job, "new", runs_dir, other)
+    assert result["status"] == sweeps.ERROR and "being written by another damtui process" in result["message"]
+    mine = execute._Ended(rc=0, pid=os.getpid(), log=log, start=0, env={}, seconds=1.0)
+    assert execute._finished(job, "new", runs_dir, mine)["status"] == runs.FINISHED

@@ -19,7 +19,8 @@ the AUC-margin loss (AUCM + PESG) starting from a finished pretrain run.
 - `n` new run (launch screen) · `r` runs · `m` monitor of the run being trained
 - `?` or `f1` this help · `ctrl+p` command palette · `escape` back
 - `L` results: per dataset the best seed group (chosen on validation AUC) vs MedMNIST v2
-- `ctrl+q` quit: a run in training stops after its current batch and is marked cancelled
+- `ctrl+q` quit: with a run training it asks: leave it running (it is its own process and trains
+  on; `damtui` shows it again), stop it (after its batch, cancelled, resumable) or stay
 
 ## New run
 `tab` moves between the dataset table, stage, preset, source run, device and the preset's
@@ -42,9 +43,12 @@ selected runs, `w` shows runs grouped by sweep, `/` filters (words match dataset
 preset or the run id; `status:running` matches one column), `s` / `S` change the sort column /
 order,
 `a` selects all shown runs, `u` clears the selection. `g` folds runs that differ only by seed
-into one group row (mean ± std): `enter` opens or closes it, `space` on it selects its runs. `R`, in the list or a run's view, resumes
+into one group row (mean ± std over one run per seed, the newest finished; repeats of a seed are
+counted apart; the group is named by what differs from the others): `enter` opens or closes it,
+`space` on it selects its runs. `R`, in the list or a run's view, resumes
 a cancelled, crashed or failed run in this app, or extends a finished one (it asks for the new
-number of epochs), like `damtui train --resume RUN [--epochs N]`.
+number of epochs), like `damtui train --resume RUN [--epochs N]`. `X` stops a run that is
+training (here or in another process) like Ctrl+C: cancelled, resumable.
 `d` deletes the highlighted run: after a dialog (which names the fine-tunes using it as their
 source) it moves to `runs/.trash/`, from where it can be moved back; a run being written is
 refused. `e` renames it (the name shown in lists and exports; the folder keeps its name), `t`
@@ -56,8 +60,8 @@ Pick the metric to overlay; the table lists the config keys that differ and the 
 best value marked with `*`. Runs that differ only by seed are summarised as mean ± std.
 `e` exports CSV and Markdown.
 
-Headless training for long jobs (keeps running when the SSH session ends):
-`nohup damtui train DATASET --preset NAME &`, then watch it here with `r`.
+Runs started here keep training when the app closes or the SSH session ends. Headless training
+works too: `nohup damtui train DATASET --preset NAME &`, then watch it here with `r`.
 """
 
 

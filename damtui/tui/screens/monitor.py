@@ -1,7 +1,9 @@
-"""Monitor screen: the run the app is training, live. Renders from the app's Session."""
+"""Monitor screen: the run the app follows, live (it trains in its own process). Renders from the
+app's Session."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -13,7 +15,6 @@ from damtui.train.health import saturation_warning
 from damtui.records import METRICS
 from damtui.tui import messages as msg
 from damtui.tui import session as ss
-from damtui.store.progress import Progress, of_event
 from damtui.tui.format import duration, short_preset, status_text
 from damtui.tui.screens.dialogs import ConfirmScreen
 from damtui.tui.widgets.gpu_line import GpuLine
@@ -38,16 +39,12 @@ def status_lines(s: ss.Session, now: float) -> tuple[str, str]:
 
 def set_text(box: Static, text: str, layout: bool = True) -> None:
     """Static.update lays the whole screen out again (and so re-renders the epoch table) even for
-    the same text; while a run streams most updates repeat the text, so skip those."""
-    if box.content != text:
-        box.update(text, layout=layout)
-
-
-def session_progress(s: ss.Session) -> Progress | None:
-    """The session's newest batch event as the progress record every front end renders."""
-    if s.progress is None:
-        return None
-    return of_event(s.progress, s.epochs, s.sizes.get("val", 0) + s.sizes.get("test", 0))
+    the same text; while a run streams most updates repeat the text, so skip those. Text whose
+    lines keep their lengths (the elapsed time ticking) takes the room it had: no layout pass."""
+    old = str(box.content)
+    if old != text:
+        same_shape = [len(line) for line in old.splitlines()] == [len(line) for line in text.splitlines()]
+        box.update(text, layout=layout and not same_shape)
 
 
 class MonitorScreen(ChartActions, Screen):
@@ -83,10 +80,15 @@ class MonitorScreen(ChartActions, Screen):
         return self.app.session
 
     def _tick(self) -> None:
-        if self.session is not None and not self.session.ended:
+        """The elapsed time, when no event has redrawn the status in the last second (progress
+        arrives about once a second: then the status is redrawn in the same frame as it)."""
+        if self.session is not None and not self.session.ended and time.monotonic() - self._status_at >= 0.9:
             self._show_status()
 
+    _status_at = 0.0  # time.monotonic() of the last status redraw
+
     def _show_status(self) -> None:
+        self._status_at = time.monotonic()
         s = self.session
         if s is None:
             set_text(self.query_one("#monitor-status", Static), "no run yet: press n for a new run")
@@ -101,22 +103,13 @@ class MonitorScreen(ChartActions, Screen):
             self._show_status()
             return
         if kind in ("batch", "all", "started", "epoch", "ended"):
-            self.query_one(ProgressLine).show(session_progress(s), s.rows, s.state)
+            self.query_one(ProgressLine).show(s.progress, s.rows, s.state, time.time())
         if kind in ("epoch", "started", "all", "ended"):
             self.query_one(RunPanel).show(s.rows, s.best_epoch, s.epochs, s.config.dataset)
-        if kind == "batch":
-            self._show_status_cheap()
-        else:
-            self._show_status()
+        self._show_status()
+        if kind != "batch":
             self._show_message()
             self.refresh_bindings()
-
-    def _show_status_cheap(self) -> None:
-        """Status text changes with each batch only via the epoch number; redraw when it moves."""
-        s = self.session
-        if s is not None and getattr(self, "_epoch_shown", None) != s.current_epoch:
-            self._epoch_shown = s.current_epoch
-            self._show_status()
 
     def _show_message(self) -> None:
         s = self.session
@@ -152,7 +145,7 @@ class MonitorScreen(ChartActions, Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_run":  # only while a run trains
             s = self.session
-            return s is not None and not s.ended and not s.done
+            return s is not None and s.training
         if action == "resume":  # the stopped run, once its worker has let go of the folder
             s = self.session
             return s is not None and s.done and s.state == ss.CANCELLED and bool(s.run_dir)
@@ -165,7 +158,7 @@ class MonitorScreen(ChartActions, Screen):
 
     def action_cancel_run(self) -> None:
         s = self.session
-        if s is None or s.ended or s.done:
+        if s is None or not s.training:
             self.notify("no run is training", severity="warning")
             return
         if s.state == ss.CANCELLING:

@@ -49,7 +49,8 @@ def board_rows(board: list[leaderboard.Entry]) -> list[Row]:
                 *(Text(g.stat(m).format(3), justify="right", style="bold") for m in leaderboard.SHOWN),
                 "", Text(g.stat(SELECT_BY).format(3), justify="right"), f"{len(g.finished)} seeds"],
                 f"{g.label}: best of {e.candidates} seed group(s) by mean val AUC · runs "
-                + ", ".join(short_run_id(r.run_id) for r in g.finished)))
+                + ", ".join(short_run_id(r.run_id) for r in g.finished)
+                + (f" · {len(g.repeats)} repeat(s) of a seed not averaged" if g.repeats else "")))
             for src, run in g.pairs():
                 r = run.result
                 if run not in g.finished or r is None:
