@@ -124,7 +124,7 @@ RUNTIME_KEYS = _keys_with(RUNTIME)
 def hyperparameters(config: Config | Mapping[str, Any], ignore: Iterable[str] = ()) -> dict[str, Any]:
     """THE identity rule: the config as compared between runs, without provenance and runtime
     keys and the keys in `ignore`. `hyperparameters(c, ["seed"])` is "same config but the seed"
-    (seed groups, packing, sweeps); `["epochs"]` is "the same run, extended" (resume)."""
+    (seed groups, packing, sweeps); `EXTENSION_KEYS` ignored is "the same run, extended" (resume)."""
     data = config.as_dict() if isinstance(config, Config) else dict(config)
     drop = PROVENANCE_KEYS | RUNTIME_KEYS | set(ignore)
     return {k: v for k, v in data.items() if k not in drop}
@@ -132,6 +132,31 @@ def hyperparameters(config: Config | Mapping[str, Any], ignore: Iterable[str] = 
 
 def same_but_seed(a: Config | Mapping[str, Any], b: Config | Mapping[str, Any]) -> bool:
     return hyperparameters(a, ["seed"]) == hyperparameters(b, ["seed"])
+
+
+# What an extension (`damtui train --resume RUN --epochs N`) changes: the epochs, and the lr schedule
+# that comes with them (milestones are fractions of the epochs).
+EXTENSION_KEYS = ("epochs", "milestones")
+
+
+def same_run(a: Config | Mapping[str, Any], b: Config | Mapping[str, Any]) -> bool:
+    """One run's config before and after an extension (what a resume may continue)."""
+    return hyperparameters(a, EXTENSION_KEYS) == hyperparameters(b, EXTENSION_KEYS)
+
+
+def extended(config: Config, epochs: int, done: int) -> Config:
+    """The config of a run taken to `epochs` in all after `done` epochs: the lr drops it has had,
+    then those of the new length from epoch `done` on (what the schedule does when resumed), written
+    as milestones, so that the saved config says the schedule the run trained with."""
+    longer = config.model_copy(update={"epochs": epochs})
+    drops = [m for m in config.resolved_milestones() if m < done]
+    drops += [m for m in longer.resolved_milestones() if m >= done]
+    if drops == longer.resolved_milestones():
+        return longer
+    out = validate({**longer.as_dict(), "milestones": [round((m + 0.5) / epochs, 6) for m in drops]},
+                   "the extended schedule")
+    assert out.resolved_milestones() == drops
+    return out
 
 
 def _error_rank(error: Any) -> int:

@@ -4,7 +4,11 @@ import from here rather than from `conftest`, whose module name the two folders 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 from damtui import config as cfg
@@ -66,3 +70,67 @@ def crash(path: Path) -> Path:
     (path / runs.STATUS).write_text(json.dumps(status))
     (path / runs.SUMMARY).unlink(missing_ok=True)
     return path
+
+
+def fake_scores(epoch: int, labels, scores, threshold: float = 0.5, val: int = 40):
+    """A scores.npz record of one epoch: the given test labels and scores, made-up validation."""
+    import numpy as np
+
+    from damtui.store import runs
+
+    rng = np.random.default_rng(epoch)
+    yv = (rng.random(val) < 0.5).astype(int)
+    return runs.Scores.of(epoch, (rng.random((val, 1)), yv[:, None]),
+                          (np.asarray(scores, float).reshape(len(scores), -1), np.asarray(labels).reshape(len(labels), -1)),
+                          [threshold])
+
+
+def fake_stage_run(root: Path, name: str, *, dataset: str = "breastmnist", stage: str = "pretrain", seed: int = 0,
+                   epochs: int = 4, best_epoch: int = 3, scores=None, source: Path | None = None,
+                   state: str = "finished") -> Path:
+    """A finished run folder written without training: config (a fine-tune's runtime names its
+    source and that source's summary, as `damtui train --from` records them), metrics whose best
+    validation epoch is `best_epoch`, status, summary and, when given, scores.npz."""
+    from damtui.records import EpochRow, RunSummary
+    from damtui.store import runs
+
+    path = Path(root) / name
+    path.mkdir(parents=True)
+    config = {"preset": f"{dataset}-{stage}-tuned", "dataset": dataset, "stage": stage, "seed": seed,
+              "epochs": epochs, "loss": "aucm" if stage == "finetune" else "ce",
+              "optimizer": "pesg" if stage == "finetune" else "adam", "lr": 0.1 if stage == "finetune" else 0.001}
+    summary_of_source = runs.read_summary(source) if source is not None else None
+    runtime = {"device": "cpu", "from_run": source.name if source else None,
+               "from_run_path": str(source.resolve()) if source else None,
+               "from_run_summary": summary_of_source.to_json() if summary_of_source else None}
+    runs.atomic_write_json(path / runs.CONFIG, {"config": config, "runtime": runtime})
+    rows = [EpochRow(e, val_auc=0.9 if e == best_epoch else 0.8 - 0.01 * e, test_auc=0.85, test_acc=0.8,
+                     test_acc_thr=0.8, threshold=(0.5,)) for e in range(1, epochs + 1)]
+    writer = runs.RunWriter(path)
+    for row in rows:
+        writer.append_metrics(row)
+    runs.atomic_write_json(path / runs.STATUS, {"state": state, "pid": DEAD_PID, "host": "elsewhere",
+                                                "started": 0.0, "updated": 60.0, "epoch": epochs, "epochs": epochs})
+    summary = RunSummary.of(rows, run_id=name, status=state, dataset=dataset, stage=stage,
+                            preset=config["preset"], source=summary_of_source)
+    runs.atomic_write_json(path / runs.SUMMARY, summary.to_json())
+    if scores is not None:
+        runs.write_scores(path, scores)
+    return path
+
+
+def train_elsewhere(runs_dir: Path, name: str, tmp_path: Path, epochs: int = 3) -> subprocess.Popen:
+    """A run trained by another process, as `nohup damtui train` would (the CLI with the fake
+    engine of tests/tui/fake_train.py), held in epoch 2 until `tmp_path/release` exists; returns
+    once its first epoch is written."""
+    preset = tmp_path / "any-pretrain-demo.toml"
+    preset.write_text(cfg.to_toml(demo_config(epochs=epochs)))
+    env = {**os.environ, "FAKE_TRAIN": f"10,0.01,2:1:{tmp_path / 'release'}"}
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "tui" / "fake_train.py"), "synthetic2d",
+                             "--preset", str(preset), "--name", name, "--runs-dir", str(runs_dir)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (Path(runs_dir) / name / "metrics.jsonl").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        time.sleep(0.05)
+    return proc

@@ -176,33 +176,34 @@ def best_runs(rows: Sequence[dict[str, Any]]) -> dict[str, set[int]]:
 
 
 def seed_groups(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
-    """Groups of two or more runs whose configs differ only by seed, with mean/std per metric.
+    """Groups of runs of two or more seeds whose configs differ only by seed, with mean/std per metric.
 
     Membership is groups.group_runs (config.hyperparameters(c, ["seed"]), the rule packing and
-    sweeps use; fine-tunes also by their pretrain's group where it is among `records`). Each group:
-    key, label, runs (ids), seeds, from (each run's pretrain id or None), n, statuses, and metrics {column: MeanStd} over the runs that
-    have that metric (running ones too: a comparison shows what is there now).
+    sweeps use; fine-tunes also by their pretrain's group where it is among `records`; runs without
+    a finished epoch stay out). Each seed counts once: its newest finished run (else its newest
+    run: a comparison shows what is there now); other runs of a seed are `repeats`, not averaged.
+    Each group: key, label (what differs from the other groups), runs (the chosen ones), seeds,
+    from (each chosen run's pretrain id or None), n, statuses, repeats, and metrics
+    {column: MeanStd} over the chosen runs that have that metric.
     """
     by_id = {rec.info.run_id: rec for rec in records}
     infos = [rec.info if rec.info.config else replace(rec.info, config=rec.config) for rec in records]
     out = []
     for group in group_runs(infos, min_size=2):
-        members = [by_id[rid] for rid in group.run_ids]
-        if len(members) < 2:
-            continue
-        if len({rec.config.get("seed") for rec in members}) < 2:
-            continue  # the same config twice is a repeat, not a seed sweep
-        sums = [summary(rec) for rec in members]
-        first = members[0].info
+        if len(group.seeds) < 2:
+            continue  # one seed run twice is a repeat, not a seed sweep
+        chosen = [by_id[m.run_id] for m in group.chosen]
+        sums = [summary(rec) for rec in chosen]
         out.append(
             {
                 "key": group.key,
-                "label": f"{first.dataset} {first.stage} {first.preset}".strip(),
-                "runs": [rec.info.run_id for rec in members],
-                "seeds": [rec.config.get("seed") for rec in members],
-                "from": [source_id(rec.info) for rec in members],  # a fine-tune's pretrain run
-                "statuses": [rec.info.status for rec in members],
-                "n": len(members),
+                "label": group.label,
+                "runs": [rec.info.run_id for rec in chosen],
+                "seeds": [rec.info.seed for rec in chosen],
+                "from": [source_id(rec.info) for rec in chosen],  # a fine-tune's pretrain run
+                "statuses": [rec.info.status for rec in chosen],
+                "repeats": [m.run_id for m in group.repeats],
+                "n": len(chosen),
                 "metrics": {col: MeanStd.of(s[col] for s in sums) for col in SCORE_COLUMNS},
             }
         )
@@ -264,14 +265,18 @@ def column_label(column: str) -> str:
 
 def to_csv(records: Sequence[RunRecord]) -> str:
     """One row per run, then one per seed group (`run` = "seed-group KEY", the runs' `seed_group`
-    column names it; scores are means, `<score>_std` the sample std); raw full-precision values."""
+    and `seed_group_label` columns name it, `repeat` marks a run its seed's newer run replaces;
+    scores are means over one run per seed, `<score>_std` the sample std); raw full-precision values."""
     rows = comparison_rows(records)
     groups = seed_groups(records)
-    of_run = {rid: g["key"] for g in groups for rid in g["runs"]}
+    of_run = {rid: g for g in groups for rid in [*g["runs"], *g["repeats"]]}
     for row in rows:
-        row["seed_group"] = of_run.get(row["run"])
+        g = of_run.get(row["run"])
+        row["seed_group"], row["seed_group_label"] = (g["key"], g["label"]) if g else (None, None)
+        row["repeat"] = g is not None and row["run"] in g["repeats"]
     for g in groups:
-        row = {"run": f"seed-group {g['key']}", "seed_group": g["key"], "n": g["n"], "seeds": g["seeds"]}
+        row = {"run": f"seed-group {g['key']}", "seed_group": g["key"], "seed_group_label": g["label"], "n": g["n"],
+               "seeds": g["seeds"], "repeats": g["repeats"]}
         for col in SCORE_COLUMNS:
             row[col], row[f"{col}_std"] = g["metrics"][col].mean, g["metrics"][col].std
         rows.append(row)
@@ -338,9 +343,13 @@ def to_markdown(records: Sequence[RunRecord]) -> str:
             seeds = ", ".join(str(s) for s in g["seeds"])
             if any(g["from"]):
                 seeds += " (from " + ", ".join(f"`{short_id(f)}`" if f else "?" for f in g["from"]) + ")"
+            if g["repeats"]:
+                seeds += f"; repeats not averaged: {', '.join(f'`{short_id(r)}`' for r in g['repeats'])}"
             lines.append(
                 f"| {_md_cell(g['label'])} | {g['n']} | {seeds} | " + " | ".join(cells) + " |"
             )
+        if any(g["repeats"] for g in groups):
+            lines += ["", "Each seed counts once: its newest finished run; repeats of a seed are listed, not averaged."]
     lines.append("")
     lines.append("Runs: " + "; ".join(f"`{rec.info.run_id}`" for rec in records))
     lines.append("")

@@ -30,6 +30,7 @@ from typing import Callable  # noqa: E402
 
 from damtui.cli import datasets, presets, results, runs, sweep, train  # noqa: E402
 from damtui.cli.codes import EXIT_CANCELLED, EXIT_FAILED  # noqa: E402
+from damtui import __version__  # noqa: E402
 from damtui.errors import DamtuiError  # noqa: E402
 
 
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deep AUC Maximization on MedMNIST. Without a command: open the terminal app.",
     )
     common(parser, top=True)
+    parser.add_argument("--version", action="version", version=f"damtui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in (train, sweep, runs, presets, datasets, results):
         group.add_parser(sub, common)

@@ -27,14 +27,16 @@ BEST, LAST, ERROR_LOG = "best.pt", "last.pt", "error.log"
 PROGRESS = "progress.json"  # where the run is inside its epoch (damtui.store.progress), replaced every second
 NOTES, LOG = "notes.json", "log.txt"  # the user's name, notes and tags; the run's output (run_notes.py)
 SCORES = "scores.npz"  # validation and test scores of best.pt's epoch, written right after it
+SOURCE_SCORES = "source_scores.npz"  # a fine-tune's copy of its pretrain's scores.npz, taken when it starts
 CHECKPOINT_FORMAT = "damtui-checkpoint-v1"
 RUNNING, FINISHED, FAILED, CANCELLED, CRASHED = "running", "finished", "failed", "cancelled", "crashed"
 DAMAGED = "damaged"  # a file of the run is not what damtui writes: listed with the reason, never resumed
 LOCK = ".writer.lock"  # flock'ed by the one process writing the run (see RunLock)
 STALE_HEARTBEAT_S = 600.0  # a run on another host with no heartbeat for this long is crashed
-RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG, SCORES, PROGRESS, NOTES, LOG)
+RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG, SCORES, SOURCE_SCORES, PROGRESS, NOTES, LOG)
 SWEEPS_DIR = ".sweeps"  # under the runs dir; dot-named, so `runs.list_runs` ignores it
 SWEEP_PLAN = "plan.json"
+SUPERVISOR_LOCK = "supervisor.lock"  # under <runs>/.sweeps/<sweep>/: held by the one `damtui sweep` running it
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -75,21 +77,30 @@ class RunLock:
 
     @classmethod
     def acquire(cls, run_dir: Path) -> RunLock:
+        try:
+            return cls.take(Path(run_dir) / LOCK, f"{os.getpid()}\n")
+        except BlockingIOError as held:
+            raise DamtuiError(f"{Path(run_dir).name} is being written by another damtui process (pid {held});"
+                              " wait for it to end, or follow it in `damtui`") from None
+
+    @classmethod
+    def take(cls, path: Path, holder: str) -> RunLock:
+        """flock `path` exclusively and write `holder` into it; BlockingIOError(the holder's text) while
+        another process holds it."""
         import fcntl
 
         try:
-            fd = os.open(Path(run_dir) / LOCK, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
         except OSError as err:
-            raise DamtuiError(f"cannot lock {run_dir} ({err.strerror}); is it a damtui run folder you may write?") from None
+            raise DamtuiError(f"cannot lock {path.parent} ({err.strerror}); is it a damtui folder you may write?") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            text = os.read(fd, 200).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise DamtuiError(f"{Path(run_dir).name} is being written by another damtui process (pid {holder});"
-                              " wait for it to end, or follow it in `damtui`") from None
+            raise BlockingIOError(text) from None
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, holder.encode())
         return cls(fd)
 
     def release(self) -> None:
@@ -258,6 +269,21 @@ def write_sweep_plan(root: Path, sweep: str, plan: dict[str, Any]) -> Path:
     return path
 
 
+def lock_sweep(root: Path, sweep: str) -> RunLock:
+    """One supervisor per sweep: <sweep>/supervisor.lock, held while a `damtui sweep` runs it. A
+    second one is refused with one line naming the first (a lock on the runs' own folders alone let
+    both start every run and report the other's runs as their own)."""
+    folder = sweep_dir(root, sweep)
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return RunLock.take(folder / SUPERVISOR_LOCK, f"pid {os.getpid()} on {socket.gethostname()} since {started}\n")
+    except BlockingIOError as held:
+        pid = str(held).split()[1] if str(held).startswith("pid ") else "?"
+        raise DamtuiError(f"sweep {sweep} is already run by another `damtui sweep` ({held}); let it finish, or"
+                          f" stop it with Ctrl+C there (kill -INT {pid}) and run this again") from None
+
+
 def load_sweep_plans(root: Path) -> dict[str, dict[str, Any]]:
     """Every recorded sweep plan under the runs dir, by sweep name; unreadable ones are skipped."""
     out: dict[str, dict[str, Any]] = {}
@@ -269,6 +295,28 @@ def load_sweep_plans(root: Path) -> dict[str, dict[str, Any]]:
         if isinstance(data, dict) and isinstance(data.get("jobs"), list):
             out[str(data.get("sweep") or path.parent.name)] = data
     return out
+
+
+def request_sweep_stop(root: Path, sweep: str, run: str, why: str) -> None:
+    """Ask the sweep job that trains `run` to stop it (a pruned trial): <sweep>/stop/<run>, a file
+    on the filesystem every node of a Ray or Slurm sweep shares, seen by the job within a second."""
+    path = sweep_dir(root, sweep) / "stop" / run
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, why.encode())
+
+
+def sweep_stop_requested(root: Path, sweep: str, run: str) -> str | None:
+    """Why `run` was asked to stop, or None."""
+    try:
+        return (sweep_dir(root, sweep) / "stop" / run).read_text(errors="replace") or "stop requested"
+    except OSError:
+        return None
+
+
+def clear_sweep_stops(root: Path, sweep: str) -> None:
+    """A new sweep process starts with no stop requests: an earlier one's are answered."""
+    for path in (sweep_dir(root, sweep) / "stop").glob("*"):
+        path.unlink(missing_ok=True)
 
 
 def open_sweep_log(root: Path, sweep: str, run: str) -> BinaryIO:
@@ -387,20 +435,21 @@ class Scores:
                    flat(test[1], np.int64), thr.reshape(()) if thr.size == 1 else thr)
 
 
-def write_scores(run_dir: Path, scores: Scores) -> None:
+def write_scores(run_dir: Path, scores: Scores, name: str = SCORES) -> None:
     import numpy as np
 
     buf = io.BytesIO()
     np.savez(buf, **{f: getattr(scores, f) for f in Scores.__dataclass_fields__})
-    atomic_write_bytes(Path(run_dir) / SCORES, buf.getvalue())
+    atomic_write_bytes(Path(run_dir) / name, buf.getvalue())
 
 
-def load_scores(run_dir: Path) -> Scores | None:
-    """The run's scores.npz; None when it is absent (runs from before it existed) or unreadable."""
+def load_scores(run_dir: Path, name: str = SCORES) -> Scores | None:
+    """The run's scores.npz (or `name`, the same format); None when it is absent (runs from
+    before it existed) or unreadable."""
     import numpy as np
 
     try:
-        with np.load(Path(run_dir) / SCORES, allow_pickle=False) as data:
+        with np.load(Path(run_dir) / name, allow_pickle=False) as data:
             values = {f: data[f] for f in Scores.__dataclass_fields__}
     except (OSError, ValueError, KeyError, EOFError):
         return None

@@ -37,9 +37,11 @@ from damtui.store.files import (  # noqa: F401  (the run store's API includes th
     atomic_write_json, check_run_name, folder_stamp, read_metrics, trained_seconds, discard_run, effective_status, folder_state, has_checkpoint, is_run_dir,
     json_safe, load_checkpoint, load_sweep_plans, metrics_damage, open_sweep_log, pid_alive, process_start,
     read_json, read_sweep_log, refuse_links, sweep_dir, write_sweep_plan,
+    clear_sweep_stops, request_sweep_stop, sweep_stop_requested, lock_sweep,
     CONFIG_FIELDS, STATUS_FIELDS, fields_damage, PROGRESS, read_progress,
-    SCORES, Scores, load_scores, read_summary, write_scores,
+    SCORES, SOURCE_SCORES, Scores, load_scores, read_summary, write_scores,
 )
+from damtui.store.launch import LAUNCH_DIR
 from damtui.store.progress import WRITE_EVERY_S, Progress
 
 HEARTBEAT_EVERY_S = 10.0
@@ -50,7 +52,42 @@ def runs_dir(path: str | os.PathLike[str] | None = None) -> Path:
     return Path(path or os.environ.get("DAMTUI_RUNS") or "runs")
 
 
+def existing_runs_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """The runs dir a listing reads: one that is not there is an error, as a missing data root is
+    (an empty listing of a mistyped path reads like 'no runs yet')."""
+    root = runs_dir(path)
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise DamtuiError(f"runs dir {root} {what}; give the folder your runs are in with --runs-dir"
+                          " (or $DAMTUI_RUNS), or start a run: `damtui train synthetic2d`")
+    return root
+
+
+def data_root_of(run: Path, given: str | os.PathLike[str] | None) -> str | os.PathLike[str] | None:
+    """The data root for working on a saved run: `given` (--data-root), else the folder the run
+    was trained from (its runtime's data_root) while it still holds the dataset's file, else None
+    (the usual $DAMTUI_DATA / medmnist default)."""
+    if given:
+        return given
+    from damtui.data import datasets
+
+    try:
+        saved = read_json(Path(run) / CONFIG)
+        recorded, flag = saved["runtime"]["data_root"], saved["config"]["dataset"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if isinstance(recorded, str) and datasets.dataset_path(str(flag), Path(recorded)).is_file():
+        return recorded
+    return None
+
+
 # ----------------------------------------------------------------------------- writing a run
+
+
+def new_run_name(dataset: str, stage: str) -> str:
+    """A new run's folder name: time-dataset-stage-random, unique and readable (the app picks one
+    before it starts the training process, so it knows the folder to follow)."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{dataset}-{stage}-{secrets.token_hex(3)}"
 
 
 class RunWriter:
@@ -80,9 +117,8 @@ class RunWriter:
             check_run_name(name)
             lock = _claim_named(root / name)
         else:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
             for _ in range(100):
-                name = f"{stamp}-{config['dataset']}-{config['stage']}-{secrets.token_hex(3)}"
+                name = new_run_name(config["dataset"], config["stage"])
                 try:
                     (root / name).mkdir()  # exclusive: two processes never share a folder
                     lock = RunLock.acquire(root / name)
@@ -97,12 +133,17 @@ class RunWriter:
         return writer
 
     @classmethod
-    def reopen(cls, path: Path, epochs: int, done: int, lock: RunLock | None = None) -> RunWriter:
+    def reopen(cls, path: Path, epochs: int, done: int, lock: RunLock | None = None,
+               config: dict[str, Any] | None = None) -> RunWriter:
         """Continue a run folder (resume) under its lock (taken here unless the caller holds it):
-        keep metrics of the `done` finished epochs only."""
+        keep metrics of the `done` finished epochs only. `config` is what the run now trains with:
+        when it differs from the saved one (an extension: more epochs, the schedule they bring) it
+        replaces it in config.json, and the runtime's `extensions` records the change."""
         lock = lock or RunLock.acquire(path)
         refuse_links(path)
         writer = cls(path, lock)
+        if config is not None:
+            _record_extension(path, config, done)
         for tmp in path.glob(".*.tmp"):  # left by a writer killed mid-write; the folder is ours now
             pid = tmp.name.rsplit(".", 2)[-2]
             if not (pid.isdigit() and pid_alive(int(pid))):
@@ -240,6 +281,19 @@ class RunWriter:
             atomic_write_bytes(self.path / ERROR_LOG, text.encode())
         except DamtuiError:
             pass
+
+
+def _record_extension(path: Path, config: dict[str, Any], done: int) -> None:
+    """config.json with the config a resumed run continues with, and what changed in it."""
+    saved = read_json(path / CONFIG)
+    old = saved.get("config") or {}
+    if old == config:
+        return
+    changed = {k: [old.get(k), v] for k, v in config.items() if old.get(k) != v}
+    runtime = dict(saved.get("runtime") or {})
+    runtime["extensions"] = [*(runtime.get("extensions") or []),
+                             {"at": time.time(), "after_epoch": done, "changed": changed}]
+    atomic_write_json(path / CONFIG, {**saved, "config": config, "runtime": runtime})
 
 
 # ----------------------------------------------------------------------------- reading runs
@@ -414,7 +468,7 @@ def list_runs(root: Path) -> tuple[list[RunInfo], list[str]]:
     if not root.is_dir():
         return runs, ignored
     for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or _being_created(entry):
             continue
         try:
             runs.append(load_run(entry).info)
@@ -424,6 +478,11 @@ def list_runs(root: Path) -> tuple[list[RunInfo], list[str]]:
     return runs, ignored
 
 
+def _being_created(path: Path) -> bool:
+    """A run the app started whose process has not written it yet (it is loading the data)."""
+    return (path / LAUNCH_DIR).is_dir() and folder_state(path) == "empty"
+
+
 def summary_of(record: RunRecord) -> RunSummary:
     """A run's summary from its rows (what summary.json holds once the run has ended)."""
     i = record.info
@@ -431,29 +490,40 @@ def summary_of(record: RunRecord) -> RunSummary:
                          preset=i.preset)
 
 
-def resolve_run(root: Path, ref: str) -> Path:
-    """A run from a path, a folder name, a unique part of one (its short id), or its display name."""
+LATEST = "latest"
+
+
+def resolve_run(root: Path, ref: str, dataset: str | None = None, stage: str | None = None,
+                finished: bool = False) -> Path:
+    """The one resolver of run references, for every command: a path, a folder name, a unique part
+    of one (its short id), a display name, or `latest`: the newest run, among those of `dataset`
+    and `stage` that are `finished` when the caller needs that (`--from latest`)."""
+    root = Path(root)
+    if ref == LATEST:
+        return _latest(root, dataset, stage, finished)
     direct = Path(ref)
-    for cand in (direct, Path(root) / ref):
+    for cand in (direct, root / ref):
         if cand.is_dir():
             if not is_run_dir(cand):
                 raise DamtuiError(f"{cand} is not a damtui run (no {CONFIG}); `damtui runs` lists runs")
             return cand
-    names = [p.name for p in Path(root).iterdir() if is_run_dir(p)] if Path(root).is_dir() else []
-    hits = [n for n in names if ref in n] or [n for n in names if load_notes(Path(root) / n).name == ref]
+    names = [p.name for p in root.iterdir() if is_run_dir(p)] if root.is_dir() else []
+    hits = [n for n in names if ref in n] or [n for n in names if load_notes(root / n).name == ref]
     if len(hits) == 1:
-        return Path(root) / hits[0]
+        return root / hits[0]
     if not hits:
         raise DamtuiError(f"no run {ref!r} in {root}; `damtui runs` lists runs")
     raise DamtuiError(f"{ref!r} matches {len(hits)} runs in {root}; give more of the name")
 
 
-def latest_run(root: Path, dataset: str, stage: str = "pretrain") -> Path:
-    runs, _ = list_runs(root)
-    for r in runs:
-        if r.dataset == dataset and r.stage == stage and r.status == FINISHED:
+def _latest(root: Path, dataset: str | None, stage: str | None, finished: bool) -> Path:
+    infos, _ = list_runs(root)
+    for r in infos:  # newest first
+        if (dataset in (None, r.dataset) and stage in (None, r.stage)
+                and (not finished or r.status == FINISHED)):
             return r.path
-    raise DamtuiError(f"no finished {stage} run of {dataset} in {root}; train one first")
+    what = " ".join(w for w in ("finished" if finished else "", dataset or "", stage or "", "run") if w)
+    raise DamtuiError(f"'latest': no {what} in {root}; `damtui runs` lists runs")
 
 
 def write_text_file(path: Path, text: str) -> None:

@@ -37,22 +37,28 @@ class TrainCommand:
     from_runs: tuple[str, ...] = ()  # the pretrain run of each seed (a finetune)
 
     def argv(self) -> list[str]:
-        argv = [self.python, "-m", "damtui.cli", "train"]
+        return [self.python, "-m", "damtui.cli", "train", *self.args()]
+
+    def args(self) -> list[str]:
+        """The arguments after `damtui train` (the app starts its runs with the same ones)."""
         if self.resume is not None:
-            argv += ["--resume", self.resume]
+            args = ["--resume", self.resume]
         else:
             seeds = ",".join(str(s) for s in self.seeds)
-            argv += [self.dataset, "--stage", self.stage, "--preset", self.preset,
-                     "--seed" if len(self.seeds) == 1 else "--seeds", seeds, "--name", ",".join(self.names),
-                     "--sweep", self.sweep, "--sweep-config", self.sweep_config]
+            args = [self.dataset, "--stage", self.stage, "--preset", self.preset,
+                    "--seed" if len(self.seeds) == 1 else "--seeds", seeds]
+            if self.names:
+                args += ["--name", ",".join(self.names)]
+            if self.sweep:
+                args += ["--sweep", self.sweep, "--sweep-config", self.sweep_config]
             for key, value in self.overrides.items():
-                argv += ["--set", f"{key}={toml_literal(value)}"]
+                args += ["--set", f"{key}={toml_literal(value)}"]
             if self.from_runs:
-                argv += ["--from", ",".join(self.from_runs)]
-        argv += ["--runs-dir", self.runs_dir, "--device", self.device]
+                args += ["--from", ",".join(self.from_runs)]
+        args += ["--runs-dir", self.runs_dir, "--device", self.device]
         if self.data_root:
-            argv += ["--data-root", self.data_root]
-        return argv
+            args += ["--data-root", self.data_root]
+        return args
 
 
 def toml_literal(value: Any, where: str = "--set") -> str:

@@ -45,9 +45,6 @@ class JobContext:
 # ----------------------------------------------------------------------------- what a retry does
 
 
-def _same_config(saved: dict[str, Any], planned: dict[str, Any]) -> bool:
-    """Equal apart from epochs (a finished run may have been extended with --resume --epochs)."""
-    return cfg.hyperparameters(saved, ["epochs"]) == cfg.hyperparameters(planned, ["epochs"])
 
 
 def decide(job: Job, root: Path) -> tuple[str, str]:
@@ -64,7 +61,7 @@ def decide(job: Job, root: Path) -> tuple[str, str]:
         rec = runs.load_run(path)
     except DamtuiError as err:
         return ERROR, str(err)
-    if not _same_config(rec.config, job.config):
+    if not cfg.same_run(rec.config, job.config):  # a finished run may have been extended
         return ERROR, f"run {job.name} exists with a different config; move it away or rename the sweep"
     info = rec.info
     if info.status == runs.FINISHED:
@@ -105,18 +102,24 @@ class Supervisor:
         self._children: set[subprocess.Popen] = set()
         self._lock = threading.RLock()  # re-entrant: stop() may run in a signal handler
 
-    def run(self, argv: list[str], log: IO[bytes], env: dict[str, str]) -> int:
-        """Run `argv` to its end with its output in `log`; the exit code. An interruption of this
-        thread (Ctrl+C, Ray cancel, requeue) stops the process first: never leave one training."""
+    def run(self, argv: list[str], log: IO[bytes], env: dict[str, str],
+            should_stop: Callable[[], bool] | None = None) -> tuple[int, int]:
+        """Run `argv` to its end with its output in `log`; (exit code, pid). An interruption of this
+        thread (Ctrl+C, Ray cancel, requeue) stops the process first: never leave one training.
+        `should_stop` (a pruned trial) is asked every half second; once true the process is asked
+        to stop like Ctrl+C (it finishes the batch and marks its run cancelled)."""
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         with self._lock:
             self._children.add(proc)
+        asked = False
         try:
             while True:  # short waits, so a signal handler can poll the child (stop)
                 try:
-                    return proc.wait(timeout=0.5)
+                    return proc.wait(timeout=0.5), proc.pid
                 except subprocess.TimeoutExpired:
-                    continue
+                    if should_stop is not None and not asked and should_stop():
+                        proc.terminate()
+                        asked = True
         except BaseException:
             if proc.poll() is None:
                 proc.terminate()
@@ -174,6 +177,9 @@ def run_job(job: Job, ctx: JobContext, gpu: str | None = None,
     if job.members:
         return _run_pack(job, ctx, gpu, on_start)
     root = Path(ctx.runs_dir)
+    pruned = runs.sweep_stop_requested(root, job.sweep, job.name)
+    if pruned is not None:
+        return skipped(job, pruned)
     dep = _dependency_status(job, root)
     if dep is not None and dep != runs.FINISHED:
         return skipped(job, f"pretrain {job.depends_on} is {dep}")
@@ -191,9 +197,10 @@ def run_job(job: Job, ctx: JobContext, gpu: str | None = None,
 
 @dataclass(frozen=True)
 class _Ended:
-    """A training process that ended: exit code, log (and where this attempt starts in it)."""
+    """A training process that ended: exit code, log (and where this attempt starts in it), pid."""
 
     rc: int
+    pid: int
     log: Path
     start: int
     env: dict[str, str]
@@ -201,12 +208,16 @@ class _Ended:
 
 
 def _finished(job: Job, action: str, root: Path, done: _Ended) -> dict[str, Any]:
-    """The result of a run whose process ended, read from its run folder."""
+    """The result of a run whose process ended, read from its run folder: only what that process
+    wrote counts (status.json names its writer), never a run another process trained."""
     try:
-        status = runs.load_run(root / job.name).info.status
+        info = runs.load_run(root / job.name).info
+        status = info.status if info.pid == done.pid else ERROR
     except DamtuiError:
         status = ERROR
-    return _result(job, action, status, _last_error(done.log, done.start) if status != runs.FINISHED else "",
+    why = "" if status == runs.FINISHED else (runs.sweep_stop_requested(root, job.sweep, job.name)
+                                              or _last_error(done.log, done.start))
+    return _result(job, action, status, why,
                    seconds=done.seconds, returncode=done.rc, log=str(done.log),
                    cuda_visible_devices=done.env.get("CUDA_VISIBLE_DEVICES"))
 
@@ -234,8 +245,10 @@ def _spawn(job: Job, ctx: JobContext, gpu: str | None, command_of: Callable[[str
         fh.flush()
         if on_start is not None:
             on_start(f"{verb:<9} {job.name}" + (f" (CUDA_VISIBLE_DEVICES={gpu})" if gpu is not None else ""))
-        rc = SUPERVISOR.run(argv, fh, env)
-    return _Ended(rc, Path(fh.name), start, env, time.time() - t0)
+        names = [m.name for m in job.members or (job,)]
+        rc, pid = SUPERVISOR.run(argv, fh, env, should_stop=lambda: all(
+            runs.sweep_stop_requested(Path(ctx.runs_dir), job.sweep, n) is not None for n in names))
+    return _Ended(rc, pid, Path(fh.name), start, env, time.time() - t0)
 
 
 def _run_pack(job: Job, ctx: JobContext, gpu: str | None,

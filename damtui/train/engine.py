@@ -183,7 +183,7 @@ def _prepare(
 
     def open_writer() -> runs.RunWriter:
         if resume is not None:  # with no epoch saved the run starts over in its own folder
-            return runs.RunWriter.reopen(Path(resume), config.epochs, start_epoch, lock=lock)
+            return runs.RunWriter.reopen(Path(resume), config.epochs, start_epoch, lock=lock, config=config.as_dict())
         runtime = {
             "versions": library_versions(),
             "device": device_name(dev),
@@ -196,7 +196,10 @@ def _prepare(
             "argv": sys.argv,
             **(runtime_extra or {}),
         }
-        return runs.RunWriter.create(Path(runs_dir), config.as_dict(), runtime, name=run_name)
+        writer = runs.RunWriter.create(Path(runs_dir), config.as_dict(), runtime, name=run_name)
+        if source is not None and source.scores is not None:  # the pretrain side of "does DAM help",
+            runs.write_scores(writer.path, source.scores, runs.SOURCE_SCORES)  # kept if the pretrain moves on
+        return writer
 
     return Prepared(state, spec, pipeline, dev, emit, start_epoch, best_epoch, best_val, source_summary, open_writer)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from damtui.store import runs
-from damtui.config import Config, hyperparameters, validate
+from damtui.config import Config, extended, same_run, validate
 from damtui.errors import DamtuiError
 from damtui.records import RunSummary
 
@@ -24,6 +24,7 @@ class Source:
     state: dict[str, torch.Tensor]
     config: dict[str, Any]
     summary: RunSummary
+    scores: runs.Scores | None = None  # its scores.npz, of best.pt's epoch: the fine-tune keeps a copy
 
 
 def load_source(from_run: Path | None, config: Config) -> Source | None:
@@ -48,8 +49,11 @@ def load_source(from_run: Path | None, config: Config) -> Source | None:
         raise DamtuiError(f"{Path(from_run) / runs.BEST} has no model weights; pick another pretrain run")
     from damtui.store.results import with_intervals
 
-    summary = with_intervals(runs.summary_of(rec), runs.load_scores(from_run))  # the answer may be its epoch
-    return Source(Path(from_run), ckpt["model"], rec.config, summary)
+    scores = runs.load_scores(from_run)
+    summary = with_intervals(runs.summary_of(rec), scores)  # the answer may be its epoch
+    if scores is not None and (summary.best is None or scores.epoch != summary.best.epoch):
+        scores = None  # not of the checkpoint the fine-tune starts from
+    return Source(Path(from_run), ckpt["model"], rec.config, summary, scores)
 
 
 def _undamaged(resume: Path) -> runs.RunRecord:
@@ -72,7 +76,7 @@ def check_resume(resume: Path, config: Config) -> tuple[dict[str, Any] | None, r
             f"{rec.info.run_id} is still running (pid {rec.info.pid}); stop it first or follow it in `damtui`"
         )
     saved = dict(rec.config)
-    if hyperparameters(saved, ["epochs"]) != hyperparameters(config, ["epochs"]):
+    if not same_run(saved, config):
         raise DamtuiError("--resume continues the run's own config; only --epochs may change")
     last = Path(resume) / runs.LAST
     if not last.exists():
@@ -85,7 +89,7 @@ def check_resume(resume: Path, config: Config) -> tuple[dict[str, Any] | None, r
     ckpt = runs.load_checkpoint(last)
     try:
         ok = (isinstance(ckpt["model"], dict) and isinstance(ckpt["stage"], dict)
-              and hyperparameters(ckpt["config"], ["epochs"]) == hyperparameters(saved, ["epochs"]))
+              and same_run(ckpt["config"], saved))
         ckpt["epoch"], ckpt["best_epoch"], ckpt["best_val"] = (
             int(ckpt["epoch"]), int(ckpt["best_epoch"]), float(ckpt["best_val"]))
     except (KeyError, TypeError, ValueError):
@@ -104,15 +108,35 @@ def check_resume(resume: Path, config: Config) -> tuple[dict[str, Any] | None, r
     return ckpt, rec
 
 
-def resume_config(resume: Path, epochs: int | None = None) -> Config:
-    """The config a resumed run continues with: its own, with an optional new epoch count. An
-    extension (`--epochs N`) killed before it ended keeps its target: status.json records it."""
+class SourceInUse(DamtuiError):
+    """Training the run further would change the best.pt that fine-tunes started from."""
+
+    def __init__(self, run: str, users: list[str]) -> None:
+        names = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+        super().__init__(f"{run} is the --from source of {names}: training it further can replace the best.pt"
+                         " they started from; add --force to train it anyway")
+        self.users = users
+
+
+def resume_config(resume: Path, epochs: int | None = None, force: bool = False) -> Config:
+    """The config a resumed run continues with: its own, or extended to `epochs` in all (the new
+    count and the schedule it brings, config.extended; the run's config.json says so once the
+    extension starts). Refused while fine-tunes use the run as their source, unless `force`."""
     if epochs is not None and epochs < 1:
         raise DamtuiError(f"--epochs takes a number of epochs >= 1 (got {epochs})")
     rec = _undamaged(resume)
-    data = dict(rec.config)
-    if epochs is not None:
-        data["epochs"] = epochs
-    elif isinstance(data.get("epochs"), int) and rec.info.epochs_planned > data["epochs"]:
-        data["epochs"] = rec.info.epochs_planned
-    return validate(data, f"{resume}/{runs.CONFIG}")
+    config = validate(dict(rec.config), f"{resume}/{runs.CONFIG}")
+    done = rec.info.epochs_done
+    if epochs is None and rec.info.epochs_planned > config.epochs:  # an extension from before they were saved
+        epochs = rec.info.epochs_planned
+    if epochs is not None and epochs < done:
+        raise DamtuiError(f"{rec.info.run_id} already has {done} epochs; pass --epochs N with N larger to extend it")
+    if epochs is not None and epochs != config.epochs:
+        config = extended(config, epochs, done)
+    if config.epochs > done and not force and rec.info.status != runs.RUNNING:
+        from damtui.store.trash import fine_tunes_of
+
+        users = fine_tunes_of(Path(resume))
+        if users:
+            raise SourceInUse(Path(resume).name, users)
+    return config

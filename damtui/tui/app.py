@@ -1,18 +1,18 @@
 """The damtui Textual app: launch, monitor, runs, compare.
 
-Start it with `run_app(runs_dir, data_root)`. Training runs in a Textual *thread* worker that calls
-`engine.train(config, emit, stop_event, ...)`; `emit` posts messages to the app, whose handlers
-update the Session and ask the monitor screen to redraw. Quitting sets the stop event first, so
-the engine stops within one batch and the process exits (Textual cannot kill a thread).
+Start it with `run_app(runs_dir, data_root)`. Each run the app starts trains in its own process
+(`damtui train`, damtui.tui.training): quitting the app, killing it or losing the SSH connection
+does not stop it. A thread worker follows the run folder (damtui.store.follow) and posts what
+changed as engine events; the handlers update the Session and the monitor redraws. ctrl+q with a
+run training asks whether to leave it running, stop it (resumable) or stay; an app opened later
+shows a run it started that is still training, live.
 """
 
 from __future__ import annotations
 
 import os
 import time
-import traceback
-from collections.abc import Callable, Iterable
-from functools import partial
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,24 +26,18 @@ from textual.widgets import Input, TextArea
 
 from damtui import events
 from damtui.store import runs
-from damtui.config import Config
+from damtui.config import Config, validate
 from damtui.errors import DamtuiError
-from damtui.records import RunSummary
 from damtui.tui import messages as msg
 from damtui.tui.heavy import HEAVY_IMPORTS
 from damtui.tui import session as ss
+from damtui.tui.screens.dialogs import ConfirmScreen, QuitScreen
 from damtui.tui.screens.help import HelpScreen
 from damtui.tui.screens.launch import LaunchScreen
 from damtui.tui.screens.monitor import MonitorScreen
 from damtui.tui.screens.runs import RunsScreen
 
-EngineFn = Callable[..., dict]
-
-
-def _default_engine() -> EngineFn:
-    from damtui.train.engine import train  # heavy (torch): imported in the worker thread
-
-    return train
+EngineFn = Callable[..., object]
 
 
 def _default_devices() -> list[tuple[str, str]]:
@@ -78,18 +72,22 @@ class DamtuiApp(App[None]):
         start: str = "launch",
         export_dir: Path | str | None = None,
         gpu_probe: Callable[[str], Any] | None = None,
+        trainer: Sequence[str] | None = None,
     ) -> None:
         """
         Args:
             runs_dir: where runs are saved and listed (default: runs.runs_dir()).
             data_root: MedMNIST folder (default: DAMTUI_DATA, else medmnist's).
-            engine: callable with engine.train's signature (default: damtui.train.engine.train, lazily).
+            engine: callable with engine.train's signature, run in a thread of the app instead of
+                a training process (tests; such a run stops when the app quits).
             devices: callable returning [(id, label)] (default: devices.available_devices).
             clock: monotonic clock for elapsed times (tests freeze it).
             poll_interval: seconds between reads of runs written by other processes.
             start: first screen, "launch" or "runs".
             export_dir: default folder for comparison exports (default: current directory).
             gpu_probe: device -> gpu.GpuSample | None for the monitor (default: damtui.train.gpu.probe).
+            trainer: the command a run is started with, before `damtui train`'s arguments
+                (default: this Python's `-m damtui.cli train`; tests give a script taking the same).
         """
         super().__init__()
         self.runs_dir = runs.runs_dir(runs_dir)
@@ -101,8 +99,9 @@ class DamtuiApp(App[None]):
         self.start_mode = start if start in self.MODES else "launch"
         self.export_dir = Path(export_dir) if export_dir else Path.cwd()
         self._gpu_probe = gpu_probe
+        self._trainer = tuple(trainer) if trainer else None
         self.session: ss.Session | None = None
-        self.stopped_on_quit = False
+        self.quit_choice = ""  # "leave" or "stop": what ctrl+q did with the run training
         self._sessions = 0
         # what changed in the session ("started", "batch", "epoch", "ended", ...): monitors subscribe
         self.session_signal: Signal[str] = Signal(self, "session")
@@ -115,6 +114,7 @@ class DamtuiApp(App[None]):
     def on_mount(self) -> None:
         if self.start_mode != self.DEFAULT_MODE:
             self.switch_mode(self.start_mode)
+        self._find_live_run()
 
     def gpu_probe(self, device: str) -> Any:
         """Called from a worker thread (imports torch): the GPU line's sample."""
@@ -137,32 +137,26 @@ class DamtuiApp(App[None]):
         device: str = "auto",
         from_run: Path | None = None,
         resume: Path | None = None,
+        epochs: int | None = None,
+        force: bool = False,
     ) -> bool:
-        """Start engine.train in a thread worker and show the monitor; False if one is running."""
+        """Start the run's own training process and show it on the monitor; False if one is
+        followed already. `epochs` is an extension's new total, `force` extends a run fine-tunes
+        started from."""
         if self.training_busy():
             return False
+        run_dir = Path(resume) if resume is not None else self.runs_dir / runs.new_run_name(config.dataset, config.stage)
         self._sessions += 1
-        self.session = ss.Session(
-            self._sessions,
-            config,
-            device,
-            started_at=self.clock(),
-            from_run=from_run,
-            resume=resume,
-        )
-        self.run_worker(
-            partial(self._train_thread, self.session),
-            thread=True,
-            group="train",
-            name=f"train-{self._sessions}",
-            exit_on_error=False,
-        )
+        self.session = ss.Session(self._sessions, config, device, started_at=self.clock(), run_dir=str(run_dir),
+                                  from_run=from_run, resume=resume, epochs_asked=epochs, force=force,
+                                  launched=time.time())
+        self._follow(self.session)
         self.refresh_bindings()
         self.action_monitor()
         return True
 
     def training_busy(self) -> bool:
-        """True (and says so) while a run trains: the app trains one run at a time."""
+        """True (and says so) while a run is followed: the monitor shows one run at a time."""
         if self.session is not None and self.session.active:
             self.notify("a run is already training: cancel it first (m shows it)", severity="error")
             return True
@@ -172,65 +166,88 @@ class DamtuiApp(App[None]):
         """R on a saved run (runs list, run page, monitor): the config as `damtui train --resume
         RUN [--epochs N]` makes it, read in a worker, then training on the monitor."""
         if not self.training_busy():
-            self._resume_config(message.path, message.epochs)
+            self._resume_config(message.path, message.epochs, message.force)
 
     @work(thread=True, exclusive=True, group="resume", exit_on_error=False)
-    def _resume_config(self, path: Path, epochs: int | None) -> None:
-        from damtui.train.resume import resume_config
+    def _resume_config(self, path: Path, epochs: int | None, force: bool) -> None:
+        from damtui.train.resume import SourceInUse, resume_config
 
         try:
-            self.post_message(msg.ResumeChecked(path, resume_config(path, epochs)))
+            self.post_message(msg.ResumeChecked(path, resume_config(path, epochs, force=force), epochs=epochs,
+                                                force=force))
+        except SourceInUse as err:
+            self.post_message(msg.ResumeChecked(path, None, str(err), epochs=epochs, users=err.users))
         except DamtuiError as err:
-            self.post_message(msg.ResumeChecked(path, None, str(err)))
+            self.post_message(msg.ResumeChecked(path, None, str(err), epochs=epochs))
 
     def on_resume_checked(self, message: msg.ResumeChecked) -> None:
-        if message.error:
+        if message.users:
+            self._confirm_source_extension(message)
+        elif message.error:
             self.notify(f"cannot resume: {message.error}", severity="error", timeout=10)
         else:
-            self.start_training(message.config, device="auto", resume=message.path)
+            self.start_training(message.config, device="auto", resume=message.path, epochs=message.epochs,
+                                force=message.force)
 
-    def _train_thread(self, session: ss.Session) -> None:
-        """Runs in the worker thread: touches no widget; of the session it reads the fixed inputs
-        and uses only stop_event and progress_box."""
-        number = session.number
+    def _confirm_source_extension(self, message: msg.ResumeChecked) -> None:
+        """Training a pretrain further moves its best.pt, which its fine-tunes started from: ask, naming them."""
+        users = message.users
+        names = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
 
-        def emit(event: events.Event) -> None:
-            if isinstance(event, events.BatchProgress):
-                # at most one in flight; the handler reads the newest from the mailbox
-                if session.progress_box.offer(event):
-                    self.post_message(msg.BatchProgressEvent(number, event))
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.post_message(msg.ResumeRun(message.path, message.epochs, force=True))
+
+        self.push_screen(ConfirmScreen(
+            f"Train {message.path.name} further?",
+            f"Fine-tunes started from its best checkpoint: {names}. Training it further can replace that"
+            " checkpoint, so they would no longer match the run they name as their source.",
+            yes="Train it further", no="Keep it as it is"), answer)
+
+    def _start_process(self, s: ss.Session) -> Any:
+        """The run's training process (an in-process engine thread when the app was given one)."""
+        from damtui.tui.training import EngineThread, TrainingProcess
+
+        run_dir = Path(s.run_dir)
+        if self._engine is not None:
+            return EngineThread(self._engine, run_dir, s.config, data_root=self.data_root,
+                                device=s.device_request, from_run=s.from_run, resume=s.resume)
+        return TrainingProcess.start(run_dir.absolute(), s.config, device=s.device_request,
+                                     data_root=self.data_root.absolute() if self.data_root else None,
+                                     from_run=s.from_run.absolute() if s.from_run else None,
+                                     resume=s.resume.absolute() if s.resume else None, epochs=s.epochs_asked,
+                                     force=s.force, program=self._trainer)
+
+    @work(thread=True, group="follow", exit_on_error=False)
+    def _follow(self, s: ss.Session) -> None:
+        """Worker: start the session's process (unless it follows a run found training), then post
+        what the run folder says, every poll interval, until the run ends or the app leaves."""
+        from damtui.store.follow import RunFollower
+
+        number = s.number
+        if s.launched is not None:
+            try:
+                s.process = self._start_process(s)
+            except DamtuiError as err:
+                self.post_message(msg.EngineError(number, str(err)))
+                self.post_message(msg.EngineDone(number))
                 return
-            prior = None
-            if isinstance(event, events.RunStarted) and event.start_epoch > 0:
-                rows, _ = runs.read_metrics(Path(event.run_dir))
-                prior = [r for r in rows if r.epoch <= event.start_epoch]
-            self.post_message(msg.EngineEvent(number, event, prior))
-
-        summary = None
-        try:
-            with HEAVY_IMPORTS:
-                engine = self._engine or _default_engine()
-            summary = engine(
-                session.config,
-                emit,
-                session.stop_event,
-                runs_dir=self.runs_dir,
-                data_root=self.data_root,
-                device=session.device_request,
-                from_run=session.from_run,
-                resume=session.resume,
-            )
-        except DamtuiError as err:
-            self.post_message(msg.EngineError(number, str(err)))
-        except Exception as err:  # a bug in the engine must not take the app down
-            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            self.post_message(
-                msg.EngineError(number, f"{type(err).__name__}: {first}", traceback.format_exc())
-            )
-        finally:
-            self.post_message(
-                msg.EngineDone(number, summary if isinstance(summary, RunSummary) else None)
-            )
+            if s.stop_requested:
+                s.process.stop()
+        follower = RunFollower(Path(s.run_dir), since=s.launched)
+        while True:
+            exited = s.process.poll() if s.process is not None else None  # before the files: its last writes count
+            for update in follower.poll():
+                prior = follower.prior if isinstance(update, events.RunStarted) else None
+                self.post_message(msg.EngineEvent(number, update, prior))
+            if follower.ended or s.leaving.is_set():
+                break
+            if exited is not None:  # ended without a final status: it failed before its run existed
+                message, detail = s.process.failure()
+                self.post_message(msg.EngineError(number, message, detail))
+                break
+            s.leaving.wait(self.poll_interval)
+        self.post_message(msg.EngineDone(number))
 
     def _current(self, number: int) -> ss.Session | None:
         s = self.session
@@ -254,12 +271,6 @@ class DamtuiApp(App[None]):
             if kind == "ended":
                 self._notify_end(s)
 
-    def on_batch_progress_event(self, message: msg.BatchProgressEvent) -> None:
-        s = self._current(message.session)
-        if s is not None:
-            newest = s.progress_box.take() or message.event
-            self._changed(s.apply(newest, self.clock()))
-
     def on_engine_error(self, message: msg.EngineError) -> None:
         s = self._current(message.session)
         if s is None:
@@ -276,7 +287,7 @@ class DamtuiApp(App[None]):
         if s is None:
             return
         was_ended = s.ended
-        s.finish_worker(message.summary, self.clock())
+        s.finish_following(self.clock())
         self._changed("ended")
         if not was_ended and s.ended:
             self._notify_end(s)
@@ -289,26 +300,100 @@ class DamtuiApp(App[None]):
         self.notify(f"run {s.run_id or s.config.dataset} {s.state}", severity=severity, timeout=6)
 
     def cancel_training(self) -> None:
-        if self.session is not None and self.session.active:
-            self.session.request_cancel()
+        """Stop the run like Ctrl+C (after its batch; cancelled, resumable), in a worker."""
+        s = self.session
+        if s is not None and s.training and not s.stop_requested:
+            s.request_cancel()
             self._changed("state")
+            self._stop_worker(s)
 
-    def stop_training(self) -> None:
-        if self.session is not None and self.session.active:
-            self.session.stop_event.set()
-            self.stopped_on_quit = True
+    @work(thread=True, group="stop", exit_on_error=False)
+    def _stop_worker(self, s: ss.Session) -> None:
+        try:
+            self._stop(s)
+        except DamtuiError as err:
+            self.call_from_thread(self.notify, f"cannot stop it: {err}", severity="error", timeout=10)
+
+    def _stop(self, s: ss.Session) -> None:
+        """The app's own process gets SIGINT through its handle (set once it started; the follow
+        worker stops it right after starting it otherwise); a run found training, through the pid
+        its folder names as its live writer (damtui.store.stopping checks it is that process)."""
+        if s.process is not None:
+            s.process.stop()
+        elif s.launched is None:
+            from damtui.store.stopping import stop_writer
+
+            stop_writer(Path(s.run_dir))
+
+    # ------------------------------------------------------------------ live runs found at start
+    @work(thread=True, exclusive=True, group="live", exit_on_error=False)
+    def _find_live_run(self) -> None:
+        """Worker: a run an earlier app started that is still training, to show it live again."""
+        from damtui.store import launch
+
+        for found in launch.running(self.runs_dir):
+            try:
+                record = runs.load_run(found.run_dir)
+                config = validate(record.config, str(found.run_dir / runs.CONFIG))
+            except DamtuiError:
+                continue
+            # elapsed counts from the current process's start, as for a run started in this app
+            self.post_message(msg.LiveRunFound(found.run_dir, config, found.started))
+            return
+
+    def on_live_run_found(self, message: msg.LiveRunFound) -> None:
+        if self.session is not None:
+            return
+        self._sessions += 1
+        since = max(0.0, time.time() - message.started)
+        self.session = ss.Session(self._sessions, message.config, "", started_at=self.clock() - since,
+                                  run_dir=str(message.run_dir))
+        self._follow(self.session)
+        self.refresh_bindings()
+        if isinstance(self._shown_screen(), LaunchScreen):
+            self.action_monitor()
+        self.notify(f"{message.run_dir.name} is still training (started from damtui earlier): shown live",
+                    timeout=6)
 
     # ------------------------------------------------------------------ quitting
     async def action_quit(self) -> None:
-        self.stop_training()
-        self.exit()
+        """With a run training, ask: leave it running (default), stop it (resumable), or stay."""
+        s = self.session
+        if s is None or not s.training:
+            self.exit()
+            return
+        if isinstance(self.screen, QuitScreen):  # ctrl+q again: the default answer
+            self.screen.dismiss("leave")
+            return
+        self.push_screen(QuitScreen(s.run_id, outlives=s.process is None or s.process.outlives), self._quit)
+
+    def _quit(self, answer: str | None) -> None:
+        s = self.session
+        if answer == "stop" and s is not None:
+            s.request_cancel()
+            try:
+                self._stop(s)
+            except DamtuiError as err:
+                self.notify(f"cannot stop it: {err}", severity="error", timeout=10)
+                return
+        if answer in ("stop", "leave"):
+            self.quit_choice = answer
+            self.exit()
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
-        self.stop_training()  # before the worker thread is joined at shutdown
+        self._leave()  # before the follow worker is waited for at shutdown
         super().exit(*args, **kwargs)
 
+    def _leave(self) -> None:
+        """Stop following; the run's own process trains on (an in-process engine cannot: it stops)."""
+        s = self.session
+        if s is not None:
+            s.leaving.set()
+            if s.process is not None:
+                s.process.detach()
+
     def on_unmount(self) -> None:
-        self.stop_training()
+        self._leave()
 
     def on_key(self, event: Key) -> None:
         """A letter that reaches the app unhandled while a text field has the focus was routed to
@@ -363,6 +448,12 @@ class DamtuiApp(App[None]):
         if not isinstance(self.screen, ResultsScreen):
             self.push_screen(ResultsScreen())
 
+    def action_sweeps(self) -> None:
+        from damtui.tui.screens.sweeps import SweepsScreen
+
+        if not isinstance(self.screen, SweepsScreen):
+            self.push_screen(SweepsScreen())
+
     def action_trash(self) -> None:
         from damtui.tui.screens.trash import TrashScreen
 
@@ -394,13 +485,16 @@ class DamtuiApp(App[None]):
         )
         if self.session is not None:
             yield SystemCommand("Monitor", "The run this app is training", self.action_monitor)
-            if self.session.active:
+            if self.session.training:
                 yield SystemCommand(
                     "Cancel run", "Stop training after the current batch", self.action_cancel_run
                 )
         yield SystemCommand(
             "Results", "Leaderboard: best seed group per dataset (chosen on validation) vs MedMNIST v2",
             self.action_results,
+        )
+        yield SystemCommand(
+            "Sweeps", "Sweeps: state, trials and best configuration; a sweep's live trials", self.action_sweeps
         )
         yield SystemCommand("Trash", "Runs deleted with D; U restores one", self.action_trash)
         yield SystemCommand("Help", "Keys and concepts", self.action_help)
@@ -410,11 +504,11 @@ class DamtuiApp(App[None]):
 def run_app(
     runs_dir: Path | str | None = None, data_root: Path | str | None = None, **kwargs: Any
 ) -> None:
-    """Open the app; returns when the user quits (after a running engine has stopped).
+    """Open the app; returns when the user quits.
 
-    SIGTERM and SIGHUP (the SSH connection dropped) quit like ctrl+q: a run being trained is
-    stopped after its current batch and marked cancelled, so `R` on the runs screen resumes it.
-    kwargs go to DamtuiApp (engine, devices, clock, poll_interval, start, export_dir).
+    SIGTERM and SIGHUP (the SSH connection dropped) close the app like ctrl+q -> leave running: a
+    run being trained is its own process and trains on; `damtui` shows it again.
+    kwargs go to DamtuiApp (engine, devices, clock, poll_interval, start, export_dir, trainer).
     """
     import asyncio
     import signal
@@ -422,7 +516,6 @@ def run_app(
     app = DamtuiApp(runs_dir, data_root, **kwargs)
 
     def quit_on_signal(signum: int, frame: Any) -> None:
-        app.stop_training()  # sets a threading.Event: safe in a signal handler
         try:  # the handler runs in the main thread, inside the app's running event loop
             loop = asyncio.get_running_loop()
         except RuntimeError:  # before the app started or after it ended: nothing to exit
@@ -443,7 +536,14 @@ def run_app(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     s = app.session
-    if app.stopped_on_quit and s is not None and s.run_dir:
-        print(f"damtui: training stopped on quit; run saved in {s.run_dir}", flush=True)
-    if os.environ.get("DAMTUI_DEBUG") and s is not None and s.detail:
-        print(s.detail)
+    try:
+        if app.quit_choice == "stop" and s is not None:
+            print(f"damtui: asked {s.run_id} to stop after its current batch; it is marked cancelled and"
+                  f" `damtui train --resume {s.run_id}` (or R in damtui) continues it", flush=True)
+        elif app.quit_choice == "leave" and s is not None:
+            print(f"damtui: {s.run_id} is still training; `damtui` shows it live again,"
+                  f" `damtui runs log {s.run_id}` prints its log", flush=True)
+        if os.environ.get("DAMTUI_DEBUG") and s is not None and s.detail:
+            print(s.detail)
+    except OSError:  # the terminal is gone (SIGHUP)
+        pass

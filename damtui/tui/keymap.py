@@ -15,12 +15,12 @@ RULE = (
     "or changes a run or its data: `S` start, `X` cancel, `R` resume or extend, `D` delete, `E` rename, "
     "`T` tags and notes, `F` fetch a dataset, `U` restore from the trash (`L`, the results table, is "
     "the one capital that only shows). `escape` goes back one step: "
-    "out of a text box or a filter, then to the screen before. In a dialog `y` and `n` answer it."
+    "out of a text box or a filter, then to the screen before. A dialog names the keys that answer it."
 )
 
 # the actions that start, stop or change a run or the data: their keys are capitals (RULE)
-ACTING = ("start", "cancel_run", "resume", "extend", "delete_run", "rename_run", "edit_notes", "fetch",
-          "restore")
+ACTING = ("start", "cancel_run", "stop_run", "resume", "extend", "delete_run", "rename_run", "edit_notes",
+          "fetch", "restore")
 
 
 @dataclass(frozen=True)

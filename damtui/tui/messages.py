@@ -11,31 +11,20 @@ from typing import Any
 
 from textual.message import Message
 
-from damtui import events
-from damtui.records import RunSummary
-
 
 class EngineEvent(Message):
-    """One engine event of training session `session`."""
+    """One event of training session `session`, read from its run folder (an engine event, or a
+    progress record), with the rows already there when it started following (RunStarted)."""
 
-    def __init__(
-        self, session: int, event: events.Event, prior_rows: list[dict[str, Any]] | None = None
-    ) -> None:
+    def __init__(self, session: int, event: Any, prior_rows: list[Any] | None = None) -> None:
         super().__init__()
         self.session = session
         self.event = event
-        self.prior_rows = prior_rows  # metrics of the epochs before a resume
-
-
-class BatchProgressEvent(EngineEvent):
-    """High-rate progress: a queue of these folds into the newest one."""
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, BatchProgressEvent) and message.session == self.session
+        self.prior_rows = prior_rows
 
 
 class EngineError(Message):
-    """engine.train raised (a DamtuiError before the run started, or a bug)."""
+    """The training process ended before it wrote its run (bad input, a bug), or could not start."""
 
     def __init__(self, session: int, message: str, detail: str = "") -> None:
         super().__init__()
@@ -45,32 +34,49 @@ class EngineError(Message):
 
 
 class EngineDone(Message):
-    """The worker thread has returned; a new run may start."""
+    """The follow worker has returned (the run ended, or the app is leaving); a new run may start."""
 
-    def __init__(self, session: int, summary: RunSummary | None) -> None:
+    def __init__(self, session: int) -> None:
         super().__init__()
         self.session = session
-        self.summary = summary
+
+
+class LiveRunFound(Message):
+    """At start: a run an earlier app started that is still training (its folder, config, when its
+    current process started), to follow live."""
+
+    def __init__(self, run_dir: Path, config: Any, started: float) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.config = config
+        self.started = started
 
 
 class ResumeRun(Message):
     """A screen asks the app to continue a saved run: `epochs` None resumes it to its planned
-    epochs, a number extends it (a finished run) to that many in all."""
+    epochs, a number extends it (a finished run) to that many in all; `force` trains it further
+    although fine-tunes started from it (the user confirmed)."""
 
-    def __init__(self, path: Path, epochs: int | None = None) -> None:
+    def __init__(self, path: Path, epochs: int | None = None, force: bool = False) -> None:
         super().__init__()
         self.path = Path(path)
         self.epochs = epochs
+        self.force = force
 
 
 class ResumeChecked(Message):
-    """resume.resume_config's answer from a worker: the config to continue with, or the error."""
+    """resume.resume_config's answer from a worker: the config to continue with, or the error
+    (`users`: the fine-tunes that started from the run, when that is why it was refused)."""
 
-    def __init__(self, path: Path, config: Any, error: str = "") -> None:
+    def __init__(self, path: Path, config: Any, error: str = "", epochs: int | None = None, force: bool = False,
+                 users: list[str] | None = None) -> None:
         super().__init__()
         self.path = path
         self.config = config
         self.error = error
+        self.epochs = epochs
+        self.force = force
+        self.users = users or []
 
 
 class RunRead(Message):

@@ -1,8 +1,9 @@
-"""State of the one training run the app drives: plain data, updated from engine events.
+"""State of the run the app's monitor shows: plain data, updated from the run's events.
 
-No textual import: the app's message handlers call `Session.apply(event)` and then ask the
-monitor screen to redraw what changed. The worker thread touches only `stop_event` (its
-signal to stop the engine) and `progress_box` (where it leaves the newest batch progress).
+No textual import. The run trains in its own process (damtui.tui.training); the app's follow worker
+reads the run folder (damtui.store.follow) and posts what changed as engine events, and the app's
+handlers call `Session.apply(event)` and ask the monitor to redraw. The same session shows a run
+this app started and one it found still training when it opened (`process` None then).
 """
 
 from __future__ import annotations
@@ -15,36 +16,11 @@ from typing import Any
 from damtui import events
 from damtui.config import Config
 from damtui.records import EpochRow, RunSummary, best_index
+from damtui.store.progress import Progress
 
 STARTING, RUNNING, CANCELLING = "starting", "running", "cancelling"
 FINISHED, CANCELLED, FAILED = "finished", "cancelled", "failed"
 ENDED = (FINISHED, CANCELLED, FAILED)
-
-
-class Mailbox:
-    """One-slot mailbox between the worker and the UI for high-rate values (batch progress).
-
-    The worker `offer`s every value and posts a message only when none is in flight; the handler
-    `take`s the newest value. The UI queue never holds more than one progress message, however
-    fast the engine emits, and the newest value is never lost.
-    """
-
-    def __init__(self) -> None:
-        self._value: Any = None
-        self._in_flight = threading.Event()
-
-    def offer(self, value: Any) -> bool:
-        """Worker side: keep `value`; True when the caller should post a message."""
-        self._value = value
-        if self._in_flight.is_set():
-            return False
-        self._in_flight.set()
-        return True
-
-    def take(self) -> Any:
-        """UI side: the newest value (clear the flag first so no later offer is lost)."""
-        self._in_flight.clear()
-        return self._value
 
 
 @dataclass
@@ -53,37 +29,46 @@ class Session:
     config: Config
     device_request: str
     started_at: float  # app clock
+    run_dir: str = ""  # known before the process starts: the app names a new run's folder
     from_run: Path | None = None
     resume: Path | None = None
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    progress_box: Mailbox = field(default_factory=Mailbox)
+    epochs_asked: int | None = None  # an extension's new total (`R` on a finished run)
+    force: bool = False  # extend although fine-tunes started from the run (the user confirmed)
+    launched: float | None = None  # wall clock when the process was started (None: found running)
+    process: Any = None  # training.TrainingProcess | training.EngineThread, set by the follow worker
+    leaving: threading.Event = field(default_factory=threading.Event)  # the app quits: stop following
+    stop_requested: bool = False
     state: str = STARTING
     run_id: str = ""
-    run_dir: str = ""
     device: str = ""
-    sizes: dict[str, int] = field(default_factory=dict)
     epochs: int = 0
     start_epoch: int = 0
     rows: list[EpochRow] = field(default_factory=list)
     best_epoch: int | None = None  # 1-based epoch number
-    progress: events.BatchProgress | None = None
+    progress: Progress | None = None
     message: str = ""  # error text for FAILED
-    detail: str = ""  # traceback of an unexpected engine exception
+    detail: str = ""  # output tail of a process that failed before its run existed
     summary: RunSummary | None = None
     ended_at: float | None = None
-    done: bool = False  # the worker thread has returned
+    done: bool = False  # the follow worker has returned
 
     def __post_init__(self) -> None:
         self.epochs = self.epochs or self.config.epochs
+        self.run_id = self.run_id or Path(self.run_dir).name
 
     @property
     def active(self) -> bool:
-        """The worker is still running (a new run must wait)."""
+        """The run is still followed (a new run must wait)."""
         return not self.done
 
     @property
     def ended(self) -> bool:
         return self.state in ENDED
+
+    @property
+    def training(self) -> bool:
+        """A process is (or may still be) training the run: quitting asks what to do with it."""
+        return not self.done and not self.ended
 
     def elapsed(self, now: float) -> float:
         return max(0.0, (self.ended_at if self.ended_at is not None else now) - self.started_at)
@@ -104,28 +89,24 @@ class Session:
         return min(done + 1, self.epochs) if self.epochs else done + 1
 
     def request_cancel(self) -> None:
-        self.stop_event.set()
+        self.stop_requested = True
         if not self.ended:
             self.state = CANCELLING
 
     def apply(
-        self, event: events.Event, now: float, prior_rows: list[EpochRow] | None = None
+        self, event: events.Event | Progress, now: float, prior_rows: list[EpochRow] | None = None
     ) -> str:
-        """Apply one engine event; returns what changed: started/batch/epoch/checkpoint/ended."""
+        """Apply one event of the run; returns what changed: started/batch/epoch/checkpoint/ended."""
         if isinstance(event, events.RunStarted):
-            self.state = CANCELLING if self.stop_event.is_set() else RUNNING
+            self.state = CANCELLING if self.stop_requested else RUNNING
             self.run_id, self.run_dir, self.device = event.run_id, event.run_dir, event.device
-            self.sizes, self.epochs, self.start_epoch = (
-                dict(event.sizes),
-                event.epochs,
-                event.start_epoch,
-            )
+            self.epochs, self.start_epoch = event.epochs, event.start_epoch
             self.rows = list(prior_rows or [])
             if self.rows:
                 i = best_index(self.rows)
                 self.best_epoch = self.rows[i].epoch if i is not None else None
             return "started"
-        if isinstance(event, events.BatchProgress):
+        if isinstance(event, Progress):
             self.progress = event
             return "batch"
         if isinstance(event, events.EpochMetrics):
@@ -146,15 +127,13 @@ class Session:
         return "other"
 
     def fail(self, message: str, detail: str, now: float) -> None:
-        """engine.train raised instead of emitting RunFailed."""
+        """The process ended before it wrote the run (bad input, a bug before the first epoch)."""
         self.state, self.message, self.detail = FAILED, message, detail
         if self.ended_at is None:
             self.ended_at = now
 
-    def finish_worker(self, summary: RunSummary | None, now: float) -> None:
+    def finish_following(self, now: float) -> None:
         self.done = True
-        if summary is not None and self.summary is None:
-            self.summary = summary
-        if not self.ended:  # the engine returned without a final event
-            self.state = CANCELLED if self.stop_event.is_set() else FINISHED
+        if not self.ended and not self.leaving.is_set():  # followed to its end without a final event
+            self.state = CANCELLED if self.stop_requested else FINISHED
             self.ended_at = now

@@ -203,3 +203,17 @@ def test_markdown_seed_groups_name_each_fine_tunes_pretrain():
     (g,) = compare.seed_groups([a, b])
     assert g["from"] == ["20240101-000000-d-pretrain-111111", "20240101-000001-d-pretrain-222222"]
     assert "| 2 | 0, 1 (from `111111`, `222222`) |" in compare.to_markdown([a, b])
+
+
+def test_compare_and_its_csv_count_each_seed_once_and_name_groups_by_what_differs(three):
+    a, b, c = three
+    again = _record("again", {**a.config}, [_row(1, 0.9, 0.1)])  # seed 0 once more, newer
+    again.info.started = a.info.started + 100
+    other = [_record(f"o{s}", {**a.config, "seed": s, "lr": 0.5}, [_row(1, 0.7, 0.7)]) for s in (0, 1)]
+    groups = compare.seed_groups([a, b, again, *other])
+    mine = next(g for g in groups if "again" in g["runs"] + g["repeats"])
+    assert mine["seeds"] == [0, 1] and mine["repeats"] == [a.info.run_id] and mine["n"] == 2
+    assert mine["label"].endswith("lr=0.1") and next(g for g in groups if g is not mine)["label"].endswith("lr=0.5")
+    csv = compare.to_csv([a, b, again, *other])
+    assert "seed_group_label" in csv.splitlines()[0] and "lr=0.5" in csv
+    assert "repeats not averaged" in compare.to_markdown([a, b, again, *other])

@@ -165,8 +165,10 @@ def test_cli_results_prints_and_writes_markdown(tmp_path, capsys):
 
 
 def test_cli_results_without_runs(tmp_path, capsys):
-    assert main(["results", "--runs-dir", str(tmp_path / "none")]) == 0
+    (tmp_path / "empty").mkdir()
+    assert main(["results", "--runs-dir", str(tmp_path / "empty")]) == 0
     assert "No finished runs yet." in capsys.readouterr().out
+    assert main(["results", "--runs-dir", str(tmp_path / "none")]) != 0  # tests/cli/test_fresh_clone.py
 
 
 @pytest.mark.slow
@@ -188,3 +190,52 @@ def test_results_from_real_two_stage_runs(tmp_path, capsys):
     text = (tmp_path / "r.md").read_text()
     (entry,) = leaderboard.leaderboard(infos)
     assert "## synthetic2d" in text and all(f"`{rid}`" in text for rid in entry.group.run_ids)
+
+
+# ----------------------------------------------------------------------------- issue 25 item 2
+
+
+def test_a_group_counts_seeds_and_shows_a_repeat_apart():
+    """Seeds 0, 1, 2 and a second seed-0 run from the app: 3 seeds, the newer seed-0 run counts."""
+    old = info("a0-old", BASE, test=0.10)
+    new = replace(info("a0-new", BASE, test=0.90), started=200.0)
+    listed = [old, info("a1", BASE, seed=1, test=0.80), info("a2", BASE, seed=2, test=0.80), new]
+    (g,) = groups.group_runs(listed)
+    assert g.seeds == [0, 1, 2] and len(g.members) == 4
+    assert [m.run_id for m in g.finished] == ["a0-new", "a1", "a2"] and [m.run_id for m in g.repeats] == ["a0-old"]
+    stat = g.stat("test_auc")
+    assert stat.n == 3 and stat.mean == pytest.approx((0.90 + 0.80 + 0.80) / 3)
+    md = leaderboard.markdown(leaderboard.leaderboard(listed))
+    assert "| 3 | val AUC" in md  # seeds
+    assert "`a0-old`" in md and "1 more run(s) of these seeds not averaged" in md
+    assert "| 0 | pretrain@3 |" in md and md.count("| 0 | pretrain@3 |") == 1  # each seed listed once
+
+
+def test_runs_without_a_finished_epoch_do_not_join_a_group():
+    done = info("done", BASE)
+    empty = replace(info("empty", BASE, seed=1, status=runs.CANCELLED), epochs_done=0, best=None)
+    assert [g.run_ids for g in groups.group_runs([done, empty])] == [["done"]]
+
+
+def test_two_sweeps_of_one_config_make_one_group_of_its_seeds():
+    first = [info(f"local-s{s}", BASE, seed=s, test=0.5) for s in (0, 1)]
+    second = [replace(info(f"ray-s{s}", BASE, seed=s, test=0.9), started=300.0) for s in (0, 1)]
+    (g,) = groups.group_runs(first + second)
+    assert g.seeds == [0, 1] and g.stat("test_auc").n == 2 and g.stat("test_auc").mean == pytest.approx(0.9)
+    assert sorted(m.run_id for m in g.repeats) == ["local-s0", "local-s1"]
+    (entry,) = leaderboard.leaderboard(first + second)
+    assert entry.group.stat("test_auc").std == pytest.approx(0.0)  # not the spread over duplicates
+
+
+def test_group_labels_name_what_differs_from_the_neighbouring_groups():
+    slow = [info(f"slow{s}", BASE, seed=s, lr=0.001) for s in (0, 1)]
+    wide = [info(f"wide{s}", BASE, seed=s, lr=0.003, width=8) for s in (0, 1)]
+    alone = info("synth", BASE, dataset="synthetic2d", preset="synthetic2d-pretrain-demo")
+    tunes = [info("ft-slow", FT, from_run="slow0"), info("ft-wide", FT, from_run="wide0")]
+    found = {g.run_ids[0]: g for g in groups.group_runs([*slow, *wide, alone, *tunes])}
+    assert found["slow0"].label == "breastmnist pretrain lr=0.001 width=none"
+    assert found["wide0"].label == "breastmnist pretrain lr=0.003 width=8"
+    assert found["synth"].label == "synthetic2d pretrain synthetic2d-pretrain-demo"  # nothing to tell apart
+    assert found["ft-wide"].label == "breastmnist finetune from (lr=0.003 width=8)"
+    md = leaderboard.markdown(leaderboard.leaderboard([*slow, *wide]))
+    assert "| **damtui** breastmnist pretrain lr=" in md

@@ -1,4 +1,5 @@
 import math
+import shutil
 import subprocess
 import sys
 import threading
@@ -123,13 +124,23 @@ def test_resume_equals_uninterrupted_run(runs_dir, pretrain_copy, stage):
 
 
 @pytest.mark.slow
-def test_resume_extends_a_finished_run(runs_dir):
+def test_resume_extends_a_finished_run(runs_dir, tmp_path):
     done, _ = run_stage(demo_config(epochs=1, width=4), runs_dir)
     path = runs_dir / done.run_id
     with pytest.raises(DamtuiError, match="already has 1 epochs"):
         run_stage(resume_config(path), runs_dir, resume=path)
+    before = shutil.copytree(path, tmp_path / "as-trained" / done.run_id)
     more, _ = run_stage(resume_config(path, epochs=2), runs_dir, resume=path)
-    assert more.epochs_done == 2 and runs.load_run(path).info.status == runs.FINISHED
+    extended = runs.load_run(path)
+    assert more.epochs_done == 2 and extended.info.status == runs.FINISHED
+    # the extension is part of the run's identity: its config says 2 epochs, its runtime how it got there
+    assert extended.config["epochs"] == 2
+    (record,) = extended.runtime["extensions"]
+    assert record["after_epoch"] == 1 and record["changed"] == {"epochs": [1, 2]}
+    from damtui.analysis import compare
+
+    rows = compare.comparison_rows([extended, runs.load_run(before)])
+    assert [(r["epochs_done"], r["epochs_planned"], r["epochs"]) for r in rows] == [(2, 2, 2), (1, 1, 1)]
 
 
 def test_nan_loss_fails_the_run_and_keeps_best(runs_dir, monkeypatch):

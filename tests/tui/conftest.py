@@ -42,14 +42,18 @@ def runs_dir(tmp_path) -> Path:
 
 @pytest.fixture
 def make_app(runs_dir, tmp_path):
-    """Build a DamtuiApp on temp folders with a fake engine unless one is given."""
+    """Build a DamtuiApp on temp folders; runs train with a fake engine unless told otherwise."""
     from damtui.tui.app import DamtuiApp
 
-    def build(engine=None, **kwargs):
+    def build(engine=None, *, processes: bool = False, **kwargs):
+        """`processes` (or a `trainer`): runs start as training processes, as in `damtui`; else the
+        fake engine (or `engine`) trains in a thread of the app."""
         kwargs.setdefault("devices", lambda: DEVICES)
         kwargs.setdefault("clock", lambda: 1000.0)
         kwargs.setdefault("poll_interval", 0.1)
         kwargs.setdefault("export_dir", tmp_path / "exports")
-        return DamtuiApp(runs_dir, tmp_path / "data", engine=engine or FakeEngine(), **kwargs)
+        if not (processes or "trainer" in kwargs):
+            kwargs["engine"] = engine or FakeEngine()
+        return DamtuiApp(runs_dir, tmp_path / "data", **kwargs)
 
     return build

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from damtui import events
 from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.records import EpochRow, RunSummary, best_index
+from damtui.store.progress import of_event
 
 
 def summarize(rows: list[EpochRow], writer: runs.RunWriter, config: Any, status: str) -> RunSummary:
@@ -48,6 +50,7 @@ class FakeEngine:
 
     hold_at=(epoch, batch): after emitting that batch, wait until `release()` or the stop event
     (so a test can look at a run in the middle of an epoch). batch_delay slows every batch.
+    Like the engine it writes progress.json (every batch here), which the app follows.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class FakeEngine:
         raise_error: str | None = None,
         fail_at: int | None = None,
         spam: int = 0,
+        device_name: str = "cpu",
     ) -> None:
         self.batches = batches
         self.batch_delay = batch_delay
@@ -65,6 +69,7 @@ class FakeEngine:
         self.raise_error = raise_error
         self.fail_at = fail_at
         self.spam = spam  # extra BatchProgress events per batch (UI load test)
+        self.device_name = device_name  # what the run says it trains on (config.json's runtime)
         self.calls: list[dict[str, Any]] = []
         self.released = threading.Event()
         self.holding = threading.Event()
@@ -85,13 +90,16 @@ class FakeEngine:
         device: str = "auto",
         from_run: Path | None = None,
         resume: Path | None = None,
+        run_name: str | None = None,
+        runtime_extra: dict | None = None,
+        threads: int | None = None,
     ) -> dict:
         try:
-            return self._run(config, emit, stop_event, runs_dir, device, from_run, resume)
+            return self._run(config, emit, stop_event, runs_dir, device, from_run, resume, run_name)
         finally:
             self.returned.set()
 
-    def _run(self, config, emit, stop_event, runs_dir, device, from_run, resume) -> dict:
+    def _run(self, config, emit, stop_event, runs_dir, device, from_run, resume, run_name=None) -> dict:
         self.calls.append(
             {
                 "config": config,
@@ -107,12 +115,13 @@ class FakeEngine:
         rows: list[EpochRow] = []
         if resume is not None:
             rows, _ = runs.read_metrics(Path(resume))
-            writer = runs.RunWriter.reopen(Path(resume), config.epochs, len(rows))
+            writer = runs.RunWriter.reopen(Path(resume), config.epochs, len(rows), config=cfg)
         else:
             writer = runs.RunWriter.create(
                 Path(runs_dir),
                 cfg,
-                {"device": "cpu", "from_run": str(from_run) if from_run else None},
+                {"device": self.device_name, "from_run": str(from_run) if from_run else None},
+                name=run_name,
             )
         emit(
             events.RunStarted(
@@ -120,11 +129,12 @@ class FakeEngine:
                 str(writer.path),
                 cfg,
                 {"train": 800, "val": 200, "test": 200},
-                "cpu",
+                self.device_name,
                 len(rows),
                 config.epochs,
             )
         )
+        wrote = 0.0
         for epoch in range(len(rows) + 1, config.epochs + 1):
             for batch in range(1, self.batches + 1):
                 if stop_event.is_set():
@@ -140,19 +150,24 @@ class FakeEngine:
                 if self.batch_delay:
                     time.sleep(self.batch_delay)
                 for i in range(self.spam + 1):
-                    emit(
-                        events.BatchProgress(
-                            epoch, batch, self.batches, 0.5, 850.0 + i, (self.batches - batch) * 1.5
-                        )
+                    event = events.BatchProgress(
+                        epoch, batch, self.batches, 0.5, 850.0 + i, (self.batches - batch) * 1.5
                     )
+                    emit(event)
+                # what the recorder does (every 50 ms here, and always where it holds or an epoch ends)
+                now = time.monotonic()
+                if now - wrote >= 0.05 or self.hold_at == (epoch, batch) or batch == self.batches:
+                    writer.write_progress(of_event(event, config.epochs, 400, time.time()), force=True)
+                    wrote = now
                 if self.hold_at == (epoch, batch):
                     self.holding.set()
                     while not (self.released.is_set() or stop_event.is_set()):
                         time.sleep(0.01)
             if self.fail_at == epoch:
-                writer.write_status(runs.FAILED, epoch - 1, config.epochs, "loss became NaN")
+                message = "loss became NaN at epoch %d; lower lr" % epoch  # status and event, as the recorder
+                writer.write_status(runs.FAILED, epoch - 1, config.epochs, message)
                 writer.close()
-                emit(events.RunFailed("loss became NaN at epoch %d; lower lr" % epoch, epoch - 1))
+                emit(events.RunFailed(message, epoch - 1))
                 return None
             row = metrics_row(epoch)
             rows.append(row)
@@ -170,6 +185,8 @@ class FakeEngine:
 
 
 STARTED = 1_717_243_200.0  # 2024-06-01 12:00:00 UTC
+# DamtuiApp(trainer=...): runs start as real processes of the CLI with the FakeEngine (fake_train.py)
+FAKE_TRAINER = (sys.executable, str(Path(__file__).parent / "fake_train.py"))
 
 
 def config_dict(

@@ -118,3 +118,29 @@ async def test_results_screen_without_runs(make_app, runs_dir):
         await settle(pilot)
         await pilot.press("L")
         await drawn(pilot, "no finished runs in")
+
+
+@pytest.mark.slow
+async def test_a_group_row_counts_seeds_shows_repeats_and_names_what_differs(make_app, runs_dir):
+    """Seeds 0 and 1, seed 0 again (from the app) and a cancelled run of seed 2 with no epoch;
+    beside them a group with another lr."""
+    for seed in (0, 1):
+        make_run(runs_dir, f"20240601-12000{seed}-synthetic2d-pretrain-aaaaa{seed}", epochs_done=6, seed=seed,
+                 started=STARTED + seed)
+        make_run(runs_dir, f"20240601-14000{seed}-synthetic2d-pretrain-bbbbb{seed}", epochs_done=6, seed=seed,
+                 lr=0.003, started=STARTED + 7200 + seed)
+    make_run(runs_dir, "20240601-130000-synthetic2d-pretrain-aaaaa9", epochs_done=6, started=STARTED + 3600)
+    make_run(runs_dir, "20240601-150000-synthetic2d-pretrain-cccccc", epochs_done=0, seed=2,
+             state=runs.CANCELLED, started=STARTED + 9000)
+    app = make_app()
+    async with app.run_test(size=(160, 30)) as pilot:
+        screen = await _runs_screen(pilot)
+        await pilot.press("g")
+        await drawn(pilot, "2 seeds +1")  # three runs, two seeds: a repeat is not a seed
+        keys = _keys(screen)
+        assert keys[0].endswith("cccccc")  # the run without an epoch stays out of the groups
+        text = screen_text(app)
+        assert "lr=0.1" in text and "lr=0.003" in text  # what tells the groups apart
+        screen.query_one("#runs-table", DataTable).move_cursor(row=keys.index(
+            next(k for k in keys if k.startswith(GROUP_PREFIX) and "aaaaa9" in str(screen._group(k).run_ids))))
+        await drawn(pilot, "seed group lr=0.1: aaaaa0, aaaaa9, aaaaa1 · 1 repeat(s) of a seed not averaged")

@@ -8,13 +8,11 @@ import re
 
 import pytest
 
-import dataclasses
 import signal
 
 from fakes import FakeEngine, drawn, make_run, screen_text, settle, wait_for
 from textual.widgets import DataTable, Input, Log, TextArea
 
-from damtui import events
 from damtui.store import log as run_log, notes as run_notes, runs
 from damtui.train.gpu import GpuSample
 from damtui.tui.screens.dialogs import ConfirmScreen
@@ -178,15 +176,9 @@ async def test_log_screen_follows_a_growing_log(make_app, runs_dir):
 
 
 def _on_cuda(engine):
-    """The fake engine, reporting a CUDA device as a GPU run would."""
-
-    def train(config, emit, stop, **kw):
-        def relay(ev):
-            emit(dataclasses.replace(ev, device="cuda:0 (Fake GPU)") if isinstance(ev, events.RunStarted) else ev)
-
-        return engine(config, relay, stop, **kw)
-
-    return train
+    """The fake engine, reporting a CUDA device as a GPU run would (in config.json's runtime)."""
+    engine.device_name = "cuda:0 (Fake GPU)"
+    return engine
 
 
 async def _monitor(pilot, engine) -> MonitorScreen:

@@ -4,13 +4,14 @@ epochs before a resume, and words in their singular (item 19)."""
 
 from __future__ import annotations
 
-import threading
+import re
+from pathlib import Path
 
 import pytest
 from fakes import config_dict, make_run, metrics_row, screen_text, settle, wait_for
 from test_monitor import _start
 
-from damtui import config as cfgmod, events
+from damtui import config as cfgmod
 from damtui.records import EpochRow
 from damtui.tui import session as ss
 from damtui.tui.screens.monitor import MonitorScreen, status_lines
@@ -63,29 +64,27 @@ def test_words_in_the_singular():
         torch.set_num_threads(threads)
 
 
-class _Evaluating:
-    """An engine that trains the last batch of epoch 1 and then evaluates until stopped."""
-
-    def __call__(self, config, emit, stop_event: threading.Event, **kwargs):
-        emit(events.RunStarted("r", "", config.as_dict(), {"train": 40, "val": 600, "test": 600}, "cpu", 0,
-                               config.epochs))
-        # 10 images/s: evaluating 1200 images takes ~40 s (a third of a training step each)
-        emit(events.BatchProgress(1, 4, 4, 0.5, 10.0, 0.0, 4.0))
-        stop_event.wait(30)
-        return None
-
-
 @pytest.mark.slow
 async def test_the_eta_counts_down_while_an_epoch_is_evaluated(make_app):
-    """Item 19: `evaluating… ETA 0:09` stood still for 6 s (no batch event comes while evaluating)."""
-    now = [1000.0]
-    app = make_app(_Evaluating(), clock=lambda: now[0])
+    """Item 19: `evaluating… ETA 0:09` stood still for 6 s: no progress comes while an epoch is
+    evaluated, and the line was redrawn only when progress came."""
+    import time
+
+    from fakes import FakeEngine
+    from damtui.store import runs
+
+    engine = FakeEngine(batches=4, hold_at=(1, 4))  # holds after the epoch's last batch: evaluating
+    app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
         await _start(pilot)
-        await wait_for(pilot, lambda: "evaluating…  ETA 0:40" in screen_text(app))
-        now[0] += 10
-        await wait_for(pilot, lambda: "evaluating…  ETA 0:30" in screen_text(app))
-        app.session.stop_event.set()
+        await wait_for(pilot, lambda: engine.holding.is_set() and app.session.progress is not None)
+        # 10 images/s: scoring 1200 val + test images takes ~40 s (a third of a training step each)
+        runs.RunWriter(Path(app.session.run_dir)).write_progress(
+            Progress(1, 4, 4, 4, EVALUATING, 10.0, 4.0, 1200, time.time()), force=True)
+        await wait_for(pilot, lambda: "evaluating…  ETA 0:40" in screen_text(app)
+                       or "evaluating…  ETA 0:39" in screen_text(app))
+        await wait_for(pilot, lambda: re.search(r"evaluating…  ETA 0:3[0-8]", screen_text(app)) is not None)
+        engine.release()
         await wait_for(pilot, lambda: app.session.done)
 
 

@@ -1,4 +1,5 @@
-"""The app driving the real engine: the synthetic demo presets, two stages, on the CPU."""
+"""The app starting real training processes (`damtui train`, as `damtui` does): the synthetic demo
+presets, two stages, on the CPU."""
 
 from __future__ import annotations
 
@@ -19,9 +20,7 @@ pytest.importorskip("damtui.train.engine")
 @pytest.mark.slow
 async def test_pretrain_then_finetune_with_the_real_engine(make_app, monkeypatch, runs_dir):
     monkeypatch.setattr(config, "SHIPPED_PRESETS", config.shipped_presets_dir())
-    from damtui.train.engine import train
-
-    app = make_app(train)
+    app = make_app(processes=True)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         screen = app.screen
@@ -38,7 +37,8 @@ async def test_pretrain_then_finetune_with_the_real_engine(make_app, monkeypatch
         await pilot.pause()
         s = app.session
         assert s.state == "finished", s.message
-        assert s.device.startswith("cpu") and s.sizes["train"] == 800
+        assert s.device.startswith("cpu")
+        assert "sizes {'train': 800" in (Path(s.run_dir) / runs.LOG).read_text()
         assert [r.epoch for r in s.rows] == [1, 2]
         assert 0.0 <= s.rows[-1].val_auc <= 1.0
         assert app.screen.query_one(EpochTable).row_count == 2

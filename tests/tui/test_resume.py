@@ -241,3 +241,28 @@ async def test_a_run_page_shown_again_reads_the_run_again(make_app, runs_dir):
         await pilot.press("escape")
         assert app.screen is view
         await wait_for(pilot, lambda: "✗ failed: loss became NaN" in screen_text(app))
+
+
+@pytest.mark.slow
+async def test_extending_a_pretrain_that_fine_tunes_use_asks_naming_them(make_app, runs_dir):
+    finished, _ = _two_runs(runs_dir)
+    tune = make_run(runs_dir, "20240601-150000-synthetic2d-finetune-ffffff", epochs_done=2, stage="finetune",
+                    started=STARTED + 7200)
+    saved = runs.read_json(tune / runs.CONFIG)
+    runs.atomic_write_json(tune / runs.CONFIG, {**saved, "runtime": {"from_run": FINISHED_ID,
+                                                                     "from_run_path": str(finished.resolve())}})
+    engine = FakeEngine(batches=2)
+    app = make_app(engine)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await _runs_list(pilot, FINISHED_ID)
+        await pilot.press("R")
+        assert isinstance(app.screen, EpochsScreen)
+        app.screen.query_one(Input).value = "8"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "20240601-150000-synthetic2d-finetune-ffffff" in screen_text(app)
+        assert engine.calls == []  # nothing trains until the user says so
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
+        await wait_for(pilot, lambda: app.session.done)
+        assert engine.calls[0]["resume"] == finished and engine.calls[0]["config"].epochs == 8

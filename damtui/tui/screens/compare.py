@@ -260,6 +260,11 @@ class CompareScreen(Screen):
         parts += [f"✗ {p}" for p in self.problems]
         diff = compare.differing_keys(self.records) if self.records else []
         parts.append("config differs in: " + (", ".join(diff) if diff else "nothing"))
+        groups = compare.seed_groups(self.records) if self.records else []
+        if len(groups) > 1 or any(g["repeats"] for g in groups):  # which is which, and what is not averaged
+            for g in groups:
+                repeats = f", {len(g['repeats'])} repeat(s) of a seed not averaged" if g["repeats"] else ""
+                parts.append(f"mean±std n={g['n']}: {g['label']} (newest finished run per seed{repeats})")
         parts.append("* best; test read at best val epoch")
         if compare.has_intervals(self.rows):
             parts.append(compare.INTERVAL_NOTE if self.intervals_shown else

@@ -1,4 +1,5 @@
-"""Modal dialogs: a yes/no confirmation, the export-path prompt, the epochs of an extension."""
+"""Modal dialogs: a yes/no confirmation, quitting with a run training, the export-path prompt, the
+epochs of an extension."""
 
 from __future__ import annotations
 
@@ -47,6 +48,46 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class QuitScreen(ModalScreen[str | None]):
+    """ctrl+q while a run trains: dismisses with "leave" (the default: enter, l, ctrl+q again),
+    "stop" (s) or None (stay: escape)."""
+
+    BINDINGS = [
+        Binding("l", "answer('leave')", "Leave it running"),
+        Binding("s", "answer('stop')", "Stop it"),
+        Binding("escape", "answer(None)", "Stay"),
+    ]
+
+    def __init__(self, run_id: str, outlives: bool = True) -> None:
+        super().__init__()
+        self._run_id, self._outlives = run_id, outlives
+
+    def compose(self) -> ComposeResult:
+        if self._outlives:
+            body = (f"{self._run_id} trains in its own process. Left running, it trains on after damtui"
+                    " closes (an SSH disconnect too) and `damtui` shows it again. Stopped, it finishes its"
+                    " batch, is marked cancelled, and R resumes it.")
+        else:
+            body = f"{self._run_id} trains inside this app (a test engine): it stops when the app closes."
+        with Vertical(classes="dialog"):
+            yield Label("Quit damtui while a run trains?", classes="dialog-title")
+            yield Static(body, classes="dialog-body")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Leave it running (l)", id="leave", variant="primary", compact=True)
+                yield Button("Stop it (s)", id="stop", variant="error", compact=True)
+                yield Button("Stay (esc)", id="stay", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#leave", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(None if event.button.id == "stay" else event.button.id)
+
+    def action_answer(self, answer: str | None) -> None:
+        self.dismiss(answer)
 
 
 class PromptScreen(ModalScreen[Any]):

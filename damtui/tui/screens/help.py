@@ -24,16 +24,24 @@ Every run is chosen on
 fine-tune's answer is the best validation epoch of both stages: its page draws the pretrain and
 the fine-tune as one curve, the answer marked where it is.
 
-On the runs list, runs that differ only by seed fold into one row (`g`) with mean ± std; the filter
-takes words (`breastmnist finetune`), `key:word` (`status:running`) and `#tag`. A run another
-process writes (`damtui train` under nohup or tmux) is followed live. `R` resumes a cancelled,
-crashed or failed run, or extends a finished one, like `damtui train --resume RUN [--epochs N]`.
-A deleted run moves to `runs/.trash/`; Trash in the palette (`ctrl+p`) restores it.
+A run started here trains in its own process: it keeps training when the app closes or the SSH
+session ends (`ctrl+q` asks: leave it running, stop it, or stay), and `damtui` shows it again.
+Headless training works too: `nohup damtui train DATASET --preset NAME &`, then watch it with `r`;
+a run another process writes is followed live, and `X` stops it like Ctrl+C (cancelled, resumable).
+`R` resumes a cancelled, crashed or failed run, or extends a finished one, like `damtui train
+--resume RUN [--epochs N]`.
+
+On the runs list, runs that differ only by seed fold into one row (`g`) with mean ± std over one
+run per seed (the newest finished; repeats of a seed are counted apart), named by what differs
+from the other groups. The filter takes words (`breastmnist finetune`), `key:word`
+(`status:running`) and `#tag`. A deleted run moves to `runs/.trash/`; Trash in the palette
+(`ctrl+p`) restores it. `w` lists the sweeps; enter opens a sweep's live trials.
 
 Charts: `[` `]` or `1`-`6` pick AUC, ACC, loss, lr, DAM health, AUCM; `y` a log y-axis; `+` `-`
 smoothing (an exponential moving average, as in TensorBoard); `b` the MedMNIST v2 benchmark lines
-(real MedMNIST sets only). On a GPU the monitor shows its memory and utilisation beside the CPU and
-RAM of the training process.
+(real MedMNIST sets only). On a GPU the monitor shows its memory and utilisation (utilisation needs
+`nvidia-ml-py`) beside the CPU and RAM of the training process. A fine-tune warns when its
+saturated scores climb.
 """
 
 
@@ -41,7 +49,7 @@ def sections(app_class: type) -> keymap.Sections:
     """Every screen (and the widgets with keys of their own) in the order a user meets them. The
     screens are imported when help opens, not when the app starts."""
     from damtui.tui.screens import (compare, curves, dataset_view, dialogs, launch, log_view, manage,
-                                    mistakes, monitor, results, run_view, runs, sweeps, trash)
+                                    mistakes, monitor, results, run_view, runs, sweep_page, sweeps, trash)
     from damtui.tui.widgets.config_form import ConfigForm
 
     return [
@@ -57,9 +65,10 @@ def sections(app_class: type) -> keymap.Sections:
         ("Compare (c on the runs)", [compare.CompareScreen, compare.CompareTable]),
         ("Results (L)", [results.ResultsScreen]),
         ("Sweeps (w on the runs)", [sweeps.SweepsScreen]),
+        ("A sweep's page (enter on a sweep)", [sweep_page.SweepPage]),
         ("Trash (ctrl+p Trash)", [trash.TrashScreen]),
-        ("Dialogs", [dialogs.ConfirmScreen, dialogs.PromptScreen, manage.NotesScreen, dialogs.ColumnsScreen,
-                     HelpScreen]),
+        ("Dialogs", [dialogs.ConfirmScreen, dialogs.QuitScreen, dialogs.PromptScreen, manage.NotesScreen,
+                     dialogs.ColumnsScreen, HelpScreen]),
     ]
 
 

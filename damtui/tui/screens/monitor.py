@@ -1,7 +1,9 @@
-"""Monitor screen: the run the app is training, live. Renders from the app's Session."""
+"""Monitor screen: the run the app follows, live (it trains in its own process). Renders from the
+app's Session."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +16,6 @@ from textual.widgets import Header, Static
 from damtui.records import METRICS, EpochRow
 from damtui.tui import messages as msg
 from damtui.tui import session as ss
-from damtui.store.progress import Progress, of_event
 from damtui.tui.format import duration, short_preset, status_text
 from damtui.tui.screens.dialogs import ConfirmScreen
 from damtui.tui.widgets.gpu_line import GpuLine
@@ -51,17 +52,12 @@ def status_lines(s: ss.Session, now: float, pretrain: Sequence[EpochRow] = ()) -
 
 def set_text(box: Static, text: str, layout: bool = True) -> None:
     """Static.update lays the whole screen out again (and so re-renders the epoch table) even for
-    the same text; while a run streams most updates repeat the text, so skip those."""
-    if box.content != text:
-        box.update(text, layout=layout)
-
-
-def session_progress(s: ss.Session, at: float = 0.0) -> Progress | None:
-    """The session's newest batch event as the progress record every front end renders; `at`
-    (the app's clock when it arrived) lets the ETA count down while no event comes (evaluation)."""
-    if s.progress is None:
-        return None
-    return of_event(s.progress, s.epochs, s.sizes.get("val", 0) + s.sizes.get("test", 0), at)
+    the same text; while a run streams most updates repeat the text, so skip those. Text whose
+    lines keep their lengths (the elapsed time ticking) takes the room it had: no layout pass."""
+    old = str(box.content)
+    if old != text:
+        same_shape = [len(line) for line in old.splitlines()] == [len(line) for line in text.splitlines()]
+        box.update(text, layout=layout and not same_shape)
 
 
 class MonitorScreen(ChartActions, Screen):
@@ -76,8 +72,6 @@ class MonitorScreen(ChartActions, Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._event: object = None  # the newest batch event seen, and when (the app's clock)
-        self._event_at = 0.0
         self.pretrain: list[EpochRow] = []  # a fine-tune's source epochs, read once in a worker
         self._pretrain_of: Path | None = None
 
@@ -104,17 +98,19 @@ class MonitorScreen(ChartActions, Screen):
         return self.app.session
 
     def _tick(self) -> None:
+        """The elapsed time, when no event has redrawn the status in the last second (progress
+        arrives about once a second: then the status is redrawn in the same frame as it), and the
+        ETA, which counts down from the progress record's time while an epoch is evaluated (no
+        progress comes then: it stood still, `evaluating… ETA 0:09` for 6 s)."""
         s = self.session
-        if s is not None and not s.ended:
+        if s is not None and not s.ended and time.monotonic() - self._status_at >= 0.9:
             self._show_status()
-            self.query_one(ProgressLine).show(self._progress(s), s.rows, s.state, self.app.clock())
+            self.query_one(ProgressLine).show(s.progress, s.rows, s.state, time.time())
 
-    def _progress(self, s: ss.Session) -> Progress | None:
-        if s.progress is not self._event:
-            self._event, self._event_at = s.progress, self.app.clock()
-        return session_progress(s, self._event_at)
+    _status_at = 0.0  # time.monotonic() of the last status redraw
 
     def _show_status(self) -> None:
+        self._status_at = time.monotonic()
         s = self.session
         if s is None:
             set_text(self.query_one("#monitor-status", Static), "no run yet: press n for a new run")
@@ -129,18 +125,17 @@ class MonitorScreen(ChartActions, Screen):
             self._show_status()
             return
         if kind in ("batch", "all", "started", "epoch", "ended"):
-            self.query_one(ProgressLine).show(self._progress(s), s.rows, s.state, self.app.clock())
+            self.query_one(ProgressLine).show(s.progress, s.rows, s.state, time.time())
         if s.from_run is not None and self._pretrain_of != s.from_run:
             self._pretrain_of = s.from_run
             self._read_pretrain(s.from_run)
         if kind in ("epoch", "started", "all", "ended"):
             self._show_panel(s)
-        if kind == "batch":
-            self._show_status_cheap()
-        else:
-            self._show_status()
+        self._show_status()
+        if kind != "batch":
             self._show_message()
             self.refresh_bindings()
+            self.query_one(GpuLine).sample()  # hidden at once when the run ends, not at the next timer
 
     def _show_panel(self, s: ss.Session) -> None:
         pretrain = Pretrain(tuple(self.pretrain)) if self.pretrain and s.config.stage == "finetune" else None
@@ -158,13 +153,6 @@ class MonitorScreen(ChartActions, Screen):
         s = self.session
         if s is not None:
             self._show_panel(s)
-            self._show_status()
-
-    def _show_status_cheap(self) -> None:
-        """Status text changes with each batch only via the epoch number; redraw when it moves."""
-        s = self.session
-        if s is not None and getattr(self, "_epoch_shown", None) != s.current_epoch:
-            self._epoch_shown = s.current_epoch
             self._show_status()
 
     def _show_message(self) -> None:
@@ -206,7 +194,7 @@ class MonitorScreen(ChartActions, Screen):
             return allowed
         if action == "cancel_run":  # only while a run trains
             s = self.session
-            return s is not None and not s.ended and not s.done
+            return s is not None and s.training
         if action == "resume":  # the stopped run, once its worker has let go of the folder
             s = self.session
             return s is not None and s.done and s.state == ss.CANCELLED and bool(s.run_dir)
@@ -219,7 +207,7 @@ class MonitorScreen(ChartActions, Screen):
 
     def action_cancel_run(self) -> None:
         s = self.session
-        if s is None or s.ended or s.done:
+        if s is None or not s.training:
             self.notify("no run is training", severity="warning")
             return
         if s.state == ss.CANCELLING:

@@ -22,21 +22,24 @@ def group_row_key(group: SeedGroup) -> str:
 
 def group_cells(group: SeedGroup, members: Sequence[runs.RunInfo], expanded: bool,
                 result_keys: Sequence[str]) -> list[Any]:
-    """The group row, cell for cell under the runs list's COLUMNS: ▸/▾, seed count, identity,
-    finished count, its seeds, mean ± std of each result column, total time."""
+    """The group row, cell for cell under the runs list's COLUMNS: ▸/▾, seed count (repeats of a
+    seed counted apart), identity, finished count, its seeds, mean ± std of each result column (one
+    run per seed), total time, and in the preset column what tells the group from its neighbours."""
     done = len(group.finished)
+    seeds = sorted({m.seed for m in members})
+    repeats = len(members) - len(seeds)
     return [
         Text("▾" if expanded else "▸", style="bold"),
-        Text(f"{len(members)} seeds", style="bold"),
+        Text(f"{len(seeds)} seeds" + (f" +{repeats}" if repeats else ""), style="bold"),
         group.dataset,
         group.stage,
         f"{done} done",
         "",
-        Text(",".join(str(s) for s in sorted(m.seed for m in members)), justify="right"),
+        Text(",".join(str(s) for s in seeds), justify="right"),
         *(Text(group.stat(k).format(3), justify="right", style="bold") for k in result_keys),
         Text(duration(sum(m.duration_s for m in members)), justify="right"),
         timestamp(min(m.started for m in members)),
-        short_preset(group.preset, group.dataset, group.stage),
+        group.detail or short_preset(group.preset, group.dataset, group.stage),
         "",
     ]
 
@@ -66,7 +69,9 @@ def entries(shown: Sequence[runs.RunInfo], groups: Sequence[SeedGroup], expanded
 
 def group_line(group: SeedGroup, pretrains: SeedGroup | None) -> str:
     """The info line under the table for a highlighted group row."""
-    parts = [f"seed group: {', '.join(short_run_id(r) for r in group.run_ids)}"]
+    parts = [f"seed group {group.detail or group.preset}: {', '.join(short_run_id(r) for r in group.run_ids)}"]
+    if group.repeats:
+        parts.append(f"{len(group.repeats)} repeat(s) of a seed not averaged")
     if group.stage == "finetune":
         parts.append(f"from a pretrain group of {len(pretrains.members)}" if pretrains else "pretrains not listed")
     parts.append("enter opens/closes · space selects its runs")

@@ -14,6 +14,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.markup import escape
+from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Header, Static
@@ -37,6 +38,14 @@ from damtui.tui.widgets.run_panel import CHART_BINDINGS, ChartActions, PretrainR
 STATUS_EVERY = 3  # polls between reads of a running run whose files did not change (crash check)
 
 
+class GainRead(Message):
+    """A fine-tune's paired comparison with its own pretrain, as one line (read in a worker)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class RunViewScreen(ChartActions, ResumeActions, ManageActions, Screen):
     TITLE = "damtui"
     SUB_TITLE = "run"
@@ -55,6 +64,7 @@ class RunViewScreen(ChartActions, ResumeActions, ManageActions, Screen):
     error: reactive[str] = reactive("", init=False)
     progress: reactive[Progress | None] = reactive(None, init=False)  # of a followed run
     result_text: reactive[str] = reactive("", init=False)  # the result's 95% intervals (curves.result_line)
+    gain_text: reactive[str] = reactive("", init=False)  # a fine-tune against its own pretrain (dam_gain)
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -153,11 +163,23 @@ class RunViewScreen(ChartActions, ResumeActions, ManageActions, Screen):
         from damtui.store import results as run_results
 
         self.post_message(ResultRead(run_results.result(record), run_results.best(record)))
+        if record.info.stage == "finetune":
+            from damtui.analysis import dam_gain
+
+            gain = dam_gain.of_record(record)
+            if gain is not None and not get_current_worker().is_cancelled:
+                self.post_message(GainRead(f"does DAM help? {gain.line(short=True)}"))
 
     def on_result_read(self, message: ResultRead) -> None:
         self.result_text = result_line(message.result, message.best)
 
+    def on_gain_read(self, message: GainRead) -> None:
+        self.gain_text = message.text
+
     def watch_result_text(self) -> None:
+        self._show()
+
+    def watch_gain_text(self) -> None:
         self._show()
 
     def watch_record(self) -> None:
@@ -211,6 +233,8 @@ class RunViewScreen(ChartActions, ResumeActions, ManageActions, Screen):
                              for k in ("test_auc", "test_acc", "test_acc_thr"))))
         if self.result_text:
             lines.append(self.result_text)
+        if self.gain_text:
+            lines.append(escape(self.gain_text))
         if info.notes:
             lines.append(escape(" · ".join(x for x in (name_and_tags(info, ""), info.notes.first_line) if x.strip())))
         self.query_one("#run-facts", Static).update("\n".join(lines))

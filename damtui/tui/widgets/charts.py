@@ -26,10 +26,10 @@ from damtui.analysis.references import Reference
 from damtui.tui.widgets.chart_plan import CHARTS, PAGE, Plan, Pretrain, View, run_chart
 
 WIDE = 120  # columns from which a page of three charts sits side by side
-# Redraws may take at most this share of the app's thread: plotext renders in pure Python and
-# holds the GIL, which the training thread needs to launch its kernels. At ~15 ms for three charts
-# this is one redraw per ~0.75 s; epochs longer than that redraw every epoch.
-RENDER_SHARE = 0.02
+# Redraws may take at most this share of the app's time: plotext renders in pure Python, and the
+# app shares the machine's cores with the run it watches (benchmarks/tui_overhead.py). At ~15 ms
+# for three charts this is one redraw per ~1.5 s; epochs longer than that redraw every epoch.
+RENDER_SHARE = 0.01
 RICH_COLOURS = {"orange": "dark_orange", "gray": "grey50"}  # plotext colour -> Rich style
 
 

@@ -6,6 +6,7 @@ a timer: reading /proc and the driver must not stall the event loop."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from textual import work
 from textual.message import Message
@@ -40,26 +41,38 @@ class GpuLine(Static):
         s = getattr(self.app, "session", None)
         return (s.device or s.device_request) if s is not None and not s.ended else ""
 
-    def pid(self) -> int:
-        """The process that trains: the session's own when it has one, else this one (a thread)."""
+    def pid(self) -> int | None:
+        """The process that trains: the app's own `damtui train` process, this one for an engine
+        thread, else (a run found training) the writer its status.json names (read in the worker)."""
         s = getattr(self.app, "session", None)
-        pid = getattr(s, "pid", None)
-        return pid if isinstance(pid, int) and pid > 0 else os.getpid()
+        process = getattr(s, "process", None)
+        proc = getattr(process, "proc", None)
+        if proc is not None:
+            return proc.pid
+        return os.getpid() if process is not None else None
 
     def sample(self) -> None:
         device = self.device()
         if not device:
             self.display = False
             return
-        pid = self.pid()
-        if self._probe_of is None or self._probe_of.pid != pid:
-            self._probe_of = UsageProbe(pid)
-        self._probe(device, self._probe_of)
+        s = getattr(self.app, "session", None)
+        self._probe(device, self.pid(), getattr(s, "run_dir", ""))
 
     @work(thread=True, exclusive=True, group="gpu", exit_on_error=False)
-    def _probe(self, device: str, usage: UsageProbe) -> None:
+    def _probe(self, device: str, pid: int | None, run_dir: str) -> None:
         sample = self.app.gpu_probe(device) if cuda_index(device) is not None else None
-        measured = usage.sample()
+        if pid is None and run_dir:
+            from damtui.store.files import STATUS, read_json
+
+            try:
+                found = read_json(Path(run_dir) / STATUS).get("pid")
+            except (OSError, ValueError, AttributeError):
+                found = None
+            pid = found if isinstance(found, int) and found > 0 else None
+        if pid is not None and (self._probe_of is None or self._probe_of.pid != pid):
+            self._probe_of = UsageProbe(pid)  # (only this worker, exclusive, touches it)
+        measured = self._probe_of.sample() if pid is not None and self._probe_of is not None else None
         if not get_current_worker().is_cancelled:
             self.post_message(self.Sampled(sample, measured))
 
