@@ -8,6 +8,7 @@ MedMNIST v2 reference columns.
 
   python benchmarks/quality.py --datasets breastmnist adrenalmnist3d --preset tuned --seeds 0 1 2 \
       --data-root ../shared/data/medmnist --device cuda --out docs/RESULTS.md
+  ... --pack     the seeds of each stage trained packed, as one vmapped model (damtui.train.packing)
 """
 
 from __future__ import annotations
@@ -38,24 +39,57 @@ BENCHMARK = {
 
 
 def one_seed(flag: str, preset: str, seed: int, args: argparse.Namespace, log) -> dict:
+    """Pretrain then finetune one seed (`engine.train`)."""
+    pre = _stage_done(flag, "pretrain", [seed], [_train(flag, preset, "pretrain", seed, args, None)], log)[0]
+    fine = _stage_done(flag, "finetune", [seed],
+                       [_train(flag, preset, "finetune", seed, args, Path(args.runs_dir) / pre["run_id"])], log)[0]
+    return _seed_result(seed, pre, fine, args)
+
+
+def packed_seeds(flag: str, preset: str, seeds: list[int], args: argparse.Namespace, log) -> list[dict]:
+    """All seeds at once, each stage packed (damtui.train.packing): one process, one vmapped model."""
+    from damtui.train import packing
+
     runs_dir = Path(args.runs_dir)
-
-    def stage(name: str, from_run: Path | None) -> dict:
-        c = cfg.apply_overrides(cfg.find_preset(preset, flag, name),
-                                {"seed": seed, **cfg.parse_overrides(args.overrides)})
+    done: dict[str, list[dict]] = {}
+    for name in ("pretrain", "finetune"):
+        configs = [_config(flag, preset, name, seed, args) for seed in seeds]
+        sources = [runs_dir / p["run_id"] for p in done["pretrain"]] if name == "finetune" else None
         t = time.perf_counter()
-        s = engine.train(c, lambda ev: None, threading.Event(), runs_dir=runs_dir, data_root=args.data_root,
-                         device=args.device, from_run=from_run).to_json()
-        log(f"{flag} seed {seed} {name}: {s['status']} val {s.get('best_val_auc')} test {s.get('best_test_auc')}"
-            f" / {s.get('best_test_acc_thr')} in {time.perf_counter() - t:.0f}s ({s['run_id']})")
-        if s["status"] != "finished":
-            raise DamtuiError(f"{flag} seed {seed} {name} {s['status']}: {s.get('message', '')}")
-        return s
+        summaries = packing.train_packed(configs, [lambda ev: None] * len(seeds), threading.Event(),
+                                         runs_dir=runs_dir, data_root=args.data_root, device=args.device,
+                                         from_runs=sources)
+        log(f"{flag} seeds {seeds} {name} packed in {time.perf_counter() - t:.0f}s")
+        done[name] = _stage_done(flag, name, seeds, [s.to_json() for s in summaries], log)
+    return [_seed_result(seed, pre, fine, args) for seed, pre, fine in zip(seeds, done["pretrain"], done["finetune"])]
 
-    pre = stage("pretrain", None)
-    fine = stage("finetune", runs_dir / pre["run_id"])
+
+def _config(flag: str, preset: str, stage: str, seed: int, args: argparse.Namespace) -> cfg.Config:
+    return cfg.apply_overrides(cfg.find_preset(preset, flag, stage), {"seed": seed, **cfg.parse_overrides(args.overrides)})
+
+
+def _train(flag: str, preset: str, stage: str, seed: int, args: argparse.Namespace, from_run: Path | None) -> dict:
+    t = time.perf_counter()
+    s = engine.train(_config(flag, preset, stage, seed, args), lambda ev: None, threading.Event(),
+                     runs_dir=Path(args.runs_dir), data_root=args.data_root, device=args.device,
+                     from_run=from_run).to_json()
+    s["seconds"] = time.perf_counter() - t
+    return s
+
+
+def _stage_done(flag: str, stage: str, seeds: list[int], summaries: list[dict], log) -> list[dict]:
+    for seed, s in zip(seeds, summaries):
+        took = f" in {s['seconds']:.0f}s" if "seconds" in s else ""
+        log(f"{flag} seed {seed} {stage}: {s['status']} val {s.get('best_val_auc')} test {s.get('best_test_auc')}"
+            f" / {s.get('best_test_acc_thr')}{took} ({s['run_id']})")
+        if s["status"] != "finished":
+            raise DamtuiError(f"{flag} seed {seed} {stage} {s['status']}: {s.get('message', '')}")
+    return summaries
+
+
+def _seed_result(seed: int, pre: dict, fine: dict, args: argparse.Namespace) -> dict:
     answer = fine["answer"]
-    fine_rows = [r.to_json() for r in runs.load_run(runs_dir / fine["run_id"]).metrics]
+    fine_rows = [r.to_json() for r in runs.load_run(Path(args.runs_dir) / fine["run_id"]).metrics]
     return {
         "seed": seed, "pretrain": pre, "finetune": fine, "answer": answer,
         "answer_acc_half": _acc_half(answer, pre, fine),
@@ -86,6 +120,7 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--out", help="write the Markdown results here")
     ap.add_argument("--json", help="write the raw per-seed results here")
+    ap.add_argument("--pack", action="store_true", help="train the seeds packed, one stage at a time")
     args = ap.parse_args()
 
     def log(msg: str) -> None:
@@ -100,7 +135,11 @@ def main() -> None:
             continue
         done: list[dict] = []
         try:
-            for seed in args.seeds:
+            if args.pack and len(args.seeds) > 1:
+                done = packed_seeds(flag, args.preset, args.seeds, args, log)
+                results[flag] = done
+                write(results, args, ensembles)
+            for seed in [] if args.pack and len(args.seeds) > 1 else args.seeds:
                 done.append(one_seed(flag, args.preset, seed, args, log))
                 results[flag] = done
                 write(results, args, ensembles)  # after every seed, so a time-limited session keeps what it got

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from damtui.errors import DamtuiError
 
@@ -77,8 +77,16 @@ class Config(BaseModel):
     augment: bool = True
     pipeline: Literal["fast", "reference"] = "fast"
     head_transplant: bool = True
-    amp: bool = Field(default=True, description="bf16 autocast on CUDA (ignored on CPU)")
-    compile: bool = Field(default=False, description="torch.compile the model (CUDA, fast pipeline)")
+    amp: Literal["auto", "bf16", "off"] = Field(
+        default="auto",
+        description="mixed precision: auto = bf16 autocast on CUDA, fp32 on the CPU; bf16 = bf16 autocast"
+        " on every device (7x slower than fp32 on a CPU without bf16 units); off = fp32",
+    )
+    compile: bool = Field(
+        default=False,
+        description="torch.compile the model, mode reduce-overhead (CUDA graphs on CUDA); fixed batch"
+        " shapes: an epoch's last partial batch is dropped",
+    )
     ema: float = Field(default=0.0, ge=0, lt=1, description="EMA decay of the weights per step; 0 = off")
     tta_flip: bool = Field(default=False, description="average eval scores over a horizontal flip")
     seed: int = Field(default=0, ge=0)
@@ -87,6 +95,11 @@ class Config(BaseModel):
         description="CPU threads for torch (default: $DAMTUI_THREADS, else the cores not busy)",
         json_schema_extra=RUNTIME,
     )
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _amp_of_bool(cls, value: Any) -> Any:
+        return amp_of_bool(value)
 
     @model_validator(mode="after")
     def _stage_matches_loss(self) -> Config:
@@ -113,6 +126,12 @@ class Config(BaseModel):
         return self.model_dump()
 
 
+def amp_of_bool(value: Any) -> Any:
+    """`amp` was a bool until "auto"/"bf16"/"off": true meant bf16 on CUDA and fp32 on the CPU,
+    which is "auto", false is "off". Old run folders and `--set amp=true` keep their meaning."""
+    return {True: "auto", False: "off"}[value] if isinstance(value, bool) else value
+
+
 def _keys_with(role: dict[str, str]) -> frozenset[str]:
     return frozenset(k for k, f in Config.model_fields.items() if f.json_schema_extra == role)
 
@@ -126,6 +145,8 @@ def hyperparameters(config: Config | Mapping[str, Any], ignore: Iterable[str] = 
     keys and the keys in `ignore`. `hyperparameters(c, ["seed"])` is "same config but the seed"
     (seed groups, packing, sweeps); `EXTENSION_KEYS` ignored is "the same run, extended" (resume)."""
     data = config.as_dict() if isinstance(config, Config) else dict(config)
+    if "amp" in data:
+        data["amp"] = amp_of_bool(data["amp"])  # a run saved before amp had three values
     drop = PROVENANCE_KEYS | RUNTIME_KEYS | set(ignore)
     return {k: v for k, v in data.items() if k not in drop}
 

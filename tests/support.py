@@ -134,3 +134,53 @@ def train_elsewhere(runs_dir: Path, name: str, tmp_path: Path, epochs: int = 3) 
         assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         time.sleep(0.05)
     return proc
+
+
+TIMING = {"epoch_s", "train_s", "eval_s", "images_per_s"}
+EXACT = 1e-9  # float64: vmap sums in another order, ~1e-15 apart; a wrong member state is O(1)
+FLOAT32_ULPS = 1e-6  # relative: a value one side keeps in float32 (LibAUC's a/b/alpha, PESG's
+# model_acc), the other in float64
+
+
+def assert_same_run(alone: Path, packed: Path) -> None:
+    """Trained in float64 (the `float64` fixture), a packed member is its run trained alone up to
+    summation order: every metric and every checkpoint tensor within EXACT, same format."""
+    import pytest
+    import torch
+
+    from damtui.store import runs
+
+    rows_a, rows_p = runs.read_metrics(alone)[0], runs.read_metrics(packed)[0]
+    assert len(rows_a) == len(rows_p) > 0
+    for a, p in ((a.to_json(), p.to_json()) for a, p in zip(rows_a, rows_p)):
+        assert a.keys() == p.keys()
+        for key in a.keys() - TIMING:
+            if isinstance(a[key], (float, list)):
+                assert p[key] == pytest.approx(a[key], abs=EXACT), key
+            else:
+                assert p[key] == a[key], key
+    for name in (runs.LAST, runs.BEST):
+        flat_a = flatten(runs.load_checkpoint(alone / name))
+        flat_p = flatten(runs.load_checkpoint(packed / name))
+        assert flat_a.keys() == flat_p.keys()
+        for key, ta in flat_a.items():
+            tp = flat_p[key]
+            if isinstance(ta, torch.Tensor):
+                # LibAUC makes its own tensors in float32 or the default dtype; in real (float32) runs
+                # they are all float32, under this float64 harness a few differ in dtype, not value
+                assert ta.shape == tp.shape, key
+                assert ta.dtype == tp.dtype or {ta.dtype, tp.dtype} == {torch.float32, torch.float64}, key
+                tol = EXACT if ta.dtype == tp.dtype == torch.float64 else FLOAT32_ULPS
+                assert torch.allclose(ta.double(), tp.double(), rtol=tol, atol=tol), key
+            elif isinstance(ta, float):
+                assert tp == pytest.approx(ta, abs=EXACT), key
+            else:
+                assert ta == tp, key
+
+
+def flatten(obj, prefix=""):
+    if isinstance(obj, dict):
+        return {k2: v2 for k, v in obj.items() for k2, v2 in flatten(v, f"{prefix}{k}.").items()}
+    if isinstance(obj, (list, tuple)):
+        return {k2: v2 for i, v in enumerate(obj) for k2, v2 in flatten(v, f"{prefix}{i}.").items()}
+    return {prefix: obj}

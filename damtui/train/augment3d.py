@@ -6,6 +6,7 @@ damtui.train.augment, which explains how both differ from the reference.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -52,8 +53,10 @@ class Params3D:
     noise_std: torch.Tensor  # (N,)
 
 
+@functools.cache
 def _locked_mask(k: int, locked: int, device: torch.device) -> torch.Tensor:
-    """torchio's locked borders: zeroes the outer `locked` control planes of the first TWO grid
+    """Built once per device (as the other constants here: no host-to-device copy per step).
+    torchio's locked borders: zeroes the outer `locked` control planes of the first TWO grid
     axes only (its loop indexes [i, :] and [:, i], never [:, :, i]); reproduced as is."""
     mask = torch.ones(k, k, k, 1, device=device)
     for i in range(locked):
@@ -151,12 +154,12 @@ def sampling_controls(p: Params3D, spatial: list[int], device: torch.device) -> 
     knots = [_knots(s, device) for s in spatial]
     position = torch.stack(torch.meshgrid(*knots, indexing="ij"), dim=-1)  # (K, K, K, 3)
     # torchio's control grid is ITK's: LPS components, index reversed along the LPS-flipped axes.
-    lps = torch.tensor(_LPS, device=device)
+    lps = _constant(_LPS, device)
     flip_dims = [1 + a for a in range(3) if _LPS[a] < 0]
     shift = p.control.flip(flip_dims) * lps * p.elastic[:, None, None, None, None]
     z = position + shift  # the elastic step's source point, in voxels
 
-    sizes = torch.tensor(spatial, dtype=torch.float32, device=device)
+    sizes = _constant(tuple(float(v) for v in spatial), device)
     center = (sizes - 1) / 2
     on = p.affine[:, None]
     scales = torch.where(on, p.scales, 1.0)[:, None, None, None, :]
@@ -169,6 +172,12 @@ def sampling_controls(p: Params3D, spatial: list[int], device: torch.device) -> 
     both = torch.stack([src, z], dim=-2)  # (N, K, K, K, 2, 3)
     both = ((2 * both + 1) / sizes - 1).flip(-1).reshape(-1, k, k, k, 6)
     return both.permute(0, 4, 1, 2, 3)
+
+
+@functools.cache
+def _constant(values: tuple[float, ...], device: torch.device) -> torch.Tensor:
+    """A float32 constant on the device, copied there once, not once a step."""
+    return torch.tensor(values, dtype=torch.float32, device=device)
 
 
 # On CPU, chunks that stay in cache: whole-batch elementwise passes are memory-bound.

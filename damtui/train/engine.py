@@ -44,7 +44,7 @@ from damtui.train.threads import apply_threads, resolve_threads
 from damtui.train.trainer import RunState, SingleTrainer, Trainer, make_ema, memory_format, seed_epoch
 
 Emit = Callable[[Event], None]
-PROGRESS_EVERY_S = 0.1  # batch-progress events are throttled; each costs a device sync
+PROGRESS_EVERY_S = 1.0  # batch-progress events at most this often (they cost the front end, not the device)
 
 
 def library_versions() -> dict[str, str]:
@@ -248,7 +248,8 @@ def _check_batches(config: Config, pipeline: DataPipeline) -> None:
     """Every split must give something to train on and to score (a batch of one is dropped)."""
     sizes = pipeline.sizes()
     if pipeline.num_train_batches(np.arange(sizes["train"])) == 0:
-        raise DamtuiError(f"{config.dataset} has {sizes['train']} training images: no batch of at least 2"
+        least = f"{config.batch_size} (compile keeps batch shapes fixed)" if config.compile else "2"
+        raise DamtuiError(f"{config.dataset} has {sizes['train']} training images: no batch of at least {least}"
                           f" at batch_size {config.batch_size}; use more data or a smaller --set batch_size")
     empty = [split for split in ("val", "test") if sizes[split] == 0]
     if empty:
@@ -283,11 +284,17 @@ def run_epochs(trainer: Trainer, recorders: list[RunRecorder], stop: threading.E
 
 def train_one_epoch(trainer: Trainer, recorders: list[RunRecorder], alive: list[int],
                     summaries: dict[int, RunSummary], epoch: int, stop: threading.Event) -> bool:
-    """One epoch of every member in `alive` (failed members leave it); False when stopped."""
+    """One epoch of every member in `alive` (failed members leave it); False when stopped.
+
+    Nothing in a step waits for the device: losses, scores and labels stay there and are read once,
+    after the last step. Progress (and the early divergence check) uses losses copied without
+    blocking, at most every PROGRESS_EVERY_S."""
     batches, n_batches = trainer.epoch_batches(epoch)
     t0 = last_emit = time.perf_counter()
     loss_sum = torch.zeros(trainer.members, device=trainer.device)
+    latest = LatestLosses(trainer.device)
     seen, scores, labels = 0, [], []
+    losses = loss_sum
     for b, (x, y) in enumerate(batches):
         if stop.is_set():
             return False
@@ -297,20 +304,18 @@ def train_one_epoch(trainer: Trainer, recorders: list[RunRecorder], alive: list[
         scores.append(batch_scores)
         labels.append(y)
         now = time.perf_counter()
-        if now - last_emit >= PROGRESS_EVERY_S or b + 1 == n_batches:
+        if now - last_emit >= PROGRESS_EVERY_S and b + 1 < n_batches:
             last_emit = now
-            rate = seen * len(alive) / max(now - t0, 1e-9)
-            left = (n_batches - b - 1) * (now - t0) / (b + 1)
-            values = losses.cpu().tolist()  # note: a CPU-GPU sync point, hence the throttle
-            for i in list(alive):
-                if not math.isfinite(values[i]):  # fail now, not at the end of the epoch
-                    _fail_member(recorders, alive, summaries, i, values[i], epoch)
-                    continue
-                recorders[i].progress(BatchProgress(epoch + 1, b + 1, n_batches, values[i], rate, left, now - t0))
-            if not alive:
+            values = latest.read(losses)
+            if values is not None and not _progress(recorders, alive, summaries, epoch, b + 1, n_batches,
+                                                    values, seen, now - t0):
                 return True
+    totals = torch.cat([loss_sum, losses]).tolist()  # note: the epoch's one CPU-GPU sync, after its last step
     train_s = time.perf_counter() - t0
-    train_losses = [v / max(seen, 1) for v in loss_sum.cpu().tolist()]
+    if not _progress(recorders, alive, summaries, epoch, n_batches, n_batches, totals[trainer.members:], seen,
+                     train_s):
+        return True
+    train_losses = [v / max(seen, 1) for v in totals[:trainer.members]]
     t1 = time.perf_counter()
     val, test = trainer.evaluate("val"), trainer.evaluate("test")
     train_scores, train_labels = torch.cat(scores, 1).cpu().numpy(), torch.cat(labels, 1).cpu().numpy()
@@ -323,6 +328,47 @@ def train_one_epoch(trainer: Trainer, recorders: list[RunRecorder], alive: list[
         trainer.publish(i)
         recorders[i].record(epoch, row, ((val[0][i], val[1]), (test[0][i], test[1])))
     return True
+
+
+def _progress(recorders: list[RunRecorder], alive: list[int], summaries: dict[int, RunSummary], epoch: int,
+              batch: int, n_batches: int, losses: list[float], seen: int, elapsed: float) -> bool:
+    """Batch progress of every member still training; a member whose loss is no longer finite fails
+    now, not at the end of the epoch. False when no member is left."""
+    rate = seen * len(alive) / max(elapsed, 1e-9)
+    left = (n_batches - batch) * elapsed / batch
+    for i in list(alive):
+        if not math.isfinite(losses[i]):
+            _fail_member(recorders, alive, summaries, i, losses[i], epoch)
+            continue
+        recorders[i].progress(BatchProgress(epoch + 1, batch, n_batches, losses[i], rate, left, elapsed))
+    return bool(alive)
+
+
+class LatestLosses:
+    """The newest per-member losses the host can read without waiting for the device. `read`
+    starts a copy of the step's losses without blocking (into pinned memory, with an event) when
+    none is under way, and returns the newest copy that has landed (None before the first): so a
+    progress line is at most one throttle period old and never stalls the queue of launched steps."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.pending: tuple[torch.Tensor, Any] | None = None
+        self.values: list[float] | None = None
+
+    def read(self, losses: torch.Tensor) -> list[float] | None:
+        if self.pending is not None:
+            host, event = self.pending
+            if event is None or event.query():
+                self.values, self.pending = host.tolist(), None
+        if self.pending is None:
+            host = losses.detach().to("cpu", non_blocking=True)  # pinned on CUDA; the tensor itself on the CPU
+            event = torch.cuda.Event() if self.cuda else None
+            if event is not None:
+                event.record()
+            self.pending = (host, event)
+            if event is None:  # nothing to wait for on the CPU
+                self.values, self.pending = host.tolist(), None
+        return self.values
 
 
 def _fail_member(recorders: list[RunRecorder], alive: list[int], summaries: dict[int, RunSummary],

@@ -19,6 +19,7 @@ values are shared and equal across members.
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -31,9 +32,11 @@ from damtui.config import Config, same_but_seed
 from damtui.data.datasets import DatasetSpec
 from damtui.train.engine import Emit, Prepared, prepare, run_epochs
 from damtui.errors import DamtuiError
+from damtui.records import RunSummary
 from damtui.train.pipeline import DataPipeline, epoch_order
+from damtui.train.recorder import RunRecorder
 from damtui.train.stages import Stage, output_scores
-from damtui.train.trainer import Batch, RunState, Scored, make_ema, seed_epoch, update_ema
+from damtui.train.trainer import Batch, RunState, Scored, amp_enabled, make_ema, seed_epoch, update_ema
 
 
 def why_not_packable(configs: list[Config]) -> str | None:
@@ -67,7 +70,11 @@ class Stack(nn.Module):
         for i, t in enumerate(buffers.values()):
             self.register_buffer(f"b{i}", t.detach().clone())
         self.members = len(models)
-        self._base = [copy.deepcopy(models[0]).to("meta")]  # in a list: structure only, not a submodule
+        base = copy.deepcopy(models[0]).to("meta")
+        for module in base.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.__class__ = _float32_norm(type(module))
+        self._base = [base]  # in a list: structure only, not a submodule
 
     def _tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         params = {n: getattr(self, f"p{i}") for i, n in enumerate(self.param_names)}
@@ -91,6 +98,24 @@ class Stack(nn.Module):
             t.copy_(params[name][k])
         for name, t in model.named_buffers():
             t.copy_(buffers[name][k])
+
+
+class _Float32Norm:
+    """Under vmap, functorch's batch-norm rule hands the kernel a dummy weight of the input's dtype
+    beside the members' float32 running statistics; CUDA autocast gives BatchNorm a bf16 input (it
+    casts the convolution before it), and the kernel refuses the mix ("Expected running_mean to
+    have type BFloat16 but got Float"). So a packed BatchNorm normalises in float32, its statistics'
+    dtype, and returns the input's dtype, as an unpacked BatchNorm does under autocast."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype in (torch.bfloat16, torch.float16):
+            return super().forward(x.float()).to(x.dtype)  # type: ignore[misc]
+        return super().forward(x)  # type: ignore[misc]
+
+
+@functools.cache
+def _float32_norm(cls: type[nn.Module]) -> type[nn.Module]:
+    return type(f"Float32{cls.__name__}", (_Float32Norm, cls), {})
 
 
 def stack_states(states: list[Any], where: str = "state") -> Any:
@@ -149,10 +174,17 @@ class _Stream:
 # ----------------------------------------------------------------------------- training
 
 
-def train_packed(
+def train_packed(configs: list[Config], emits: list[Emit], stop_event: threading.Event,
+                 **kw: Any) -> list[RunSummary]:
+    """Train the members of `configs` (same config, distinct seeds) packed; one summary each. The
+    keyword arguments are `open_packed`'s."""
+    trainer, recorders = open_packed(configs, emits, **kw)
+    return run_epochs(trainer, recorders, stop_event)
+
+
+def open_packed(
     configs: list[Config],
     emits: list[Emit],
-    stop_event: threading.Event,
     *,
     runs_dir: Path,
     data_root: Path | None = None,
@@ -161,8 +193,8 @@ def train_packed(
     runtime_extra: dict[str, Any] | None = None,
     run_names: list[str | None] | None = None,
     threads: int | None = None,
-) -> list[dict[str, Any]]:
-    """Train the members of `configs` (same config, distinct seeds) packed; one summary each."""
+) -> tuple[PackedTrainer, list[RunRecorder]]:
+    """Check and build every member (nothing is written before all pass), then open their folders."""
     reason = why_not_packable(configs)
     if reason:
         raise DamtuiError(reason)
@@ -181,8 +213,7 @@ def train_packed(
     if len(widths) != 1:
         raise DamtuiError(f"the --from runs have different widths {sorted(widths)}; pack runs of one width")
     trainer = PackedTrainer([p.state for p in preps], preps[0].spec, preps[0].pipeline, preps[0].device)
-    recorders = [p.open() for p in preps]
-    return run_epochs(trainer, recorders, stop_event)
+    return trainer, [p.open() for p in preps]
 
 
 class PackedTrainer:
@@ -200,7 +231,10 @@ class PackedTrainer:
                            members=self.members)
         self.stage.load_state_dict(stack_states([m.stage.state_dict() for m in members], "stage"))
         self.ema = make_ema(self.stack, self.c.ema)
-        self.autocast = device.type == "cuda" and self.c.amp
+        self.ema_updates = 0  # packed runs start fresh (a member resumes alone)
+        self.autocast = amp_enabled(self.c, device)
+        self.alive = torch.ones(self.members, dtype=torch.bool, device=device)  # on the device: no copy per step
+        self.alive_count = self.members
 
     @property
     def lr(self) -> float:
@@ -229,11 +263,21 @@ class PackedTrainer:
             out = self.stack(x)
         losses = torch.stack([stage.loss(out[i], y[i], member=i) for i in range(self.members)]).reshape(-1)
         stage.optimizer.zero_grad(set_to_none=True)
-        losses[alive].sum().backward()  # a failed member's weights stop moving
+        torch.where(self._alive_mask(alive), losses, 0).sum().backward()  # a failed member gets no gradient
         stage.optimizer.step()
         if self.ema is not None:
-            update_ema(self.ema, self.stack)
+            update_ema(self.ema, self.stack, self.c.ema, first=self.ema_updates == 0)
+            self.ema_updates += 1
         return losses.detach(), stage.scores(out.detach())
+
+    def _alive_mask(self, alive: list[int]) -> torch.Tensor:
+        """The members still training as a mask on the device, changed only when one fails: indexing
+        the losses with the Python list would copy it to the device, and wait, every step."""
+        if len(alive) != self.alive_count:
+            for i in set(range(self.members)) - set(alive):
+                self.alive[i] = False
+            self.alive_count = len(alive)
+        return self.alive
 
     @torch.inference_mode()
     def evaluate(self, split: str) -> Scored:

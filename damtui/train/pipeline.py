@@ -95,9 +95,12 @@ class DataPipeline:
         return {s: len(self.y[s]) for s in SPLITS}
 
     def _batches(self, order: np.ndarray, size: int) -> list[np.ndarray]:
-        """Consecutive slices of `order`; only the last can be short (and is dropped if it has one)."""
+        """Consecutive slices of `order`; only the last can be short. It is dropped if it has one
+        sample (a batch of one breaks BatchNorm in train mode), and under `compile` whenever it is
+        short: a compiled step replays one captured shape (a new shape would compile again)."""
         out = [order[i:i + size] for i in range(0, len(order), size)]
-        return [b for b in out if len(b) > 1]  # a batch of one breaks BatchNorm in train mode
+        least = size if self.config.compile else 2
+        return [b for b in out if len(b) >= least]
 
     def num_train_batches(self, order: np.ndarray) -> int:
         return len(self._batches(order, self.config.batch_size))

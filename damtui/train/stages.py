@@ -9,6 +9,7 @@ finetune: LibAUC's AUCMLoss v1 (MultiLabelAUCMLoss for multi-label) on sigmoid s
 
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
 from typing import Any, Callable
 
@@ -63,7 +64,7 @@ class Stage:
             self.optimizer = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
 
     def _build_finetune(self, pos_share: np.ndarray) -> None:
-        from libauc.losses import AUCMLoss, MultiLabelAUCMLoss
+        from libauc.losses import MultiLabelAUCMLoss
         from libauc.optimizers import PESG
 
         c = self.config
@@ -72,8 +73,8 @@ class Stage:
             self.loss_fn = MultiLabelAUCMLoss(margin=c.margin, num_labels=self.spec.n_labels,
                                               imratio=[float(v) for v in pos_share], device=self.device)
         else:
-            self.loss_fn = AUCMLoss(margin=c.margin, imratio=float(pos_share[0]), version="v1",
-                                    device=self.device)
+            self.loss_fn = aucm_loss_type()(margin=c.margin, imratio=float(pos_share[0]), version="v1",
+                                            device=self.device)
         if self.members > 1:
             _widen_aucm(self.loss_fn, self.members)
         self.optimizer = PESG(self.model.parameters(), loss_fn=self.loss_fn, lr=c.lr,
@@ -168,6 +169,35 @@ def output_scores(out: torch.Tensor, stage: str, multilabel: bool) -> torch.Tens
 def _at_least_float32(out: torch.Tensor) -> torch.Tensor:
     """bf16/fp16 outputs of autocast up to float32; float64 (the equality tests) stays float64."""
     return out.float() if out.dtype in (torch.float16, torch.bfloat16) else out
+
+
+@functools.cache
+def aucm_loss_type() -> type[nn.Module]:
+    """LibAUC's AUCMLoss with a forward that never waits for the device (built on first use: libauc
+    is a heavy import). Its own v1 forward first runs `if sum(pos_mask) == 0: warnings.warn(...)`:
+    Python's `sum` indexes the device tensor once per sample, then `bool` copies the total to the
+    host, every step. This forward is that method's v1 arithmetic, term for term in the same order,
+    without the check (a batch without positives trains as before, only unannounced); a test holds
+    it equal to LibAUC's loss and gradients."""
+    from libauc.losses import AUCMLoss
+    from libauc.losses.auc import check_tensor_shape
+
+    class AUCMLossNoSync(AUCMLoss):
+        def forward(self, y_pred: torch.Tensor, y_true: torch.Tensor, auto: bool = True, **kwargs: Any) -> torch.Tensor:
+            if self.version != "v1":
+                return super().forward(y_pred, y_true, auto=auto, **kwargs)
+            y_pred = check_tensor_shape(y_pred, (-1, 1))
+            y_true = check_tensor_shape(y_true, (-1, 1))
+            if auto or self.p is None:
+                self.p = (1 == y_true).float().sum() / y_true.shape[0]
+            return (1 - self.p) * torch.mean((y_pred - self.a) ** 2 * (1 == y_true).float()) + \
+                self.p * torch.mean((y_pred - self.b) ** 2 * (0 == y_true).float()) + \
+                2 * self.alpha * (self.p * (1 - self.p) * self.margin +
+                                  torch.mean((self.p * y_pred * (0 == y_true).float()
+                                              - (1 - self.p) * y_pred * (1 == y_true).float()))) - \
+                self.p * (1 - self.p) * self.alpha ** 2
+
+    return AUCMLossNoSync
 
 
 def _widen_aucm(loss_fn: nn.Module, members: int) -> None:

@@ -91,17 +91,18 @@ class Trainer(Protocol):
 
 
 class SingleTrainer:
-    """One model: the plain training step, with channels-last, bf16 autocast and torch.compile
-    on CUDA when the config asks for them."""
+    """One model: the plain training step, with channels-last on CUDA, bf16 autocast when the run's
+    `amp` asks for it and torch.compile (reduce-overhead: CUDA graphs on CUDA) when `compile` does."""
 
     members = 1
 
     def __init__(self, state: RunState, spec: DatasetSpec, pipeline: DataPipeline, device: torch.device) -> None:
         c = state.config
         self.state, self.spec, self.pipeline, self.device, self.c = state, spec, pipeline, device, c
-        self.autocast = device.type == "cuda" and c.amp
+        self.autocast = amp_enabled(c, device)
         self.memory_format = memory_format(spec.is_3d) if device.type == "cuda" and c.pipeline == "fast" else None
-        self.forward = torch.compile(state.model) if c.compile and device.type == "cuda" else state.model
+        self.forward = compiled(state.model) if c.compile else state.model
+        self.ema_updates = int(state.ema.n_averaged) if state.ema is not None else 0  # once, not per step
 
     @property
     def lr(self) -> float:
@@ -119,6 +120,8 @@ class SingleTrainer:
         x, y = x[0], y[0]
         if self.memory_format is not None:
             x = x.contiguous(memory_format=self.memory_format)
+        if self.c.compile:
+            torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs may be reused
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             out = self.forward(x)
         stage = self.state.stage
@@ -127,7 +130,8 @@ class SingleTrainer:
         loss.backward()
         stage.optimizer.step()
         if self.state.ema is not None:
-            update_ema(self.state.ema, self.state.model)
+            update_ema(self.state.ema, self.state.model, self.c.ema, first=self.ema_updates == 0)
+            self.ema_updates += 1
         return loss.detach().reshape(1), stage.scores(out.detach())[None]
 
     def evaluate(self, split: str) -> Scored:
@@ -142,24 +146,42 @@ class SingleTrainer:
         return self.state.stage.aucm_numbers()
 
 
+def amp_enabled(config: Config, device: torch.device) -> bool:
+    """Whether this run trains under bf16 autocast on this device. `auto` is bf16 on CUDA only:
+    on a CPU without bf16 units (AVX2) bf16 measured 7x slower than fp32 (docs/PERFORMANCE.md)."""
+    return config.amp == "bf16" or (config.amp == "auto" and device.type == "cuda")
+
+
+def compiled(model: torch.nn.Module) -> Any:
+    """torch.compile with mode reduce-overhead: on CUDA the forward and backward replay as CUDA
+    graphs, one launch instead of hundreds per step (the pipeline keeps batch shapes fixed)."""
+    return torch.compile(model, mode="reduce-overhead")
+
+
 @torch.no_grad()
-def update_ema(ema: Any, model: torch.nn.Module) -> None:
-    """`AveragedModel.update_parameters` without its per-step host sync: that method moves its step
-    count (a CPU tensor) to the GPU on every call, a synchronous copy that stalls a launch-bound
-    step. Same math, bit for bit: the averaged model's own `multi_avg_fn`, per dtype group."""
+def update_ema(ema: Any, model: torch.nn.Module, decay: float, first: bool) -> None:
+    """`AveragedModel.update_parameters` (EMA of weights and buffers), bit for bit, without its host
+    work per step: it moves its step count (a CPU tensor) to the device on every call, a copy that
+    waits for the stream; it reads that count to find the first update (`first` says it here); and
+    it averages the integer buffers (BatchNorm's counts) one tensor at a time, ~80 launches. Here
+    the floating tensors take one `_foreach_lerp_` per dtype (the averaged model's own
+    `multi_avg_fn`) and the integer ones one stacked update."""
     mine = [*ema.module.parameters(), *ema.module.buffers()]
     theirs = [*model.parameters(), *model.buffers()]
-    if int(ema.n_averaged) == 0:
-        for a, b in zip(mine, theirs, strict=True):
-            a.detach().copy_(b.detach())
+    if first:
+        torch._foreach_copy_([a.detach() for a in mine], [b.detach() for b in theirs])
     else:
         groups: dict[torch.dtype, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
         for a, b in zip(mine, theirs, strict=True):
             group = groups.setdefault(a.dtype, ([], []))
             group[0].append(a.detach())
             group[1].append(b.detach())
-        for averaged, current in groups.values():
-            ema.multi_avg_fn(averaged, current, ema.n_averaged)
+        for dtype, (averaged, current) in groups.items():
+            if dtype.is_floating_point or dtype.is_complex:
+                ema.multi_avg_fn(averaged, current, ema.n_averaged)
+            else:  # get_ema_multi_avg_fn's integer branch, p * decay + q * (1 - decay), all at once
+                mixed = torch.stack(averaged) * decay + torch.stack(current) * (1 - decay)
+                torch._foreach_copy_(averaged, list(mixed.unbind()))
     ema.n_averaged += 1
 
 
@@ -174,7 +196,7 @@ def score_split(model: torch.nn.Module, pipeline: DataPipeline, split: str, conf
         if memory_format is not None:
             x = x.contiguous(memory_format=memory_format)
         views = [x, x.flip(-1)] if config.tta_flip else [x]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" and config.amp):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp_enabled(config, device)):
             scores = sum(output_scores(model(v), config.stage, multilabel) for v in views) / len(views)
         out_s.append(scores)
         out_y.append(y)

@@ -252,15 +252,17 @@ def test_update_ema_is_averaged_models_update_bit_for_bit():
     torch.manual_seed(0)
     model = make_model(demo_config(width=4), datasets.spec("synthetic2d"), 2)
     ours, theirs = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True) for _ in range(2))
-    for _ in range(4):
-        model(torch.randn(8, 1, 28, 28))  # moves the BatchNorm buffers (and num_batches_tracked)
+    for step in range(4):
+        for _ in range(3 * step + 1):
+            model(torch.randn(8, 1, 28, 28))  # moves the BatchNorm buffers (and num_batches_tracked)
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(torch.randn_like(p))
-        update_ema(ours, model)
+        update_ema(ours, model, 0.9, first=step == 0)
         theirs.update_parameters(model)
     a, b = ours.state_dict(), theirs.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert int(a["module.bn1.num_batches_tracked"]) > 1  # the integer buffers were averaged too
     assert int(ours.n_averaged) == 4 and ours.n_averaged.device.type == "cpu"
     assert not torch.equal(a["module.fc.weight"], copy.deepcopy(model).state_dict()["fc.weight"])
 

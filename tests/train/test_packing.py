@@ -3,7 +3,6 @@
 import threading
 
 import pytest
-import torch
 
 from damtui import events as E
 from damtui.train import packing
@@ -11,12 +10,7 @@ from damtui.store import runs
 from damtui.train.resume import resume_config
 from damtui.errors import DamtuiError
 from damtui.train.stages import Stage
-from support import demo_config, run_stage, write_chest_like
-
-TIMING = {"epoch_s", "train_s", "eval_s", "images_per_s"}
-EXACT = 1e-9  # float64: vmap sums in another order, ~1e-15 apart; a wrong member state is O(1)
-FLOAT32_ULPS = 1e-6  # relative: a value one side keeps in float32 (LibAUC's a/b/alpha, PESG's
-# model_acc), the other in float64
+from support import assert_same_run, demo_config, run_stage, write_chest_like
 
 
 def _pack(configs, runs_dir, names, **kw):
@@ -24,45 +18,6 @@ def _pack(configs, runs_dir, names, **kw):
     summaries = packing.train_packed(configs, [e.append for e in events], kw.pop("stop", threading.Event()),
                                      runs_dir=runs_dir, device="cpu", run_names=names, **kw)
     return summaries, events
-
-
-def _assert_same_run(alone, packed):
-    """Trained in float64 (the `float64` fixture), a packed member is its run trained alone up to
-    summation order: every metric and every checkpoint tensor within EXACT, same format."""
-    rows_a, rows_p = runs.read_metrics(alone)[0], runs.read_metrics(packed)[0]
-    assert len(rows_a) == len(rows_p) > 0
-    for a, p in ((a.to_json(), p.to_json()) for a, p in zip(rows_a, rows_p)):
-        assert a.keys() == p.keys()
-        for key in a.keys() - TIMING:
-            if isinstance(a[key], (float, list)):
-                assert p[key] == pytest.approx(a[key], abs=EXACT), key
-            else:
-                assert p[key] == a[key], key
-    for name in (runs.LAST, runs.BEST):
-        flat_a = _flatten(runs.load_checkpoint(alone / name))
-        flat_p = _flatten(runs.load_checkpoint(packed / name))
-        assert flat_a.keys() == flat_p.keys()
-        for key, ta in flat_a.items():
-            tp = flat_p[key]
-            if isinstance(ta, torch.Tensor):
-                # LibAUC makes its own tensors in float32 or the default dtype; in real (float32) runs
-                # they are all float32, under this float64 harness a few differ in dtype, not value
-                assert ta.shape == tp.shape, key
-                assert ta.dtype == tp.dtype or {ta.dtype, tp.dtype} == {torch.float32, torch.float64}, key
-                tol = EXACT if ta.dtype == tp.dtype == torch.float64 else FLOAT32_ULPS
-                assert torch.allclose(ta.double(), tp.double(), rtol=tol, atol=tol), key
-            elif isinstance(ta, float):
-                assert tp == pytest.approx(ta, abs=EXACT), key
-            else:
-                assert ta == tp, key
-
-
-def _flatten(obj, prefix=""):
-    if isinstance(obj, dict):
-        return {k2: v2 for k, v in obj.items() for k2, v2 in _flatten(v, f"{prefix}{k}.").items()}
-    if isinstance(obj, (list, tuple)):
-        return {k2: v2 for i, v in enumerate(obj) for k2, v2 in _flatten(v, f"{prefix}{i}.").items()}
-    return {prefix: obj}
 
 
 @pytest.mark.slow
@@ -77,7 +32,7 @@ def test_packed_two_stage_runs_match_runs_trained_alone(runs_dir, float64):
     assert [s.status for s in summaries] == ["finished", "finished"]
     assert [sum(isinstance(e, E.EpochMetrics) for e in ev) for ev in events] == [2, 2]
     for name in ("pre0", "pre1"):
-        _assert_same_run(runs_dir / "alone" / name, runs_dir / "packed" / name)
+        assert_same_run(runs_dir / "alone" / name, runs_dir / "packed" / name)
 
     fine = [demo_config("finetune", seed=s, epochs=2, ema=0.9, tta_flip=True) for s in (0, 1)]
     sources = [runs_dir / "alone" / f"pre{s}" for s in (0, 1)]
@@ -85,7 +40,7 @@ def test_packed_two_stage_runs_match_runs_trained_alone(runs_dir, float64):
         run_stage(c, runs_dir / "alone", run_name=f"fine{c.seed}", from_run=src)
     summaries, _ = _pack(fine, runs_dir / "packed", ["fine0", "fine1"], from_runs=sources)
     for s in (0, 1):
-        _assert_same_run(runs_dir / "alone" / f"fine{s}", runs_dir / "packed" / f"fine{s}")
+        assert_same_run(runs_dir / "alone" / f"fine{s}", runs_dir / "packed" / f"fine{s}")
         assert summaries[s].answer.val_auc >= runs.load_run(sources[s]).info.best.val_auc - 1e-9
 
     again = resume_config(runs_dir / "packed" / "fine1", epochs=3)
@@ -113,7 +68,7 @@ def test_packed_multilabel_finetune_matches_alone(runs_dir, tmp_path, float64):
     summaries, _ = _pack(fine, runs_dir / "packed", ["f0", "f1"], data_root=root, from_runs=sources)
     assert [s.status for s in summaries] == ["finished", "finished"]
     assert runs.load_checkpoint(runs_dir / "packed" / "f1" / runs.LAST)["stage"]["loss"]["a"].shape == (14,)
-    _assert_same_run(runs_dir / "alone" / "f1", runs_dir / "packed" / "f1")
+    assert_same_run(runs_dir / "alone" / "f1", runs_dir / "packed" / "f1")
 
 
 @pytest.mark.slow
