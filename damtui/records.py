@@ -92,10 +92,11 @@ def format_with_interval(key: str, value: Any, interval: Interval | None) -> str
 
 
 def format_difference(diff: float, lo: float, hi: float, resolved: bool) -> str:
-    """A paired difference of two runs: '+0.012 [-0.018, +0.041]: not resolved'."""
+    """A paired difference of two runs in words a reader takes in: '+0.012 [-0.018, +0.041]: no
+    clear difference' (the 95% interval holds 0), else 'clearly higher' or 'clearly lower'."""
     if math.isnan(diff):
         return "-"
-    verdict = "resolved" if resolved else "not resolved"
+    verdict = ("clearly higher" if diff > 0 else "clearly lower") if resolved else "no clear difference"
     return f"{diff:+{INTERVAL_FMT}} [{lo:+{INTERVAL_FMT}}, {hi:+{INTERVAL_FMT}}]: {verdict}"
 
 

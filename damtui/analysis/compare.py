@@ -110,16 +110,26 @@ def has_intervals(rows: Sequence[dict[str, Any]]) -> bool:
     return any(_is_num(r.get(c)) for r in rows for c in INTERVAL_COLUMNS)
 
 
-def paired_lines(records: Sequence[RunRecord]) -> list[str]:
-    """Each later run against the first on the same test images: 'test AUC b - a: +0.012
-    [-0.018, +0.041]: not resolved' (DeLong, paired); runs without saved scores are left out."""
+def paired_differences(records: Sequence[RunRecord], baseline: int = 0) -> list[tuple[str, str, Any]]:
+    """(run id, baseline id, paired test AUC difference run - baseline) for each other run on the
+    same test images (DeLong, paired); the baseline is `records[baseline]`, the first unless
+    chosen; runs without saved scores are left out."""
+    if not records:
+        return []
+    base = records[min(max(baseline, 0), len(records) - 1)]
     out = []
-    for rec in records[1:]:
-        d = run_results.paired(rec, records[0])
+    for rec in records:
+        d = None if rec is base else run_results.paired(rec, base)
         if d is not None:
-            out.append(f"{METRICS['test_auc'].label} {short_id(rec.info.run_id)} - {short_id(records[0].info.run_id)}:"
-                       f" {format_difference(d.diff, d.lo, d.hi, d.resolved)}")
+            out.append((rec.info.run_id, base.info.run_id, d))
     return out
+
+
+def paired_lines(records: Sequence[RunRecord], baseline: int = 0) -> list[str]:
+    """paired_differences as lines: 'test AUC b - a: +0.012 [-0.018, +0.041]: no clear difference'."""
+    return [f"{METRICS['test_auc'].label} {short_id(rid)} - {short_id(base)}:"
+            f" {format_difference(d.diff, d.lo, d.hi, d.resolved)}"
+            for rid, base, d in paired_differences(records, baseline)]
 
 
 def comparison_rows(records: Sequence[RunRecord]) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from damtui.analysis import references
 from damtui.analysis.groups import SeedGroup, group_runs
-from damtui.records import METRICS, SELECT_BY, Selected
+from damtui.records import INTERVAL_FMT, METRICS, SELECT_BY, Selected
 from damtui.store.runs import RunInfo
 
 SHOWN = ("test_auc", "test_acc", "test_acc_thr")  # damtui's columns; the paper has AUC and ACC@0.5
@@ -51,8 +51,7 @@ def interval_text(selected: Selected | None, metric: str) -> str:
     iv = interval(selected, metric)
     if iv is None:
         return "-"
-    fmt = METRICS[metric].format
-    return f"[{fmt(iv[0])}, {fmt(iv[1])}]"
+    return f"[{iv[0]:{INTERVAL_FMT}}, {iv[1]:{INTERVAL_FMT}}]"  # 3 decimals, as the means beside it
 
 
 def _rank(group: SeedGroup) -> tuple[float, int, str]:

@@ -14,6 +14,7 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,10 +56,31 @@ class DatasetSpec:
         return (28, 28) if self.n_channels == 1 else (28, 28, self.n_channels)
 
 
-def _medmnist_info() -> dict:
-    from medmnist.info import INFO
+def _medmnist_info_module() -> Any:
+    """medmnist's info.py (flags, tasks, label names, MD5s, the default root) read on its own:
+    `import medmnist.info` runs the package's __init__, which imports torch (20 s on a busy
+    2-core machine) before the app could show one dataset's state."""
+    import sys
 
-    return INFO
+    if "medmnist.info" in sys.modules:
+        return sys.modules["medmnist.info"]
+    import importlib.util
+
+    found = importlib.util.find_spec("medmnist")
+    if found is None or not found.submodule_search_locations:
+        raise DamtuiError("medmnist is not installed; `pip install medmnist`")
+    path = Path(list(found.submodule_search_locations)[0]) / "info.py"
+    spec = importlib.util.spec_from_file_location("damtui_medmnist_info", path)
+    if spec is None or spec.loader is None:
+        raise DamtuiError(f"cannot read {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["medmnist.info"] = module  # the same module a later `import medmnist` would make
+    return module
+
+
+def _medmnist_info() -> dict:
+    return _medmnist_info_module().INFO
 
 
 def all_flags() -> list[str]:
@@ -103,9 +125,7 @@ def data_root(path: str | os.PathLike[str] | None = None) -> Path:
         return Path(path).expanduser()
     if env := os.environ.get("DAMTUI_DATA"):
         return Path(env).expanduser()
-    from medmnist.info import DEFAULT_ROOT
-
-    return Path(DEFAULT_ROOT)
+    return Path(_medmnist_info_module().DEFAULT_ROOT)
 
 
 def dataset_path(flag: str, root: Path) -> Path:

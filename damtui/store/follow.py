@@ -112,8 +112,12 @@ class RunFollower:
         self.prior = list(self.rows)
         self.started = True
         s = self.status
+        # where this attempt started: 0 for a new run (its writer's start is the run's start), else
+        # the epochs done when first seen (a resume writes its status before training on)
+        fresh = s.get("resumed") is not None and s.get("resumed") == s.get("started")
+        start_epoch = 0 if fresh else int(s.get("epoch", len(self.rows)))
         return events.RunStarted(self.path.name, str(self.path), dict(config), {}, str(runtime.get("device", "")),
-                                 int(s.get("epoch", len(self.rows))), int(s.get("epochs", config.get("epochs", 0))))
+                                 start_epoch, int(s.get("epochs", config.get("epochs", 0))))
 
     def _new_rows(self) -> list[Update]:
         rows, _ = read_metrics(self.path)

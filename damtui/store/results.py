@@ -12,9 +12,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from damtui.analysis import uncertainty
-from damtui.records import RunSummary, Selected
+from damtui.errors import DamtuiError
+from damtui.records import EpochRow, RunSummary, Selected, best_index
 from damtui.store.files import SOURCE_SCORES, Scores, load_scores, read_summary
-from damtui.store.runs import RunRecord
+from damtui.store.runs import RunRecord, read_metrics
 
 
 def intervals_from(selected: Selected | None, scores: Scores | None) -> Selected | None:
@@ -93,6 +94,30 @@ def paired(a: RunRecord, b: RunRecord) -> uncertainty.PairedDifference | None:
     if sa is None or sb is None or not same_test_set(sa, sb):
         return None
     return uncertainty.paired_difference(sa.test_scores, sb.test_scores, sa.test_labels)
+
+
+def pretrain_rows(source: Path, epoch: int | None = None) -> list[EpochRow]:
+    """A fine-tune's source epochs up to the checkpoint it started from (`epoch`; else the
+    source's best on validation, the epoch best.pt holds), for charts that draw pretrain and
+    fine-tune as one curve. [] when the source is gone or has no rows."""
+    try:
+        rows, _ = read_metrics(Path(source))
+    except (OSError, DamtuiError):
+        return []
+    if epoch is None:
+        i = best_index(rows)
+        epoch = rows[i].epoch if i is not None else None
+    return sorted((r for r in rows if epoch is not None and r.epoch <= epoch), key=lambda r: r.epoch)
+
+
+def source_rows(record: RunRecord) -> list[EpochRow]:
+    """`pretrain_rows` of a fine-tune's source at the epoch it started from (its runtime's
+    from_run_summary); [] for a pretrain or a source that is gone."""
+    path = source_path(record)
+    if path is None or record.info.stage != "finetune":
+        return []
+    start = Selected.from_json(record.runtime.get("from_run_summary"))  # its best when the fine-tune began
+    return pretrain_rows(path, start.epoch if start is not None else None)
 
 
 # ----------------------------------------------------------------------------- the two stages

@@ -7,7 +7,9 @@ fine-tune that must start over reads its source's checkpoint again.
 from __future__ import annotations
 
 import os
+import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from damtui.errors import DamtuiError
@@ -74,6 +76,48 @@ def delete_run(path: Path, force: bool = False) -> Path:
             raise DamtuiError(f"cannot move {path.name} to {dest.parent} ({err.strerror})") from None
     finally:
         lock.release()
+    return dest
+
+
+TRASHED = re.compile(r"^(?P<name>.+)-\d{8}-\d{6}(~\d+)?$")  # <run name>-<time deleted>[~n]
+
+
+@dataclass(frozen=True)
+class Trashed:
+    """A run in the trash: where it lies, the name it had and when it was deleted."""
+
+    path: Path
+    name: str
+    deleted: float  # the folder's change time: the move into the trash
+
+
+def trashed_runs(root: Path) -> list[Trashed]:
+    """The runs in <root>/.trash/, newest deletion first."""
+    folder = trash_dir(root)
+    if not folder.is_dir():
+        return []
+    out = []
+    for entry in folder.iterdir():
+        m = TRASHED.match(entry.name)
+        if m and entry.is_dir() and is_run_dir(entry):
+            out.append(Trashed(entry, m.group("name"), entry.stat().st_ctime))
+    return sorted(out, key=lambda t: (-t.deleted, t.name))
+
+
+def restore_run(trashed: Path) -> Path:
+    """Move a run from the trash back to the runs dir under the name it had; refused when a run of
+    that name is there again."""
+    trashed = Path(trashed)
+    m = TRASHED.match(trashed.name)
+    if m is None or trashed.parent.name != TRASH_DIR or not is_run_dir(trashed):
+        raise DamtuiError(f"{trashed} is not a run in the trash")
+    dest = trashed.parent.parent / m.group("name")
+    if dest.exists():
+        raise DamtuiError(f"{dest} exists; rename or delete it first, then restore {trashed.name}")
+    try:
+        os.replace(trashed, dest)  # one rename on the same file system, as the delete was
+    except OSError as err:
+        raise DamtuiError(f"cannot move {trashed.name} back to {dest.parent} ({err.strerror})") from None
     return dest
 
 

@@ -19,8 +19,10 @@ from typing import Any
 from textual import work
 from textual.app import App, ScreenStackError, SystemCommand
 from textual.binding import Binding
+from textual.events import Key
 from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
+from textual.widgets import Input, TextArea
 
 from damtui import events
 from damtui.store import runs
@@ -393,6 +395,14 @@ class DamtuiApp(App[None]):
     def on_unmount(self) -> None:
         self._leave()
 
+    def on_key(self, event: Key) -> None:
+        """A letter that reaches the app unhandled while a text field has the focus was routed to
+        the screen shown before a switch (`r` `/` `bg3` typed fast): give it to that field."""
+        focused = self.focused
+        if event.is_printable and isinstance(focused, (Input, TextArea)):
+            event.stop()
+            focused.post_message(Key(event.key, event.character))
+
     # ------------------------------------------------------------------ navigation
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide the keys that would lead to the screen already shown (under any dialog)."""
@@ -444,6 +454,12 @@ class DamtuiApp(App[None]):
         if not isinstance(self.screen, SweepsScreen):
             self.push_screen(SweepsScreen())
 
+    def action_trash(self) -> None:
+        from damtui.tui.screens.trash import TrashScreen
+
+        if not isinstance(self.screen, TrashScreen):
+            self.push_screen(TrashScreen())
+
     def action_compare(self) -> None:
         self._show_mode("runs")
         screen = next((s for s in self.screen_stack if isinstance(s, RunsScreen)), None)
@@ -480,6 +496,7 @@ class DamtuiApp(App[None]):
         yield SystemCommand(
             "Sweeps", "Sweeps: state, trials and best configuration; a sweep's live trials", self.action_sweeps
         )
+        yield SystemCommand("Trash", "Runs deleted with D; U restores one", self.action_trash)
         yield SystemCommand("Help", "Keys and concepts", self.action_help)
         yield from super().get_system_commands(screen)
 

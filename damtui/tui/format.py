@@ -7,7 +7,6 @@ import re
 import time
 from typing import Any
 
-from damtui.analysis.compare import format_duration, short_id
 
 STATUS_MARK = {
     "running": "▶",
@@ -19,6 +18,11 @@ STATUS_MARK = {
     "starting": "…",
     "cancelling": "…",
 }
+
+
+def count(n: int, noun: str) -> str:
+    """'1 epoch', '2 epochs': a number with its noun in the right form."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def num(value: Any, digits: int = 4) -> str:
@@ -44,12 +48,16 @@ def short_float(value: Any) -> str:
 
 
 def duration(seconds: float | None) -> str:
+    from damtui.analysis.compare import format_duration  # numpy: not at the app's start
+
     return format_duration(seconds)
 
 
 def eta(seconds: float | None) -> str:
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)) or seconds < 0:
         return "-"
+    from damtui.analysis.compare import format_duration
+
     return format_duration(seconds)
 
 
@@ -66,7 +74,28 @@ def status_text(status: str) -> str:
 
 def short_run_id(run_id: str) -> str:
     """'20240601-120000-breastmnist-pretrain-a1b2c3' -> 'a1b2c3'; names given with --name whole."""
+    from damtui.analysis.compare import short_id
+
     return short_id(run_id)
+
+
+def fit_path(path: Any, width: int) -> str:
+    """A path within `width` cells without breaking a word: the home folder as ~, then middle
+    folders as … ('/data/…/medmnist'), so a narrow pane never wraps a path mid-name."""
+    import os
+
+    text = str(path)
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and (text == home or text.startswith(home + os.sep)):
+        text = "~" + text[len(home):]
+    parts = text.split(os.sep)
+    while len(text) > width and len(parts) > 2:
+        keep = parts[:1] + ["…"] + parts[2:] if parts[1] != "…" else parts[:2] + parts[3:]
+        if keep == parts:
+            break
+        parts = keep
+        text = os.sep.join(parts)
+    return text
 
 
 def value_text(value: Any) -> str:

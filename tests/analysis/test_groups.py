@@ -116,10 +116,10 @@ def test_interval_column_reads_intervals_where_a_run_has_them():
     assert leaderboard.interval(plain, "test_auc") is None and leaderboard.interval_text(plain, "test_auc") == "-"
     rich = _WithIntervals("pretrain", 1, val_auc=0.9, test_auc=0.9, intervals={"test_auc": _Interval(0.85, 0.94)})
     assert leaderboard.interval(rich, "test_auc") == (0.85, 0.94)
-    assert leaderboard.interval_text(rich, "test_auc") == "[0.8500, 0.9400]"
+    assert leaderboard.interval_text(rich, "test_auc") == "[0.850, 0.940]"  # 3 decimals, as the means
     run = replace(info("a", BASE), best=rich)
     md = leaderboard.markdown(leaderboard.leaderboard([run]))
-    assert "[0.8500, 0.9400]" in md
+    assert "[0.850, 0.940]" in md
 
 
 def test_markdown_lists_group_references_and_pairs():

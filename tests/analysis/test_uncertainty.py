@@ -119,7 +119,9 @@ def test_paired_difference_resolves_a_real_gap_and_not_noise():
 
 
 def test_paired_difference_is_stated_in_the_agreed_words():
-    assert records.format_difference(0.012, -0.018, 0.041, False) == "+0.012 [-0.018, +0.041]: not resolved"
+    assert records.format_difference(0.012, -0.018, 0.041, False) == "+0.012 [-0.018, +0.041]: no clear difference"
+    assert records.format_difference(0.05, 0.01, 0.09, True).endswith(": clearly higher")
+    assert records.format_difference(-0.05, -0.09, -0.01, True).endswith(": clearly lower")
     assert records.format_with_interval("test_auc", 0.9012, Interval(0.862, 0.938)) == "0.901 [0.862, 0.938]"
     assert records.format_with_interval("test_auc", 0.9012, None) == "0.9012"
 

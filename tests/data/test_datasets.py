@@ -117,3 +117,16 @@ def test_fetch_offline_is_a_clear_message(tmp_path, monkeypatch):
 def test_fetch_keeps_a_verified_file(tmp_path):
     shutil.copy(REAL_DATA / "breastmnist.npz", tmp_path)
     assert datasets.fetch("breastmnist", tmp_path) == tmp_path / "breastmnist.npz"
+
+
+def test_dataset_states_need_neither_torch_nor_medmnists_package(tmp_path):
+    """Issue 26 item 21: the launch screen said `checking…` for 4-9 s: `import medmnist.info` ran
+    medmnist's __init__, which imports torch, before any state could be shown."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from damtui.data import datasets; "
+            f"[datasets.status(f, {str(tmp_path)!r}) for f in datasets.all_flags()]; datasets.data_root(); "
+            "print(sorted(m for m in ('torch', 'medmnist') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

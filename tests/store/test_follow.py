@@ -56,6 +56,17 @@ def test_a_resume_is_followed_from_its_reopening_not_by_the_old_ending(runs_dir)
     assert started.start_epoch == 1 and [r.epoch for r in follower.prior] == [1]
 
 
+def test_a_new_run_first_seen_late_started_at_epoch_0(runs_dir):
+    """A busy app may first read a new run after some epochs; they were trained by this attempt, not
+    before a resume (the monitor's elapsed counted them twice: 'elapsed 0:12' for a run of 0 s)."""
+    writer = runs.RunWriter.create(runs_dir, CONFIG, {}, name="run")
+    for epoch in (1, 2):
+        writer.append_metrics(_row(epoch, 0.7))
+    writer.write_status(runs.RUNNING, 2, 3)
+    (started,) = RunFollower(runs_dir / "run").poll()
+    assert started.start_epoch == 0 and len(RunFollower(runs_dir / "run").poll()) == 1
+
+
 def test_a_writer_that_died_reads_as_a_failure(runs_dir):
     writer = runs.RunWriter.create(runs_dir, CONFIG, {}, name="run")
     follower = RunFollower(writer.path)

@@ -225,3 +225,22 @@ def test_cli_delete_asks_on_a_terminal(root, capsys, monkeypatch):
     assert rc == 1 and "not deleted" in out and (root / "r1").is_dir()
     rc, out, _ = damtui(capsys, "runs", "delete", "r1", "--runs-dir", str(root))
     assert rc == 0 and not (root / "r1").exists()
+
+
+def test_a_deleted_run_is_listed_in_the_trash_and_restored_under_its_name(tmp_path):
+    """Issue 26: restoring from the trash (W&B users reached for it)."""
+    name = "20240601-120000-synthetic2d-pretrain-aaaaaa"
+    write_run(tmp_path, name)
+    first = trash.delete_run(tmp_path / name)
+    write_run(tmp_path, name)  # a new run of the same name, deleted too
+    second = trash.delete_run(tmp_path / name)
+    found = trash.trashed_runs(tmp_path)
+    assert sorted(t.path for t in found) == sorted([first, second]) and {t.name for t in found} == {name}
+    assert runs.list_runs(tmp_path)[0] == []  # the trash is not a run
+    back = trash.restore_run(first)
+    assert back == tmp_path / name and runs.load_run(back).info.run_id == name
+    with pytest.raises(DamtuiError, match="exists; rename or delete it first"):
+        trash.restore_run(second)  # its name is taken again: refused, nothing moved
+    assert second.is_dir()
+    with pytest.raises(DamtuiError, match="not a run in the trash"):
+        trash.restore_run(tmp_path / name)

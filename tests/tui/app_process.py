@@ -39,7 +39,7 @@ async def auto(pilot) -> None:
     if mode == "start":
         await until(pilot, lambda: getattr(app.screen, "dataset", None) is not None and bool(app.devices))
         app.screen.query_one("#datasets").focus()
-        await pilot.press("s")
+        await pilot.press("S")
         await until(pilot, lambda: app.session is not None and app.session.progress is not None)
         print("TRAINING", app.session.run_id, flush=True)
     else:

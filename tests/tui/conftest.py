@@ -16,6 +16,11 @@ DEVICES = [("auto", "auto (GPU if present)"), ("cpu", "cpu")]
 @pytest.fixture(autouse=True)
 def _fixed_environment(monkeypatch, tmp_path):
     from damtui import config
+    from damtui.tui import usage
+
+    # the monitor's usage line: fixed numbers (snapshots), the real /proc reader in tests/tui/test_usage.py
+    fixed = usage.Usage(150.0, 600 * 1024**2, 8 * usage.GIB, 16 * usage.GIB, 4)
+    monkeypatch.setattr(usage.UsageProbe, "sample", lambda self: fixed)
 
     monkeypatch.setattr(config, "SHIPPED_PRESETS", HERE / "presets")
     monkeypatch.setenv("DAMTUI_PRESETS", str(tmp_path / "no-user-presets"))

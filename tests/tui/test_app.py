@@ -43,7 +43,7 @@ async def test_footer_shows_the_keys_that_apply(make_app):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         footer = screen_text(app).splitlines()[-1]
-        assert "s Start" in footer and "^q Quit" in footer and "? Help" in footer
+        assert "S Start" in footer and "^q Quit" in footer and "? Help" in footer
         assert "r Runs" in footer
         assert "n New run" not in footer and "m Monitor" not in footer  # already here / no run
         await pilot.press("r")
@@ -62,7 +62,7 @@ async def test_command_palette_entries(make_app):
         assert {"New run", "Runs", "Compare selected runs", "Help"} <= set(titles)
         assert "Monitor" not in titles
         app.screen.query_one("#datasets").focus()
-        await pilot.press("s")
+        await pilot.press("S")
         await wait_for(pilot, lambda: engine.holding.is_set())
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Monitor" in titles and "Cancel run" in titles
@@ -83,11 +83,11 @@ async def test_monitor_hides_cancel_once_the_run_ended(make_app):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         app.screen.query_one("#datasets").focus()
-        await pilot.press("s")
+        await pilot.press("S")
         await wait_for(pilot, lambda: app.session is not None and app.session.done)
         await pilot.pause()
-        assert "x Cancel run" not in screen_text(app).splitlines()[-1]
-        await pilot.press("x")
+        assert "X Cancel run" not in screen_text(app).splitlines()[-1]
+        await pilot.press("X")
         assert isinstance(app.screen, MonitorScreen)
 
 
@@ -115,3 +115,16 @@ def test_tui_package_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_app_starts_without_what_it_does_not_show_first():
+    """Issue 26 item 21 (app start 2 s on a busy machine): rich.markdown and pygments (help), the
+    comparison and bootstrap code (run formats) and torch load when first needed. (textual-image
+    does load at start: it asks the terminal for its cell size before Textual takes it over.)"""
+    import subprocess
+    import sys
+
+    code = ("import sys, damtui.tui.app; print(sorted(m for m in ('rich.markdown', 'pygments', "
+            "'damtui.analysis.compare', 'damtui.analysis.uncertainty', 'torch', 'medmnist') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -58,7 +58,7 @@ async def _open_curves(pilot, name: str) -> CurvesScreen:
     await settle(pilot)
     pilot.app.push_screen(RunViewScreen(Path("runs") / name))
     await wait_for(pilot, lambda: getattr(pilot.app.screen, "record", None) is not None)
-    await pilot.press("c")
+    await pilot.press("p")
     screen = pilot.app.screen
     assert isinstance(screen, CurvesScreen)
     await wait_for(pilot, lambda: screen.loaded)
@@ -120,7 +120,7 @@ async def test_compare_of_two_runs_states_the_paired_difference(make_app, scored
         app.push_screen(CompareScreen([Path("runs") / BINARY, Path("runs") / OTHER]))
         await pilot.pause()
         info = str(app.screen.query_one("#compare-info", Static).render())
-        assert "test AUC bbbbbb - aaaaaa: -0." in info and "resolved" in info
+        assert "test AUC paired against aaaaaa" in info and "bbbbbb -0." in info and "clearly lower" in info
         assert "brackets: 95% interval" in info
         table = app.screen.query_one("#compare-table", DataTable)
         cell = str(table.get_cell("test_auc", BINARY))

@@ -46,7 +46,7 @@ async def test_curves_show_both_stages_calibration(make_app, stage_runs):
         await settle(pilot)
         app.push_screen(RunViewScreen(stage_runs / "f0"))
         await wait_for(pilot, lambda: getattr(app.screen, "record", None) is not None)
-        await pilot.press("c")
+        await pilot.press("p")
         screen = app.screen
         assert isinstance(screen, CurvesScreen)
         await wait_for(pilot, lambda: screen.loaded)

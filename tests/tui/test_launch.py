@@ -97,9 +97,15 @@ async def test_finetune_offers_finished_pretrain_runs_of_the_dataset(make_app, r
         source = screen.query_one("#from-run", Select)
         assert _options(source) == [str(good)]
         assert source.value == str(good)
-        assert "aaaaaa val AUC 0.8300" in screen_text(app)
+        assert "aaaaaa · seed 0 · 0.830" in screen_text(app)
+        source.focus()
+        await pilot.press("enter")  # the picker's list: a prompt first, never "no finished pretrain run"
+        await pilot.pause()
+        listed = screen_text(app)
+        assert "choose a pretrain run" in listed and "no finished pretrain run" not in listed
+        await pilot.press("escape")
         screen.query_one("#datasets").focus()
-        await pilot.press("s")
+        await pilot.press("S")
         await wait_for(pilot, lambda: engine.returned.is_set())
         assert engine.calls[0]["from_run"] == Path(good)
         assert engine.calls[0]["config"].stage == "finetune"
@@ -120,7 +126,7 @@ async def test_invalid_edit_shows_error_at_the_field_and_blocks_start(make_app):
         assert str(screen.query_one("#error-batch_size").render()) == ""
         assert screen.query_one("#field-lr").has_class("-invalid")
         screen.query_one("#datasets").focus()
-        await pilot.press("s")
+        await pilot.press("S")
         await pilot.pause()
         assert isinstance(app.screen, LaunchScreen)
         assert "✗ epochs" in str(screen.query_one("#launch-error").render())
@@ -145,10 +151,11 @@ async def test_missing_dataset_is_not_started(make_app):
         table = app.screen.query_one("#datasets", DataTable)
         table.move_cursor(row=table.get_row_index("breastmnist"))
         await pilot.pause()
-        await pilot.press("s")
-        await pilot.pause()
+        await pilot.press("S")
+        # the error box, not the screen: a long data root wraps the command at any word
+        error = app.screen.query_one("#launch-error")
+        await wait_for(pilot, lambda: "damtui datasets fetch breastmnist" in str(error.render()))
         assert isinstance(app.screen, LaunchScreen)
-        assert "damtui datasets fetch breastmnist" in screen_text(app)
         assert engine.calls == []
 
 
@@ -170,8 +177,12 @@ async def test_the_data_root_is_shown_and_named_in_the_fetch_command(make_app, t
         table.move_cursor(row=table.get_row_index("breastmnist"))
         await pilot.pause()
         fetch = f"damtui datasets fetch breastmnist --data-root {data}"
-        assert f"not in {data}; fetch: {fetch}" in shown("#dataset-detail")
-        await pilot.press("s")
+        from damtui.tui.format import fit_path
+
+        detail = shown("#dataset-detail")  # the folder fits the pane (no path broken mid-name), F fetches
+        assert f"not in {fit_path(data, 36)}\nF fetches it" in detail and all(
+            len(line) <= 44 for line in detail.splitlines())
+        await pilot.press("S")
         await pilot.pause()
         assert shown("#launch-error") == f"✗ breastmnist is missing from {data}: `{fetch}` first"
         assert engine.calls == []
@@ -193,7 +204,7 @@ async def test_device_picker_and_start_passes_device(make_app):
         device.value = "cpu"
         await pilot.pause()
         app.screen.query_one("#datasets").focus()
-        await pilot.press("s")
+        await pilot.press("S")
         await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
         await wait_for(pilot, lambda: engine.returned.is_set())
         assert engine.calls[0]["device"] == "cpu"
@@ -255,3 +266,44 @@ async def test_a_picked_preset_and_its_edits_survive_a_dataset_change(make_app, 
         assert preset.value == "any-pretrain-tuned"
         assert screen.query_one("#field-lr", Input).value == "0.005"
         assert screen.query_one("#field-epochs", Input).value == "40"
+
+
+@pytest.mark.slow
+async def test_a_missing_dataset_is_fetched_from_the_app(make_app, monkeypatch, tmp_path):
+    """Issue 26 item 16: the app could not fetch a dataset; `F` asks, then fetches in a worker."""
+    from damtui.data import datasets
+    from damtui.tui.screens.dialogs import ConfirmScreen
+
+    fetched = []
+    monkeypatch.setattr(datasets, "fetch", lambda flag, root=None: fetched.append((flag, root)))
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#datasets", DataTable)
+        footer = lambda: screen_text(app).splitlines()[-1]  # noqa: E731
+        assert "F Fetch data" not in footer() and "i Images" in footer()  # synthetic2d: nothing to fetch
+        table.move_cursor(row=table.get_row_index("breastmnist"))
+        await wait_for(pilot, lambda: "F Fetch data" in footer())
+        assert "i Images" not in footer()  # a missing file has no images to browse
+        await pilot.press("F")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "A file already there is never replaced" in " ".join(screen_text(app).split())
+        await pilot.press("y")
+        await wait_for(pilot, lambda: fetched)
+        assert fetched == [("breastmnist", tmp_path / "data")]
+
+
+@pytest.mark.slow
+async def test_the_browser_of_an_unreadable_dataset_offers_only_back(make_app):
+    """Issue 26 item 16: the browser's footer offered keys that do nothing there."""
+    from damtui.tui.screens.dataset_view import DatasetScreen
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(DatasetScreen("breastmnist"))  # missing from the data root
+        await wait_for(pilot, lambda: "fetch" in screen_text(app).lower())
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        assert "Split" not in footer and "Label" not in footer and "Slice" not in footer
+        assert "esc Back" in footer or "? Help" in footer

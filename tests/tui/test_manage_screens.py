@@ -4,6 +4,8 @@ on the monitor (a fake probe), and run_app's signal handling without private Tex
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import signal
@@ -43,13 +45,13 @@ async def test_delete_asks_then_moves_the_run_to_the_trash(make_app, runs_dir):
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await _runs(pilot)
-        await pilot.press("d")
+        await pilot.press("D")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert f"Delete run {A}?" in screen_text(app) and ".trash" in screen_text(app)
         await pilot.press("n")  # keep it
         await settle(pilot)
         assert app.screen is screen and (runs_dir / A).is_dir()
-        await pilot.press("d")
+        await pilot.press("D")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
         await wait_for(pilot, lambda: not (runs_dir / A).exists() and not screen.all_runs)
@@ -68,7 +70,7 @@ async def test_delete_of_a_source_names_its_fine_tunes(make_app, runs_dir):
     async with app.run_test(size=(120, 34)) as pilot:
         screen = await _runs(pilot)
         _cursor_to(screen, A)
-        await pilot.press("d")
+        await pilot.press("D")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         text = screen_text(app)
         assert "source of 1 fine-tune(s)" in text and "bbbbbb" in text
@@ -85,7 +87,7 @@ async def test_delete_refuses_a_run_being_written(make_app, runs_dir):
     try:
         async with app.run_test(size=(100, 30)) as pilot:
             await _runs(pilot)
-            await pilot.press("d")
+            await pilot.press("D")
             await wait_for(pilot, lambda: any("cannot delete" in n.message for n in app._notifications))
             assert not isinstance(app.screen, ConfirmScreen) and path.is_dir()
     finally:
@@ -98,12 +100,12 @@ async def test_rename_and_tags_show_in_the_list_and_on_the_run_page(make_app, ru
     app = make_app()
     async with app.run_test(size=(120, 30)) as pilot:
         screen = await _runs(pilot)
-        await pilot.press("e")
+        await pilot.press("E")
         assert isinstance(app.screen, RenameScreen)
         app.screen.query_one(Input).value = "baseline"
         await pilot.press("enter")
         await wait_for(pilot, lambda: screen.all_runs and screen.all_runs[0].notes.name == "baseline")
-        await pilot.press("t")
+        await pilot.press("T")
         assert isinstance(app.screen, NotesScreen)
         app.screen.query_one("#notes-tags", Input).value = "good, v1"
         app.screen.query_one("#notes-text", TextArea).text = "lr 0.1 looks right\nsecond line"
@@ -111,7 +113,8 @@ async def test_rename_and_tags_show_in_the_list_and_on_the_run_page(make_app, ru
         await wait_for(pilot, lambda: screen.all_runs[0].notes.tags == ("good", "v1"))
         await pilot.pause()
         table = screen.query_one("#runs-table", DataTable)
-        assert str(table.get_row(A)[-1]) == "baseline #good #v1"
+        row = table.get_row(A)  # the name second (read apart from its group at 80 columns), tags last
+        assert str(row[1]) == "baseline" and str(row[-1]) == "#good #v1"
         assert "lr 0.1 looks right" in screen_text(app)
         assert run_notes.load_notes(runs_dir / A).text == "lr 0.1 looks right\nsecond line"
         screen.query_one("#runs-filter", Input).value = "tag:nope"
@@ -135,7 +138,7 @@ async def test_bad_tags_are_refused_in_the_dialog(make_app, runs_dir):
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await _runs(pilot)
-        await pilot.press("t")
+        await pilot.press("T")
         app.screen.query_one("#notes-tags", Input).value = "x" * 50
         await pilot.press("ctrl+s")
         assert isinstance(app.screen, NotesScreen)
@@ -152,7 +155,7 @@ async def test_log_screen_follows_a_growing_log(make_app, runs_dir):
         screen = await _runs(pilot)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RunViewScreen))
-        await pilot.press("l")
+        await pilot.press("o")
         log_screen = app.screen
         assert isinstance(log_screen, LogScreen)
         await wait_for(pilot, lambda: "no log.txt yet" in screen_text(app))
@@ -181,7 +184,7 @@ def _on_cuda(engine):
 async def _monitor(pilot, engine) -> MonitorScreen:
     await settle(pilot)
     pilot.app.screen.query_one("#datasets").focus()
-    await pilot.press("s")
+    await pilot.press("S")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, MonitorScreen) and engine.holding.is_set())
     return pilot.app.screen
 
@@ -208,16 +211,23 @@ async def test_gpu_line_on_the_monitor_with_a_fake_probe(make_app):
         assert not line.display  # the run has ended
 
 
-async def test_no_gpu_line_for_a_cpu_run(make_app):
+async def test_cpu_and_ram_but_no_gpu_line_for_a_cpu_run(make_app):
+    """Issue 26: CPU and RAM of the training process beside the GPU line (here without a GPU)."""
     engine = FakeEngine(batches=4, hold_at=(1, 2))
     asked = []
     app = make_app(engine, gpu_probe=lambda d: asked.append(d))
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await _monitor(pilot, engine)
-        screen.query_one(GpuLine).sample()
-        await pilot.pause(0.2)  # (settle would wait for the held training worker)
-        assert not screen.query_one(GpuLine).display and asked == []
+        line = screen.query_one(GpuLine)
+        line.sample()
+        await wait_for(pilot, lambda: line.display and "RAM" in screen_text(app))
+        text = screen_text(app)
+        assert re.search(r"CPU (\d+%|-) of \d+ cores  RAM \d+", text) and "GPU" not in text
+        assert asked == []  # no GPU probe for a CPU run
         engine.release()
+        await wait_for(pilot, lambda: app.session.done)
+        line.sample()
+        assert not line.display  # the run has ended
 
 
 def test_run_app_quits_on_sigterm_without_private_names(monkeypatch, tmp_path):
@@ -243,3 +253,46 @@ def test_run_app_quits_on_sigterm_without_private_names(monkeypatch, tmp_path):
     monkeypatch.setattr(app_module.DamtuiApp, "exit", lambda self, *a, **k: exited.append(True))
     app_module.run_app(tmp_path / "runs", tmp_path / "data")
     assert exited == [True]
+
+
+@pytest.mark.slow
+async def test_the_trash_restores_a_deleted_run(make_app, runs_dir):
+    """Issue 26: restoring from the trash, from the palette's Trash with U."""
+    from damtui.store import trash
+    from damtui.tui.screens.trash import TrashScreen
+
+    make_run(runs_dir, A, epochs_done=2)
+    trash.delete_run(runs_dir / A)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.action_trash()
+        screen = app.screen
+        assert isinstance(screen, TrashScreen)
+        await wait_for(pilot, lambda: screen.loaded)
+        assert A in screen_text(app) and "U Restore" in screen_text(app).splitlines()[-1]
+        await pilot.press("U")
+        await wait_for(pilot, lambda: (runs_dir / A).is_dir())
+        await wait_for(pilot, lambda: "the trash is empty" in screen_text(app))
+        assert runs.load_run(runs_dir / A).info.epochs_done == 2
+
+
+@pytest.mark.slow
+async def test_notes_are_edited_from_the_run_page(make_app, runs_dir):
+    """Issue 26: editing notes (and tags, the name) from the run page, not only from the list."""
+    make_run(runs_dir, A, epochs_done=3)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _runs(pilot)
+        await pilot.press("enter")
+        view = app.screen
+        assert isinstance(view, RunViewScreen)
+        await wait_for(pilot, lambda: view.record is not None)
+        await pilot.press("T")
+        assert isinstance(app.screen, NotesScreen)
+        app.screen.query_one("#notes-tags", Input).value = "keep"
+        app.screen.query_one("#notes-text", TextArea).text = "the one to beat"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "#keep · the one to beat" in screen_text(app))
+        assert app.screen is view and run_notes.load_notes(runs_dir / A).tags == ("keep",)
+        del screen

@@ -70,7 +70,7 @@ def test_log_screen(snap_compare, make_app, managed_runs, size):
         await _runs(pilot)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunViewScreen))
-        await pilot.press("l")
+        await pilot.press("o")
         screen = pilot.app.screen
         assert isinstance(screen, LogScreen)
         await wait_for(pilot, lambda: screen.query_one(Log).line_count == 5)
@@ -84,7 +84,7 @@ def test_log_screen(snap_compare, make_app, managed_runs, size):
 def test_delete_dialog_names_the_fine_tune(snap_compare, make_app, managed_runs, size):
     async def run_before(pilot):
         await _runs(pilot)
-        await pilot.press("d")
+        await pilot.press("D")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
         await pilot.pause(0.5)  # the dialog's fade-in has ended
 
@@ -96,7 +96,7 @@ def test_delete_dialog_names_the_fine_tune(snap_compare, make_app, managed_runs,
 def test_notes_dialog(snap_compare, make_app, managed_runs, size):
     async def run_before(pilot):
         await _runs(pilot)
-        await pilot.press("t")
+        await pilot.press("T")
         dialog = pilot.app.screen
         assert isinstance(dialog, NotesScreen)
         for field in dialog.query("Input, TextArea"):

@@ -20,7 +20,7 @@ from damtui.tui.widgets.epoch_table import EpochTable
 async def _start(pilot) -> None:
     await settle(pilot)
     pilot.app.screen.query_one("#datasets").focus()
-    await pilot.press("s")
+    await pilot.press("S")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, MonitorScreen))
 
 
@@ -66,12 +66,12 @@ async def test_cancel_asks_then_stops_within_one_batch(make_app, runs_dir):
     async with app.run_test(size=(80, 24)) as pilot:
         await _start(pilot)
         await wait_for(pilot, lambda: len(app.session.rows) >= 1 and engine.holding.is_set())
-        await pilot.press("x")
+        await pilot.press("X")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")  # keep training
         assert isinstance(app.screen, MonitorScreen)
         assert not app.session.stop_requested
-        await pilot.press("x")
+        await pilot.press("X")
         await pilot.press("y")
         assert app.session.stop_requested
         await wait_for(pilot, lambda: app.session.done)
@@ -100,7 +100,7 @@ async def test_engine_error_is_shown_and_app_keeps_running(make_app):
         await pilot.press("escape")
         engine.raise_error = None
         app.screen.query_one("#datasets").focus()
-        await pilot.press("s")
+        await pilot.press("S")
         await wait_for(pilot, lambda: app.session.number == 2 and app.session.done)
         assert app.session.state == "finished"
 
@@ -140,7 +140,7 @@ async def test_only_one_run_at_a_time_and_monitor_reopens(make_app):
         await pilot.press("escape")  # back to launch; training continues
         assert not isinstance(app.screen, MonitorScreen)
         app.screen.query_one("#datasets").focus()
-        await pilot.press("s")
+        await pilot.press("S")
         await pilot.pause()
         assert app.session.number == 1 and len(engine.calls) == 1
         await pilot.press("m")

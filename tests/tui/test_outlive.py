@@ -32,7 +32,7 @@ HERE = Path(__file__).parent
 async def _start(pilot) -> None:
     await settle(pilot)
     pilot.app.screen.query_one("#datasets").focus()
-    await pilot.press("s")
+    await pilot.press("S")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, MonitorScreen))
 
 

@@ -31,7 +31,7 @@ async def test_pretrain_then_finetune_with_the_real_engine(make_app, monkeypatch
         screen.query_one("#field-batch_size", Input).value = "64"  # fewer steps: a faster test
         await pilot.pause()
         screen.query_one("#datasets").focus()
-        await pilot.press("s")
+        await pilot.press("S")
         await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
         await wait_for(pilot, lambda: app.session.done, timeout=300)
         await pilot.pause()
@@ -61,7 +61,7 @@ async def test_pretrain_then_finetune_with_the_real_engine(make_app, monkeypatch
         screen.query_one("#field-batch_size", Input).value = "64"
         await pilot.pause()
         screen.query_one("#datasets").focus()
-        await pilot.press("s")
+        await pilot.press("S")
         await wait_for(pilot, lambda: app.session.number == 2 and app.session.done, timeout=300)
         s = app.session
         assert s.state == "finished", s.message

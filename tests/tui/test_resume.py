@@ -106,7 +106,7 @@ async def test_a_stopped_run_page_shows_what_another_process_writes(make_app, ru
         await wait_for(pilot, lambda: "R Resume" in _footer(app))
         writer = runs.RunWriter.reopen(path, 5, 2)
         await wait_for(pilot, lambda: "● following live" in screen_text(app))
-        await wait_for(pilot, lambda: "R " not in _footer(app))  # no resume while it is written
+        await wait_for(pilot, lambda: "R Resume" not in _footer(app) and "R Extend" not in _footer(app))
         for epoch in (3, 4, 5):
             writer.append_metrics(metrics_row(epoch))
         writer.write_status(runs.FINISHED, 5, 5)
@@ -187,7 +187,7 @@ async def test_the_monitor_hint_after_a_cancel_is_true(make_app, runs_dir):
     async with app.run_test(size=(100, 30)) as pilot:
         app.start_training(find_preset("demo", "synthetic2d", "pretrain"))
         await wait_for(pilot, lambda: engine.holding.is_set())
-        await pilot.press("x")
+        await pilot.press("X")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         await wait_for(pilot, lambda: app.session.done)

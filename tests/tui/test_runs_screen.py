@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Input
 
 from damtui.store import runs
 from damtui.tui.screens.run_view import RunViewScreen
-from damtui.tui.screens.runs import RunsScreen, matches, sort_runs
+from damtui.tui.screens.runs import COLUMNS, RunsScreen, matches, sort_runs
 from damtui.tui.widgets.epoch_table import EpochTable
 
 DEAD_PID = 99_999_999  # above any pid_max: never alive
@@ -92,10 +92,10 @@ async def test_sort_and_filter(make_app, runs_dir):
         screen = await _open_runs(pilot)
         await pilot.press("s")  # the column after "started"
         assert screen.sort_column == "preset"
-        await pilot.press("s", "s")  # id, then round to dataset (ascending)
+        await pilot.press("s", "s", "s")  # tags, round to the run's name, then dataset (ascending)
         assert screen.sort_column == "dataset" and not screen.descending
         assert _ids(screen)[0] == "bbbbbb"
-        await pilot.press("S")
+        await pilot.press("z")  # reverse
         assert _ids(screen)[-1] == "bbbbbb"
         screen.sort_column, screen.descending = "val_auc", True
         screen._draw()
@@ -137,7 +137,7 @@ async def test_open_a_run_shows_charts_and_epochs(make_app, runs_dir):
         assert view.query_one(EpochTable).row_count == 6
         assert str(view.query_one(EpochTable).get_row("3")[0]).strip() == "3*"
         text = screen_text(app)
-        assert "best val AUC 0.8300 @ ep 3; there: test AUC 0.8100" in text
+        assert "best val AUC 0.8300 @ ep 3: tAUC 0.8100 tACC 0.7500 tACC@thr 0.7700" in text
         assert "following" not in text
         await pilot.press("escape")
         assert app.screen is screen
@@ -384,6 +384,7 @@ async def test_time_column_counts_training_not_the_hours_between(make_app, runs_
     async with app.run_test(size=(120, 30)) as pilot:
         screen = await _open_runs(pilot)
         table = screen.query_one("#runs-table", DataTable)
-        assert str(table.get_row(w.run_id)[8]).strip() == "3:00"
+        time_column = [c[0] for c in COLUMNS].index("duration")
+        assert str(table.get_row(w.run_id)[time_column]).strip() == "3:00"
         await pilot.press("enter")
         await wait_for(pilot, lambda: "time 3:00" in screen_text(app))

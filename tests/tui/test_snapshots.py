@@ -97,7 +97,7 @@ def _monitor_before(engine):
     async def run_before(pilot):
         await settle(pilot)
         pilot.app.screen.query_one("#datasets").focus()
-        await pilot.press("s")
+        await pilot.press("S")
         await wait_for(pilot, lambda: engine.holding.is_set())
         await wait_for(
             pilot,

@@ -36,11 +36,18 @@ class Browsed(Message):
     error: str = ""
 
 
+@dataclass
+class Summarised(Message):
+    """The class counts and pixel statistics of every split: computed once, after the first pictures."""
+
+    summary: tuple[list, list]
+
+
 class DatasetScreen(PicturesScreen):
     SUB_TITLE = "dataset"
     BINDINGS = [
         Binding("t", "next_split", "Split"),
-        Binding("a", "toggle_augment", "Augmented"),
+        Binding("v", "toggle_augment", "Training view"),
         Binding("l", "next_label", "Label"),
         Binding("left_square_bracket", "offset(-1)", "Slice -", key_display="["),
         Binding("right_square_bracket", "offset(1)", "Slice +", key_display="]"),
@@ -56,6 +63,8 @@ class DatasetScreen(PicturesScreen):
         self.flag = flag
         self.spec = datasets.spec(flag)
         self._data: datasets.Splits | None = None
+        self._summary: tuple[list, list] | None = None  # counts and pixel stats of every split
+        self.error = ""  # why the file could not be read
         self.sub_title = f"dataset {flag}"
 
     def compose(self) -> ComposeResult:
@@ -69,8 +78,10 @@ class DatasetScreen(PicturesScreen):
         self.browse()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("next_split", "toggle_augment", "next_label", "offset") and self.error:
+            return False  # nothing to browse (a missing or broken file): only escape is offered
         if action == "offset" and not self.spec.is_3d:
-            return None  # shown dimmed: 2D images have no depth
+            return False  # 2D images have no depth
         return True
 
     # ------------------------------------------------------------------ the worker
@@ -85,6 +96,8 @@ class DatasetScreen(PicturesScreen):
             self.post_message(Browsed(None, [], state, str(err)))
             return
         self.post_message(Browsed(data, groups, state))
+        if self._summary is None:  # a second over a 3D set's voxels: once, after the pictures, never per key
+            self.post_message(Summarised((gallery.class_counts(data), gallery.pixel_stats(data))))
 
     def _state(self) -> tuple:
         return (self.split, self.label, self.offset, self.augment)
@@ -93,16 +106,26 @@ class DatasetScreen(PicturesScreen):
         if message.state != self._state():
             return  # an older request finishing late (thread workers cannot be stopped)
         facts = self.query_one("#ds-facts", Static)
+        self.error = message.error
+        self.refresh_bindings()
         if message.error:
             facts.update(f"[b red]{message.error}[/]")
             return
         self._data = data = message.data
         assert data is not None
         facts.update(self._facts(data))
-        self.query_one("#ds-counts", Static).update(self._counts(data))
+        self._show_counts()
         self.show_groups(self.query_one("#ds-grid", VerticalScroll),
                          [(f"{g.key} {g.name}: {len(g.samples)} of {g.total} in {self.split}", g.samples)
                           for g in message.groups])
+
+    def on_summarised(self, message: Summarised) -> None:
+        self._summary = message.summary
+        self._show_counts()
+
+    def _show_counts(self) -> None:
+        text = self._counts(*self._summary) if self._summary is not None else "counting classes and pixels…"
+        self.query_one("#ds-counts", Static).update(text)
 
     # ------------------------------------------------------------------ text
     def _facts(self, data: datasets.Splits) -> str:
@@ -113,10 +136,10 @@ class DatasetScreen(PicturesScreen):
         depth = (f" · planes {'/'.join(gallery.PLANES)} at middle{self.offset:+d}" if s.is_3d else "")
         return f"[b]{s.flag}[/] {kind} · split [b]{self.split}[/] · {view} · {shown}{depth}"
 
-    def _counts(self, data: datasets.Splits) -> str:
+    def _counts(self, counts: list, stats: list) -> str:
         lines = [f"{c.key} {c.name[:24]}: " + " · ".join(f"{sp} {n}" for sp, n in c.counts.items())
-                 for c in gallery.class_counts(data)]
-        p = next(p for p in gallery.pixel_stats(data) if p.split == self.split)
+                 for c in counts]
+        p = next(p for p in stats if p.split == self.split)
         lines.append(f"pixels ({p.split}): mean {p.mean:.1f} · std {p.std:.1f} · range {p.low}-{p.high}")
         return "\n".join(lines)
 

@@ -9,7 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, SelectionList, Static
+
+from damtui.tui.format import count
+from damtui.tui.widgets.key_footer import KeyFooter
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -20,20 +23,24 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, title: str, body: str, yes: str = "Yes", no: str = "No") -> None:
+    def __init__(self, title: str, body: str, yes: str = "Yes", no: str = "No", danger: bool = True) -> None:
         super().__init__()
         self._title, self._body, self._yes, self._no = title, body, yes, no
+        self._danger = danger  # the yes button in red (a deletion, a cancel) or as the usual choice
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self._title, classes="dialog-title")
             yield Static(self._body, classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self._yes} (y)", id="yes", variant="error", compact=True)
-                yield Button(f"{self._no} (n)", id="no", variant="primary", compact=True)
+                yield Button(f"{self._yes} (y)", id="yes", variant="error" if self._danger else "primary",
+                             compact=True)
+                yield Button(f"{self._no} (n)", id="no", variant="primary" if self._danger else "default",
+                             compact=True)
+        yield KeyFooter()  # the dialog's own keys, not those of the screen below
 
     def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
+        self.query_one("#no" if self._danger else "#yes", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -105,6 +112,7 @@ class PromptScreen(ModalScreen[Any]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self._button, id="ok", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
+        yield KeyFooter()
 
     def accept(self, text: str) -> Any:
         return text
@@ -161,7 +169,7 @@ class EpochsScreen(PromptScreen):
     def __init__(self, run_id: str, done: int) -> None:
         super().__init__(
             f"Extend {run_id}",
-            f"It has finished {done} epochs. Train it on to this many epochs in all,"
+            f"It has finished {count(done, 'epoch')}. Train it on to this many epochs in all,"
             " from its last checkpoint (enter to start, escape to cancel):",
             str(done * 2),
             "Extend",
@@ -174,3 +182,31 @@ class EpochsScreen(PromptScreen):
         if epochs <= self._done:
             raise ValueError(f"give a whole number of epochs above {self._done}")
         return epochs
+
+
+class ColumnsScreen(ModalScreen[Any]):
+    """Choose the runs list's columns: space shows or hides the highlighted one, enter applies
+    (dismissing with the keys shown), escape dismisses with None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("enter", "apply", "Apply", priority=True)]
+
+    def __init__(self, choices: list[tuple[str, str, bool]]) -> None:
+        super().__init__()
+        self._choices = choices  # (label, key, shown)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Columns of the runs list", classes="dialog-title")
+            yield Static("space shows or hides a column; enter applies (the run column always shows)",
+                         classes="dialog-body")
+            yield SelectionList[str](*self._choices, id="columns")
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self.query_one(SelectionList).focus()
+
+    def action_apply(self) -> None:
+        self.dismiss(list(self.query_one(SelectionList).selected))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

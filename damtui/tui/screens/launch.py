@@ -10,6 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Header, Label, Select, Static
@@ -19,8 +20,10 @@ from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.tui import messages as msg
 from damtui.tui.heavy import HEAVY_IMPORTS
-from damtui.tui.format import num, short_run_id, timestamp
+from damtui.tui.format import fit_path, num, short_run_id
+# imported with the app, before Textual takes the terminal: textual-image asks it for its cell size
 from damtui.tui.screens.dataset_view import DatasetScreen
+from damtui.tui.screens.dialogs import ConfirmScreen
 from damtui.tui.widgets.config_form import ConfigForm
 from damtui.tui.widgets.key_footer import KeyFooter
 
@@ -73,14 +76,30 @@ def pretrain_runs(all_runs: list[runs.RunInfo], dataset: str) -> list[runs.RunIn
     ]
 
 
+class Fetched(Message):
+    """A dataset fetched in a worker: its new status, or why it could not be fetched."""
+
+    def __init__(self, flag: str, status: Any, error: str = "") -> None:
+        super().__init__()
+        self.flag, self.status, self.error = flag, status, error
+
+
+def source_label(info: runs.RunInfo) -> str:
+    """A pretrain run in the From-run picker (newest first, 24 columns at 80): its name (else short
+    id), seed and best val AUC."""
+    best = info.best.val_auc if info.best else None
+    return f"{info.notes.name or short_run_id(info.run_id)} · seed {info.seed} · {num(best, 3)}"
+
+
 class LaunchScreen(Screen):
     """New run. The dataset table has the focus first; tab walks through the pickers and values."""
 
     TITLE = "damtui"
     SUB_TITLE = "new run"
     BINDINGS = [
-        Binding("s", "start", "Start"),
-        Binding("b", "browse", "Browse data"),
+        Binding("S", "start", "Start"),
+        Binding("i", "browse", "Images"),
+        Binding("F", "fetch", "Fetch data"),
         Binding("ctrl+r", "refresh", "Recheck data", show=False),
     ]
     data_folder: reactive[tuple[Path, bool] | None] = reactive(None)  # (data root, exists)
@@ -170,11 +189,10 @@ class LaunchScreen(Screen):
         from damtui.data import datasets
 
         root = self.app.data_root
-        try:
-            with HEAVY_IMPORTS:  # medmnist imports torch
-                folder = datasets.data_root(root)
-                self.post_message(msg.DataRootChecked(folder, folder.is_dir()))
-                flags = datasets.all_flags()
+        try:  # no torch here (datasets reads medmnist's info.py alone): no wait for the devices' import
+            folder = datasets.data_root(root)
+            self.post_message(msg.DataRootChecked(folder, folder.is_dir()))
+            flags = datasets.all_flags()
         except Exception as err:  # medmnist missing or broken: still offer nothing, say why
             self.post_message(msg.DatasetFlags([], f"cannot list datasets: {err}"))
             return
@@ -295,8 +313,8 @@ class LaunchScreen(Screen):
         lines = [f"{st.flag}: {st.state}, {'3D' if st.is_3d else '2D'}, {kind}", sizes]
         if st.positive_share is not None:
             lines.append(f"label 1: {st.positive_share * 100:.1f}% of train")
-        if st.state == "missing":
-            lines.append(f"not in {st.path.parent}; fetch: {fetch_command(st)}")
+        if st.state == "missing":  # the pane is 46 wide: no path broken mid-name, the key to fetch
+            lines += [f"not in {fit_path(st.path.parent, 36)}", "F fetches it (MD5-checked)"]
         elif st.state == "synthetic" and st.positive_share is None:
             lines.append("generated on first use")
         elif st.state == "corrupt":
@@ -304,16 +322,21 @@ class LaunchScreen(Screen):
         elif st.md5 == "mismatch":
             lines.append("! MD5 differs from medmnist's")
         box.update("\n".join(lines))
+        self.refresh_bindings()  # F and i follow the highlighted dataset's state
 
     @on(Select.Changed, "#stage")
     def _stage_changed(self) -> None:
         self.query_one("#from-row").display = self.stage == "finetune"
-        self._sync_presets()
+        edited = list(self.query_one(ConfigForm).edits)
+        self._sync_presets(keep_edits=True)
         self._sync_from_runs()
+        if edited:  # kept, and said so: a value the new stage refuses shows its error at the field
+            self.notify(f"{self.stage}: kept your edits to {', '.join(edited)}", timeout=4)
 
-    def _sync_presets(self) -> None:
+    def _sync_presets(self, keep_edits: bool = False) -> None:
         """Offer the presets of the dataset and stage; keep the user's choice ('tuned') and their
-        edits when that choice exists for the new dataset too and the stage is the same."""
+        edits when that choice exists for the new dataset too and the stage is the same, or when
+        `keep_edits` (a change of stage keeps width, epochs and the rest)."""
         select = self.query_one("#preset", Select)
         if self.dataset is None:
             return
@@ -330,7 +353,7 @@ class LaunchScreen(Screen):
             if pick is not None:
                 select.value = pick
         same = isinstance(current, str) and self._same_choice(current, [pick or ""]) == pick
-        self._show_preset(keep_edits=bool(same))
+        self._show_preset(keep_edits=keep_edits or bool(same))
 
     def _same_choice(self, name: object, names: list[str]) -> str | None:
         """The preset in `names` that `name` stands for on this dataset ('report' for 'report'),
@@ -380,16 +403,9 @@ class LaunchScreen(Screen):
         found = pretrain_runs(self.all_runs, self.dataset)
         current = select.value
         with select.prevent(Select.Changed):
-            select.set_options(
-                [
-                    (
-                        f"{short_run_id(r.run_id)} val AUC {num(r.best.val_auc if r.best else None)}"
-                        f" {timestamp(r.started)[5:]}",
-                        str(r.path),
-                    )
-                    for r in found
-                ]
-            )
+            # the blank first option is a prompt, never "none" while there are runs to choose
+            select.prompt = "choose a pretrain run" if found else "no finished pretrain run"
+            select.set_options([(source_label(r), str(r.path)) for r in found])
             paths = [str(r.path) for r in found]
             if current in paths:
                 select.value = current
@@ -403,7 +419,7 @@ class LaunchScreen(Screen):
         self.action_start()
 
     def on_config_form_left(self) -> None:
-        self.query_one("#start", Button).focus()
+        self.set_focus(self.query_one("#start", Button))  # at once, as the form's enter does
 
     def _show_error(self, text: str) -> None:
         box = self.query_one("#launch-error", Static)
@@ -415,10 +431,62 @@ class LaunchScreen(Screen):
     def _start_pressed(self) -> None:
         self.action_start()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`F` only for a dataset that is missing; `i` only for one that can be read."""
+        st = self.status.get(self.dataset or "")
+        if action == "fetch":
+            return st is not None and st.state == "missing"
+        if action == "browse":
+            return st is not None and st.state in ("present", "synthetic")
+        return True
+
     def action_browse(self) -> None:
         """The highlighted dataset's images (damtui.tui.screens.dataset_view)."""
         if self.dataset:
             self.app.push_screen(DatasetScreen(self.dataset))
+
+    def action_fetch(self) -> None:
+        """Download the highlighted missing dataset (medmnist's downloader, MD5 checked), after
+        a dialog that says where it goes: `damtui datasets fetch FLAG` from the app."""
+        st = self.status.get(self.dataset or "")
+        if st is None or st.state != "missing":
+            return
+        flag, folder = st.flag, st.path.parent
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.notify(f"fetching {flag} into {folder}…", timeout=4)
+                self._fetch(flag)
+
+        self.app.push_screen(ConfirmScreen(
+            f"Fetch {flag}?", f"Downloads {st.path.name} from Zenodo (medmnist's source) into\n{folder}\n"
+            "and checks its MD5. A file already there is never replaced.", yes="Fetch", no="Cancel",
+            danger=False), answer)
+
+    @work(thread=True, group="fetch", exit_on_error=False)
+    def _fetch(self, flag: str) -> None:
+        from damtui.data import datasets
+
+        root = self.app.data_root
+        try:
+            with HEAVY_IMPORTS:
+                datasets.fetch(flag, root)
+                st = datasets.status(flag, root)
+        except DamtuiError as err:
+            self.post_message(Fetched(flag, None, str(err)))
+        except Exception as err:  # a network error, medmnist's own
+            self.post_message(Fetched(flag, None, f"{type(err).__name__}: {err}"))
+        else:
+            self.post_message(Fetched(flag, st))
+
+    def on_fetched(self, message: Fetched) -> None:
+        if message.error:
+            self.notify(f"cannot fetch {message.flag}: {message.error}", severity="error", timeout=10)
+            return
+        self.app.dataset_status[message.flag] = message.status
+        self._set_status(message.status)
+        self.refresh_bindings()
+        self.notify(f"{message.flag}: {message.status.state}", timeout=4)
 
     def action_refresh(self) -> None:
         self.app.dataset_flags, self.app.dataset_status = [], {}

@@ -23,7 +23,7 @@ class LogScreen(Screen):
     TITLE = "damtui"
     SUB_TITLE = "log"
     BINDINGS = [
-        Binding("escape,l", "back", "Back"),
+        Binding("escape", "back", "Back"),
         Binding("end", "end", "End", show=False),
     ]
     DEFAULT_CSS = "LogScreen #log-info { padding: 0 1; color: $text-muted; } LogScreen #run-log { height: 1fr; }"

@@ -20,12 +20,15 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 
 from damtui.store import trash, notes as run_notes, runs
 from damtui.errors import DamtuiError
+from damtui.tui.format import count
 from damtui.tui.screens.dialogs import ConfirmScreen, PromptScreen
+from damtui.tui.widgets.key_footer import KeyFooter
 
+# capitals: these change a run (the keymap's rule; tui.keymap)
 MANAGE_BINDINGS = [
-    Binding("d", "delete_run", "Delete"),
-    Binding("e", "rename_run", "Rename", show=False),
-    Binding("t", "edit_notes", "Tags/notes", show=False),
+    Binding("D", "delete_run", "Delete"),
+    Binding("E", "rename_run", "Rename", show=False),
+    Binding("T", "edit_notes", "Tags/notes", show=False),
 ]
 
 
@@ -87,13 +90,14 @@ class NotesScreen(ModalScreen[Any]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#notes-tags", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.query_one("#notes-text", TextArea).focus()
+        self.set_focus(self.query_one("#notes-text", TextArea))  # at once: the next keys are notes
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -149,8 +153,8 @@ class ManageActions:
             self.notify(f"cannot delete: {message.error}", severity="error", timeout=8)
             return
         body = (f"{info.notes.name + ' · ' if info.notes.name else ''}{info.dataset} {info.stage}, "
-                f"{info.status}, {info.epochs_done} epochs.\nIt moves to {trash.trash_dir(info.path.parent)}"
-                " (move it back to restore it).")
+                f"{info.status}, {count(info.epochs_done, 'epoch')}.\nIt moves to {trash.trash_dir(info.path.parent)};"
+                " Trash (ctrl+p) restores it.")
         if message.users:
             body += (f"\n\n! It is the --from source of {len(message.users)} fine-tune(s): "
                      + ", ".join(message.users) + ". They keep their own results, but one that has to"
@@ -169,7 +173,7 @@ class ManageActions:
         assert isinstance(self, Screen)
         try:
             dest = trash.delete_run(path, force=True)  # the dialog named the fine-tunes
-            self.post_message(RunChanged(f"deleted {path.name}: moved to {dest.parent}"))
+            self.post_message(RunChanged(f"deleted {path.name}: moved to {dest.parent} (Trash in ctrl+p restores it)"))
         except DamtuiError as err:
             self.post_message(RunChanged("", f"cannot delete: {err}"))
 

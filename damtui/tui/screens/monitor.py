@@ -4,15 +4,16 @@ app's Session."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
-from damtui.train.health import saturation_warning
-from damtui.records import METRICS
+from damtui.records import METRICS, EpochRow
 from damtui.tui import messages as msg
 from damtui.tui import session as ss
 from damtui.tui.format import duration, short_preset, status_text
@@ -20,19 +21,31 @@ from damtui.tui.screens.dialogs import ConfirmScreen
 from damtui.tui.widgets.gpu_line import GpuLine
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.progress_line import ProgressLine
-from damtui.tui.widgets.run_panel import CHART_BINDINGS, ChartActions, RunPanel
+from damtui.tui.widgets.chart_plan import Pretrain
+from damtui.tui.widgets.run_panel import CHART_BINDINGS, ChartActions, PretrainRead, RunPanel
 
 
-def status_lines(s: ss.Session, now: float) -> tuple[str, str]:
+def status_lines(s: ss.Session, now: float, pretrain: Sequence[EpochRow] = ()) -> tuple[str, str]:
+    """The monitor's two status lines. Elapsed counts the epochs before a resume too. A fine-tune
+    shows ONE answer: the best validation epoch of both stages (its `pretrain` rows up to the
+    checkpoint it started from), named by stage, as the finished line below names it."""
     c = s.config
     preset = short_preset(c.preset, c.dataset, c.stage)
     device = s.device or s.device_request
     first = f"{status_text(s.state)}  {c.dataset} {c.stage}  preset {preset}  {device}"
-    parts = [f"epoch {s.current_epoch}/{s.epochs}", f"elapsed {duration(s.elapsed(now))}"]
-    best = s.best_row
+    before = sum(r.epoch_s or 0.0 for r in s.rows if r.epoch <= s.start_epoch)  # trained before a resume
+    parts = [f"epoch {s.current_epoch}/{s.epochs}", f"elapsed {duration(before + s.elapsed(now))}"]
+    best, stage = s.best_row, ""
+    if c.stage == "finetune" and pretrain:
+        answer = Pretrain(tuple(pretrain)).answer_of(s.rows, s.best_epoch)
+        if answer is not None and answer[0] == "pretrain":
+            best, stage = pretrain[-1], "pretrain "
+        elif best is not None:
+            stage = "finetune "
     if best is not None:
         val, test = METRICS["val_auc"], METRICS["test_auc"]
-        parts.append(f"best {val.label} {val.format(best.val_auc)} @ ep {s.best_epoch}")
+        label = "answer" if stage else "best"
+        parts.append(f"{label} {val.label} {val.format(best.val_auc)} @ {stage}ep {best.epoch}")
         parts.append(f"{test.label} {test.format(best.test_auc)}")
     return first, "  ".join(parts)
 
@@ -51,11 +64,16 @@ class MonitorScreen(ChartActions, Screen):
     TITLE = "damtui"
     SUB_TITLE = "monitor"
     BINDINGS = [
-        Binding("x", "cancel_run", "Cancel run"),
+        Binding("X", "cancel_run", "Cancel run"),
         Binding("R", "resume", "Resume"),
         *CHART_BINDINGS,
         Binding("escape", "back", "Back"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pretrain: list[EpochRow] = []  # a fine-tune's source epochs, read once in a worker
+        self._pretrain_of: Path | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
@@ -81,9 +99,13 @@ class MonitorScreen(ChartActions, Screen):
 
     def _tick(self) -> None:
         """The elapsed time, when no event has redrawn the status in the last second (progress
-        arrives about once a second: then the status is redrawn in the same frame as it)."""
-        if self.session is not None and not self.session.ended and time.monotonic() - self._status_at >= 0.9:
+        arrives about once a second: then the status is redrawn in the same frame as it), and the
+        ETA, which counts down from the progress record's time while an epoch is evaluated (no
+        progress comes then: it stood still, `evaluating… ETA 0:09` for 6 s)."""
+        s = self.session
+        if s is not None and not s.ended and time.monotonic() - self._status_at >= 0.9:
             self._show_status()
+            self.query_one(ProgressLine).show(s.progress, s.rows, s.state, time.time())
 
     _status_at = 0.0  # time.monotonic() of the last status redraw
 
@@ -93,7 +115,7 @@ class MonitorScreen(ChartActions, Screen):
         if s is None:
             set_text(self.query_one("#monitor-status", Static), "no run yet: press n for a new run")
             return
-        first, second = status_lines(s, self.app.clock())
+        first, second = status_lines(s, self.app.clock(), self.pretrain)
         set_text(self.query_one("#monitor-status", Static), f"{first}\n{second}")
 
     def session_changed(self, kind: str) -> None:
@@ -104,12 +126,34 @@ class MonitorScreen(ChartActions, Screen):
             return
         if kind in ("batch", "all", "started", "epoch", "ended"):
             self.query_one(ProgressLine).show(s.progress, s.rows, s.state, time.time())
+        if s.from_run is not None and self._pretrain_of != s.from_run:
+            self._pretrain_of = s.from_run
+            self._read_pretrain(s.from_run)
         if kind in ("epoch", "started", "all", "ended"):
-            self.query_one(RunPanel).show(s.rows, s.best_epoch, s.epochs, s.config.dataset)
+            self._show_panel(s)
         self._show_status()
         if kind != "batch":
             self._show_message()
             self.refresh_bindings()
+            self.query_one(GpuLine).sample()  # hidden at once when the run ends, not at the next timer
+
+    def _show_panel(self, s: ss.Session) -> None:
+        pretrain = Pretrain(tuple(self.pretrain)) if self.pretrain and s.config.stage == "finetune" else None
+        self.query_one(RunPanel).show(s.rows, s.best_epoch, s.epochs, s.config.dataset, pretrain)
+
+    @work(thread=True, exclusive=True, group="monitor-pretrain", exit_on_error=False)
+    def _read_pretrain(self, source: Path) -> None:
+        """Worker: the source's epochs up to its best (the checkpoint the fine-tune starts from)."""
+        from damtui.store.results import pretrain_rows
+
+        self.post_message(PretrainRead(pretrain_rows(source)))
+
+    def on_pretrain_read(self, message: PretrainRead) -> None:
+        self.pretrain = list(message.rows)
+        s = self.session
+        if s is not None:
+            self._show_panel(s)
+            self._show_status()
 
     def _show_message(self) -> None:
         s = self.session
@@ -133,6 +177,8 @@ class MonitorScreen(ChartActions, Screen):
                 kind = "-success"
             if s.ended and s.run_dir:
                 text += f"\nrun folder: {s.run_dir}"
+            from damtui.train.health import saturation_warning  # numpy: once a run shows, not at start
+
             warning = saturation_warning(s.rows, s.config.stage)
             if warning and not text:
                 text, kind = warning, "-warning"
@@ -143,6 +189,9 @@ class MonitorScreen(ChartActions, Screen):
 
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = self.chart_check(action)
+        if allowed is not None:
+            return allowed
         if action == "cancel_run":  # only while a run trains
             s = self.session
             return s is not None and s.training

@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
 from damtui.analysis import leaderboard
-from damtui.records import METRICS, SELECT_BY
+from damtui.records import INTERVAL_FMT, METRICS, SELECT_BY
 from damtui.tui import messages as msg
 from damtui.tui.format import short_run_id
 from damtui.tui.widgets.key_footer import KeyFooter
@@ -35,7 +35,9 @@ class GainsRead(Message):
 
 
 def _num(value: float | None, metric: str) -> Text:
-    return Text(METRICS[metric].format(value), justify="right")
+    """A seed's number with the 3 decimals of the group's mean ± std above it."""
+    text = "-" if value is None else f"{value:{INTERVAL_FMT}}"
+    return Text(text, justify="right")
 
 
 def board_rows(board: list[leaderboard.Entry]) -> list[Row]:
@@ -69,7 +71,8 @@ def board_rows(board: list[leaderboard.Entry]) -> list[Row]:
                 model = next((r.model for r in refs if r is not None), row)
                 out.append((f"{e.dataset}:{row}", [
                     "" if g is not None or row != "resnet18" else e.dataset,
-                    Text(f"best: {model}" if row == "best" else model, style="dim"),
+                    # the model of the best cell is named on the line below: the column stays narrow
+                    Text("best in paper" if row == "best" else model, style="dim"),
                     *(Text("-" if r is None else f"{r.value:.3f}", justify="right", style="dim") for r in refs),
                     "", "", "paper"], f"{name} · {e.benchmark.source}; {e.benchmark.selection}"))
     return out

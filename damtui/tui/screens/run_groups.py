@@ -10,7 +10,7 @@ from rich.text import Text
 
 from damtui.store import runs
 from damtui.analysis.groups import SeedGroup
-from damtui.tui.format import duration, short_run_id, timestamp
+from damtui.tui.format import duration, short_preset, short_run_id, timestamp
 
 GROUP_PREFIX = "group:"
 Entry = tuple[str, list[Any]]  # (row key, cells)
@@ -22,22 +22,25 @@ def group_row_key(group: SeedGroup) -> str:
 
 def group_cells(group: SeedGroup, members: Sequence[runs.RunInfo], expanded: bool,
                 result_keys: Sequence[str]) -> list[Any]:
-    """The group row: ▸/▾, identity, seed count (repeats of a seed counted apart), mean ± std of
-    each result column (one run per seed), total time, what tells the group from its neighbours."""
+    """The group row, cell for cell under the runs list's COLUMNS: ▸/▾, seed count (repeats of a
+    seed counted apart), identity, finished count, its seeds, mean ± std of each result column (one
+    run per seed), total time, and in the preset column what tells the group from its neighbours."""
     done = len(group.finished)
     seeds = sorted({m.seed for m in members})
     repeats = len(members) - len(seeds)
     return [
         Text("▾" if expanded else "▸", style="bold"),
+        Text(f"{len(seeds)} seeds" + (f" +{repeats}" if repeats else ""), style="bold"),
         group.dataset,
         group.stage,
-        Text(f"{len(seeds)} seeds" + (f" +{repeats}" if repeats else ""), style="bold"),
         f"{done} done",
+        "",
+        Text(",".join(str(s) for s in seeds), justify="right"),
         *(Text(group.stat(k).format(3), justify="right", style="bold") for k in result_keys),
         Text(duration(sum(m.duration_s for m in members)), justify="right"),
         timestamp(min(m.started for m in members)),
-        group.detail or group.preset,
-        "seeds " + ",".join(str(s) for s in seeds),
+        group.detail or short_preset(group.preset, group.dataset, group.stage),
+        "",
     ]
 
 

@@ -23,16 +23,17 @@ from textual.worker import get_current_worker
 from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.store.progress import Progress
-from damtui.records import METRICS, best_index
+from damtui.records import METRICS, EpochRow, best_index
 from damtui.tui import messages as msg
 from damtui.tui.format import duration, short_preset, short_run_id, status_text, timestamp
-from damtui.tui.screens.manage import name_and_tags
+from damtui.tui.screens.manage import MANAGE_BINDINGS, ManageActions, name_and_tags
 from damtui.tui.screens.curves import CurvesScreen, ResultRead, result_line
 from damtui.tui.screens.mistakes import MistakesScreen
 from damtui.tui.screens.resuming import RESUME_BINDINGS, ResumeActions
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.progress_line import ProgressLine
-from damtui.tui.widgets.run_panel import CHART_BINDINGS, ChartActions, RunPanel
+from damtui.tui.widgets.chart_plan import Pretrain
+from damtui.tui.widgets.run_panel import CHART_BINDINGS, ChartActions, PretrainRead, RunPanel
 
 STATUS_EVERY = 3  # polls between reads of a running run whose files did not change (crash check)
 
@@ -45,17 +46,18 @@ class GainRead(Message):
         self.text = text
 
 
-class RunViewScreen(ChartActions, ResumeActions, Screen):
+class RunViewScreen(ChartActions, ResumeActions, ManageActions, Screen):
     TITLE = "damtui"
     SUB_TITLE = "run"
     BINDINGS = [
         Binding("escape", "back", "Back"),
         *CHART_BINDINGS,
         Binding("ctrl+r", "reload", "Reload", show=False),
-        Binding("l", "log", "Log"),
-        Binding("c", "curves", "Curves"),
+        Binding("o", "log", "Log"),
+        Binding("p", "curves", "ROC/PR"),
         Binding("x", "mistakes", "Mistakes"),
         *RESUME_BINDINGS,
+        *(b for b in MANAGE_BINDINGS if b.action != "delete_run"),  # rename, tags and notes
     ]
 
     record: reactive[runs.RunRecord | None] = reactive(None, init=False)
@@ -70,6 +72,7 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
         self._stamp: tuple | None = None
         self._polls = 0
         self._timer = None
+        self.pretrain_rows: list[EpochRow] | None = None  # a fine-tune's source epochs, once read
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
@@ -140,6 +143,19 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
         if message.record is not None:
             self.record = message.record
             self._read_result(message.record)
+            if self.pretrain_rows is None and message.record.info.stage == "finetune":
+                self._read_pretrain(message.record)
+
+    @work(thread=True, exclusive=True, group="run-pretrain", exit_on_error=False)
+    def _read_pretrain(self, record: runs.RunRecord) -> None:
+        """Worker: the source's epochs, drawn before the fine-tune's own as one curve."""
+        from damtui.store import results as run_results
+
+        self.post_message(PretrainRead(run_results.source_rows(record)))
+
+    def on_pretrain_read(self, message: PretrainRead) -> None:
+        self.pretrain_rows = message.rows
+        self._show()
 
     @work(thread=True, exclusive=True, group="run-result", exit_on_error=False)
     def _read_result(self, record: runs.RunRecord) -> None:
@@ -203,13 +219,18 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
             f"epochs {len(self.rows)}/{info.epochs_planned}  started {timestamp(info.started)}"
             f"  time {duration(info.duration_s)}  {rec.runtime.get('device', '')}",
         ]
+        val = METRICS["val_auc"]
         if best is not None:
-            val = METRICS["val_auc"]
-            lines.append(f"best {val.label} {val.format(best.val_auc)} @ ep {best.epoch}; there: " + "  ".join(
-                f"{METRICS[k].label} {METRICS[k].format(best.value(k))}" for k in ("test_auc", "test_acc")))
-            lines.append(f"{METRICS['test_acc_thr'].label} {METRICS['test_acc_thr'].format(best.test_acc_thr)}")
-        if info.answer is not None and info.answer.stage != info.stage:
-            lines.append(f"two-stage answer: {info.answer.describe()}")
+            whose = "fine-tune best" if info.stage == "finetune" else "best"  # not the answer (below)
+            lines.append(f"{whose} {val.label} {val.format(best.val_auc)} @ ep {best.epoch}: " + " ".join(
+                f"{METRICS[k].short} {METRICS[k].format(best.value(k))}" for k in ("test_auc", "test_acc",
+                                                                               "test_acc_thr")))
+        answer = info.answer
+        if answer is not None and answer.stage != info.stage:  # its test numbers: the 95% CI line below
+            lines.append(f"answer (best of both stages): {val.label} {val.format(answer.val_auc)} @ {answer.stage}"
+                         f" ep {answer.epoch}" + ("" if self.result_text else ": " + " ".join(
+                             f"{METRICS[k].short} {METRICS[k].format(answer.value(k))}"
+                             for k in ("test_auc", "test_acc", "test_acc_thr"))))
         if self.result_text:
             lines.append(self.result_text)
         if self.gain_text:
@@ -237,10 +258,14 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
             )
         else:
             self._message("", "")
-        self.refresh_bindings()
+        pretrain = None
+        if self.pretrain_rows:
+            answer = (info.answer.stage, info.answer.epoch) if info.answer is not None else None
+            pretrain = Pretrain(tuple(self.pretrain_rows), answer)
         self.query_one(RunPanel).show(
-            self.rows, best.epoch if best else None, info.epochs_planned, info.dataset
+            self.rows, best.epoch if best else None, info.epochs_planned, info.dataset, pretrain
         )
+        self.refresh_bindings()  # after the panel knows the dataset: b needs benchmark rows
 
     def _message(self, text: str, kind: str) -> None:
         box = self.query_one("#run-message", Static)
@@ -253,9 +278,17 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
     def resume_target(self) -> runs.RunInfo | None:
         return self.record.info if self.record is not None else None
 
+    manage_target = resume_target
+
+    def runs_changed(self) -> None:
+        self.action_reload()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        allowed = self.resume_check(action)
-        return True if allowed is None else allowed
+        for check in (self.resume_check, self.chart_check):
+            allowed = check(action)
+            if allowed is not None:
+                return allowed
+        return True
 
     def action_mistakes(self) -> None:
         self.app.push_screen(MistakesScreen(self.path))

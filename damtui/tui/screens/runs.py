@@ -19,7 +19,7 @@ from damtui.analysis import groups as seed_groups
 from damtui.store import runs
 from damtui.records import METRICS
 from damtui.tui import messages as msg
-from damtui.tui.format import duration, short_run_id, status_text, timestamp
+from damtui.tui.format import duration, short_preset, short_run_id, status_text, timestamp
 from damtui.tui.screens.manage import MANAGE_BINDINGS, ManageActions, name_and_tags
 from damtui.tui.screens import run_groups
 from damtui.tui.screens.resuming import RESUME_BINDINGS, ResumeActions
@@ -36,21 +36,26 @@ STATUS_STYLE = {
 
 # a run's result (a fine-tune's two-stage answer, else its best epoch): these metrics of it
 RESULT_KEYS = ("val_auc", "test_auc", "test_acc")
-# (key, header, sort key, default descending)
+# (key, header, sort key, default descending); the run's name (or short id) second, so that two runs
+# of a group read apart at 80 columns, with the seed beside it
 COLUMNS: tuple[tuple[str, str, Callable[[runs.RunInfo], Any], bool], ...] = (
     ("sel", " ", lambda r: 0, False),
+    ("run", "run", lambda r: (r.notes.name or short_run_id(r.run_id)).lower(), False),
     ("dataset", "dataset", lambda r: r.dataset, False),
     ("stage", "stage", lambda r: r.stage, False),
     ("status", "status", lambda r: r.status, False),
     ("epochs", "ep", lambda r: (r.epochs_done, r.epochs_planned), True),
+    ("seed", "seed", lambda r: r.seed, False),
     *((k, METRICS[k].label, lambda r, k=k: _n(r.result.value(k) if r.result else None), True)
       for k in RESULT_KEYS),
     ("duration", "time", lambda r: r.duration_s, True),
     ("started", "started", lambda r: (r.started, r.run_id), True),
     ("preset", "preset", lambda r: r.preset, False),
-    ("run", "id", lambda r: r.run_id, False),
+    ("tags", "tags", lambda r: " ".join(r.notes.tags), False),
 )
 SORTABLE = [c[0] for c in COLUMNS if c[0] != "sel"]
+OPTIONAL_COLUMNS = [c[0] for c in COLUMNS if c[0] not in ("sel", "run")]  # `f` shows or hides these
+NAME_WIDTH = 22  # the run column's cells at most: the full name is on the line under the table
 FILTER_FIELDS = ("dataset", "stage", "status", "preset", "run", "name", "tag")
 
 
@@ -65,8 +70,13 @@ def _field(info: runs.RunInfo, name: str) -> str:
 
 
 def matches(info: runs.RunInfo, query: str) -> bool:
-    """Every word must match: `word` in dataset/stage/status/preset/id, `key:word` in that one."""
+    """Every word must match: `word` in dataset/stage/status/preset/id, `key:word` in that one,
+    `#word` in the tags (as the list shows them)."""
     for word in query.lower().split():
+        if word.startswith("#"):
+            if word == "#":  # half typed: filters nothing out yet
+                continue
+            word = "tag:" + word[1:]
         key, sep, value = word.partition(":")
         if sep and key in FILTER_FIELDS:
             if value not in _field(info, key).lower():
@@ -81,19 +91,26 @@ def sort_runs(found: list[runs.RunInfo], column: str, descending: bool) -> list[
     return sorted(found, key=lambda r: (key(r), r.run_id), reverse=descending)
 
 
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def row_cells(info: runs.RunInfo, selected: bool) -> list[Any]:
+    """One cell per COLUMNS entry."""
     return [
         Text("✓" if selected else " ", style="bold"),
+        Text(clip(info.notes.name or short_run_id(info.run_id), NAME_WIDTH)),
         info.dataset,
         info.stage,
         Text(status_text(info.status), style=STATUS_STYLE.get(info.status, "")),
         "-" if info.status == runs.DAMAGED else f"{info.epochs_done}/{info.epochs_planned}",
+        Text(str(info.seed), justify="right"),
         *(Text(METRICS[k].format(info.result.value(k) if info.result else None), justify="right")
           for k in RESULT_KEYS),
         Text(duration(info.duration_s) if info.started else "-", justify="right"),
         timestamp(info.started),
-        info.preset,
-        Text(name_and_tags(info, short_run_id(info.run_id))),
+        short_preset(info.preset, info.dataset, info.stage),  # dataset and stage are beside it
+        Text(" ".join(f"#{t}" for t in info.notes.tags)),
     ]
 
 
@@ -111,6 +128,7 @@ class RunsTable(DataTable):
 class RunsScreen(ManageActions, ResumeActions, Screen):
     TITLE = "damtui"
     SUB_TITLE = "runs"
+    AUTO_FOCUS = "#runs-table"  # only when nothing has the focus: `r /` typed fast stays in the filter
     BINDINGS = [
         Binding("space", "toggle", "Select"),
         *RESUME_BINDINGS,
@@ -120,13 +138,15 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         Binding("g", "group", "Group"),
         Binding("slash", "filter", "Filter"),
         Binding("s", "sort", "Sort", show=False),
-        Binding("S", "reverse", "Reverse", show=False),
+        Binding("z", "reverse", "Reverse sort", show=False),
+        Binding("f", "columns", "Columns", show=False),
         Binding("a", "select_all", "Select all", show=False),
         Binding("u", "unselect_all", "Clear selection", show=False),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("escape", "back", "Clear filter / back", show=False),
     ]
 
     grouped: reactive[bool] = reactive(False, init=False)  # fold runs that differ only by seed
+    hidden: reactive[frozenset[str]] = reactive(frozenset, init=False)  # columns hidden with `f`
 
     def __init__(self) -> None:
         super().__init__()
@@ -140,12 +160,13 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         self.sort_column = "started"
         self.descending = True
         self._drawn: list[tuple] = []
+        self._cursor_row = 0  # where the cursor was: a deleted run's neighbour takes its place
         self.loaded = False
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
         yield Input(
-            placeholder="/ filter: words match dataset stage status preset id name tags; status:running tag:good",
+            placeholder="/ filter: words match dataset stage status preset id name tags; status:running #good",
             id="runs-filter",
             compact=True,
         )
@@ -154,16 +175,28 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        table = self.query_one("#runs-table", DataTable)
-        for key, label, _, _ in COLUMNS:
-            table.add_column(label, key=key)
-        self._label_headers()
+        self._add_columns()
         self.refresh_runs()
         self.set_interval(self.app.poll_interval * 2, self.refresh_runs)
-        table.focus()
 
     def on_screen_resume(self) -> None:
         self.refresh_runs()
+
+    def _columns(self) -> list[str]:
+        return [c[0] for c in COLUMNS if c[0] not in self.hidden]
+
+    def _add_columns(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        table.clear(columns=True)
+        for key, label, _, _ in COLUMNS:
+            if key not in self.hidden:
+                table.add_column(label, key=key)
+        self._drawn = []
+        self._label_headers()
+
+    def watch_hidden(self) -> None:
+        self._add_columns()
+        self._draw()
 
     # ------------------------------------------------------------------ data
     def refresh_runs(self) -> None:
@@ -194,16 +227,29 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
                                          lambda r: row_cells(r, r.run_id in sel), RESULT_KEYS)
         else:
             entries = [(r.run_id, row_cells(r, r.run_id in sel)) for r in self.shown]
+        shown = [i for i, c in enumerate(COLUMNS) if c[0] not in self.hidden]
+        entries = [(key, [cells[i] for i in shown]) for key, cells in entries]
         rows = [tuple(str(c) for c in cells) for _, cells in entries]
         keys = [key for key, _ in entries]
-        if rows != self._drawn or keys != [str(k.value) for k in table.rows]:
-            current = self.current_run_id()
+        if keys == [str(k.value) for k in table.rows] and len(rows) == len(self._drawn):
+            # the same rows: change the cells that changed, so the scroll (across and down) stays put
+            columns = self._columns()
+            for (key, cells), new, old in zip(entries, rows, self._drawn):
+                for column, cell, a, b in zip(columns, cells, new, old):
+                    if a != b:
+                        table.update_cell(key, column, cell, update_width=True)
+            self._drawn = rows
+        elif rows != self._drawn or keys != [str(k.value) for k in table.rows]:
+            current, at, scroll_x = self.current_run_id(), self._cursor_row, table.scroll_x
             table.clear()
             for key, cells in entries:
                 table.add_row(*cells, key=key)
             self._drawn = rows
             if current in keys:
                 table.move_cursor(row=keys.index(current), animate=False)
+            elif keys:  # the highlighted run went (deleted, filtered out): its neighbour, not the top
+                table.move_cursor(row=min(at, len(keys) - 1), animate=False)
+            table.scroll_x = scroll_x
         self._show_info()
         self.refresh_bindings()  # R follows the highlighted run's status
 
@@ -224,8 +270,9 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         ]
         if self.selected:
             parts.append(f"{len(self.selected)} selected")
-        if self.grouped:
-            parts.append(f"{len(self.groups)} seed groups folded (g)")
+        if self.grouped:  # the groups the filter shows, not every group in the runs dir
+            folded = sum(1 for k in self._row_keys() if k.startswith(run_groups.GROUP_PREFIX))
+            parts.append(f"{folded} seed group{'' if folded == 1 else 's'} folded (g)")
         if self.error:
             parts.append(f"✗ {self.error}")
         if self.ignored:
@@ -252,7 +299,11 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
             lines.append(run_groups.group_line(group, seed_groups.pretrain_group(self.groups, group)))
         self.query_one("#runs-info", Static).update("\n".join(lines))
 
+    def _row_keys(self) -> list[str]:
+        return [str(k.value) for k in self.query_one("#runs-table", DataTable).rows]
+
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._cursor_row = event.cursor_row
         self._show_info()
         self.refresh_bindings()
 
@@ -292,6 +343,8 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         self.refresh_runs()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("delete_run", "rename_run", "edit_notes"):  # a run's row, not a group's
+            return self.manage_target() is not None
         allowed = self.resume_check(action)
         return True if allowed is None else allowed
 
@@ -301,16 +354,34 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "runs-filter":
-            self.query_one("#runs-table").focus()
+            self.set_focus(self.query_one("#runs-table"))
 
     def action_filter(self) -> None:
-        self.query_one("#runs-filter", Input).focus()
+        # at once, not after the queued keys (Widget.focus waits a turn): `/bg3` typed fast all lands here
+        self.set_focus(self.query_one("#runs-filter", Input))
 
-    def action_clear_filter(self) -> None:
+    def action_back(self) -> None:
+        """escape steps back one: out of the filter (clearing it), then back to the screen `r`
+        was pressed on (the launch mode: the new-run screen, or the monitor over it)."""
         box = self.query_one("#runs-filter", Input)
-        if box.value:
+        if box.value or box.has_focus:
             box.value = ""
-        self.query_one("#runs-table").focus()
+            self.set_focus(self.query_one("#runs-table"))
+        else:
+            self.app.switch_mode("launch")
+
+    def action_columns(self) -> None:
+        """Choose the columns shown (for this session of the app)."""
+        from damtui.tui.screens.dialogs import ColumnsScreen
+
+        labels = {c[0]: c[1] for c in COLUMNS}
+        choices = [(labels[k], k, k not in self.hidden) for k in OPTIONAL_COLUMNS]
+
+        def answer(shown: list[str] | None) -> None:
+            if shown is not None:
+                self.hidden = frozenset(k for k in OPTIONAL_COLUMNS if k not in shown)
+
+        self.app.push_screen(ColumnsScreen(choices), answer)
 
     def action_sort(self) -> None:
         i = SORTABLE.index(self.sort_column)

@@ -10,6 +10,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.events import Key
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
@@ -30,6 +31,24 @@ def parse_field(key: str, text: str) -> Any:
     if text.lower() in ("", "none", "null"):
         return None
     return cfgmod.parse_value(text)
+
+
+class FieldInput(Input):
+    """A value's input. Textual routes keys typed fast before the ones before them are handled, so
+    `3 enter 9` all reach this field: enter moves the focus on here and now (not through the app's
+    bindings, after the queued keys), and a key that arrives once the focus has moved goes on to
+    the field that has it (it gave `39`)."""
+
+    def on_key(self, event: Key) -> None:
+        focused = self.screen.focused  # (has_focus follows a turn later, with the Blur event)
+        if event.key == "enter" and focused is self:
+            event.prevent_default()
+            event.stop()
+            self.query_ancestor(ConfigForm).advance(self)
+        elif event.is_printable and focused is not None and focused is not self:
+            event.prevent_default()
+            event.stop()
+            focused.post_message(Key(event.key, event.character))
 
 
 class ConfigForm(VerticalScroll):
@@ -75,10 +94,10 @@ class ConfigForm(VerticalScroll):
             with Horizontal(classes="field", id=f"row-{key}"):
                 yield Label(key)
                 optional = key in OPTIONAL
-                yield Input(
+                # focus selects the value, so typing replaces it (typing 3 into `200` gives 3)
+                yield FieldInput(
                     id=f"field-{key}",
                     compact=True,
-                    select_on_focus=False,
                     placeholder="stage default" if optional else "",
                 )
             yield Static("", id=f"error-{key}", classes="field-error")
@@ -94,6 +113,7 @@ class ConfigForm(VerticalScroll):
                 if key in self.edits:
                     continue
                 inp.value = value_text(getattr(config, key)) if config is not None else ""
+                inp.cursor_position = len(inp.value)  # not where the last preset's value ended
                 inp.disabled = config is None
         self._validate_all()
 
@@ -109,12 +129,12 @@ class ConfigForm(VerticalScroll):
             self.edits[key] = event.value
         self._validate_all()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
+    def advance(self, field: Input) -> None:
+        """Enter in `field`: the next value takes the focus at once; on the last, ask to start."""
         fields = [inp for inp in self.query(Input) if not inp.disabled]
-        later = fields[fields.index(event.input) + 1:] if event.input in fields else []
+        later = fields[fields.index(field) + 1:] if field in fields else []
         if later:
-            later[0].focus()
+            self.screen.set_focus(later[0])
         else:
             self.post_message(self.Submitted())
 

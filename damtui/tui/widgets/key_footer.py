@@ -58,15 +58,16 @@ class KeyFooter(Widget):
                 continue
             seen.add(binding.action)
             keys.append((app.get_key_display(binding), binding.description))
-            if node is app and binding.action != "help":
-                global_keys.add(keys[-1])
+            if (node is app and binding.action != "help") or binding.key == "escape":
+                global_keys.add(keys[-1])  # the app's keys and escape (always back): in ? Help
         if (keys, palette) != (self._keys, self._palette):
             self._keys, self._palette, self._global = keys, palette, global_keys
             self.refresh()
 
     def render(self) -> Text:
         """The keys in one line. When they do not fit, the app's global keys (quit, new run, runs,
-        monitor: all listed by `? Help`) go first, so the screen's own keys and Help stay whole."""
+        monitor) and escape (back, everywhere) go first, all listed by `? Help`, so the screen's own
+        keys and Help stay whole."""
         key_style = self.get_component_rich_style("key-footer--key")
         text_style = self.get_component_rich_style("key-footer--description")
 

@@ -16,7 +16,7 @@ from textual.widgets import ProgressBar, Static
 
 from damtui.store.progress import Progress, epoch_left, run_left
 from damtui.records import EpochRow
-from damtui.tui.format import STATUS_MARK, eta
+from damtui.tui.format import STATUS_MARK, count, eta
 
 LIVE = ("running", "cancelling")
 STOPPED = {"cancelled": "cancelled", "failed": "failed", "crashed": "writer gone"}
@@ -29,7 +29,7 @@ def progress_text(p: Progress | None, rows: Sequence[EpochRow], state: str, now:
     where = f"ep {p.epoch}/{p.epochs} batch {p.batch}/{p.batches}"
     done = bool(rows) and rows[-1].epoch >= p.epoch
     if state == "finished":
-        return f"{STATUS_MARK['finished']} finished {len(rows)} epochs"
+        return f"{STATUS_MARK['finished']} finished {count(len(rows), 'epoch')}"
     if state in STOPPED:
         at = f"after epoch {p.epoch}" if done else f"in {where}"
         return f"{STATUS_MARK[state]} {STOPPED[state]} {at}"
