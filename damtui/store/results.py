@@ -12,7 +12,8 @@ from pathlib import Path
 
 from damtui.analysis import uncertainty
 from damtui.records import RunSummary, Selected
-from damtui.store.files import Scores, load_scores, read_summary
+from damtui.store.files import read_summary
+from damtui.store.scores import Scores, load_scores
 from damtui.store.runs import RunRecord
 
 
