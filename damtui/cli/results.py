@@ -16,13 +16,14 @@ def add_parser(sub: argparse._SubParsersAction, common: Callable[[argparse.Argum
 
 def cmd_results(args: argparse.Namespace) -> int:
     from damtui.analysis import leaderboard
+    from damtui.cli.printers import say
     from damtui.store import runs
 
     root = runs.runs_dir(args.runs_dir)
     infos, _ = runs.list_runs(root)
     text = leaderboard.markdown(leaderboard.leaderboard(infos), runs_dir=str(args.runs_dir or ""))
-    print(text)
+    say(text)
     if args.md:
         runs.write_text_file(Path(args.md), text)
-        print(f"wrote {args.md}")
+        say(f"wrote {args.md}")
     return 0

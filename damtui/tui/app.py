@@ -27,6 +27,7 @@ from damtui.store import runs
 from damtui.config import Config
 from damtui.errors import DamtuiError
 from damtui.records import RunSummary
+from damtui.text import markup
 from damtui.tui import messages as msg
 from damtui.tui.heavy import HEAVY_IMPORTS
 from damtui.tui import session as ss
@@ -183,7 +184,7 @@ class DamtuiApp(App[None]):
 
     def on_resume_checked(self, message: msg.ResumeChecked) -> None:
         if message.error:
-            self.notify(f"cannot resume: {message.error}", severity="error", timeout=10)
+            self.notify(f"cannot resume: {markup(message.error)}", severity="error", timeout=10)
         else:
             self.start_training(message.config, device="auto", resume=message.path)
 
@@ -200,7 +201,7 @@ class DamtuiApp(App[None]):
                 return
             prior = None
             if isinstance(event, events.RunStarted) and event.start_epoch > 0:
-                rows, _ = runs.read_metrics(Path(event.run_dir))
+                rows, _ = runs.read_metrics(Path(event.run_dir), epochs=event.epochs)
                 prior = [r for r in rows if r.epoch <= event.start_epoch]
             self.post_message(msg.EngineEvent(number, event, prior))
 
@@ -267,7 +268,7 @@ class DamtuiApp(App[None]):
             self.log.error(message.detail)
         self._changed("ended")
         if self._shown_screen() is not None and not isinstance(self._shown_screen(), MonitorScreen):
-            self.notify(f"run failed: {message.message}", severity="error", timeout=10)
+            self.notify(f"run failed: {markup(message.message)}", severity="error", timeout=10)
 
     def on_engine_done(self, message: msg.EngineDone) -> None:
         s = self._current(message.session)
@@ -284,7 +285,7 @@ class DamtuiApp(App[None]):
         if shown is None or isinstance(shown, MonitorScreen):
             return
         severity = {"finished": "information", "cancelled": "warning"}.get(s.state, "error")
-        self.notify(f"run {s.run_id or s.config.dataset} {s.state}", severity=severity, timeout=6)
+        self.notify(markup(f"run {s.run_id or s.config.dataset} {s.state}"), severity=severity, timeout=6)
 
     def cancel_training(self) -> None:
         if self.session is not None and self.session.active:

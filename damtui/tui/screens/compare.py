@@ -21,6 +21,7 @@ from damtui.analysis import compare
 from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.records import METRICS
+from damtui.text import markup, shown
 from damtui.tui.format import short_run_id
 from damtui.tui.screens.dialogs import ExportScreen
 from damtui.tui.widgets.chart_plan import overlay_chart, reference_metric, references
@@ -164,7 +165,7 @@ class CompareScreen(Screen):
         groups = compare.seed_groups(self.records)
         table.add_column("", key="key")
         for rec in self.records:
-            table.add_column(short_run_id(rec.info.run_id), key=rec.info.run_id)
+            table.add_column(Text(shown(short_run_id(rec.info.run_id))), key=rec.info.run_id)
         for g in groups:
             table.add_column(f"mean±std n={g['n']}", key=f"group-{g['runs'][0]}")
         keys: list[str] = []
@@ -176,7 +177,7 @@ class CompareScreen(Screen):
         for key in order:
             cells: list[object] = [Text(compare.column_label(key), style="bold")]
             for i, row in enumerate(rows):
-                text = clip(compare.cell(row, key))
+                text = clip(shown(compare.cell(row, key)))  # values from the runs' files, shown as text
                 if i in best.get(key, set()) and len(rows) > 1:
                     cells.append(Text(f"{text}*", style="bold reverse"))
                 else:
@@ -199,7 +200,7 @@ class CompareScreen(Screen):
         parts += self.paired
         if extra:
             parts.append(extra)
-        self.query_one("#compare-info", Static).update(" · ".join(parts))
+        self.query_one("#compare-info", Static).update(markup(" · ".join(parts)))  # names and paths in it
 
     # ------------------------------------------------------------------ actions
     def action_back(self) -> None:
@@ -231,9 +232,9 @@ class CompareScreen(Screen):
             runs.write_text_file(out[0], compare.to_csv(self.records))
             runs.write_text_file(out[1], compare.to_markdown(self.records))
         except (DamtuiError, OSError) as err:
-            self.notify(f"export failed: {err}", severity="error", timeout=8)
+            self.notify(f"export failed: {markup(err)}", severity="error", timeout=8)
             self._show_info(f"✗ export failed: {err}")
             return []
-        self.notify(f"wrote {out[0]} and {out[1].name}", timeout=6)
+        self.notify(markup(f"wrote {out[0]} and {out[1].name}"), timeout=6)
         self._show_info(f"exported {out[0].name}, {out[1].name}")
         return out

@@ -22,6 +22,7 @@ from damtui.analysis import curves
 from damtui.store import results as run_results, runs
 from damtui.errors import DamtuiError
 from damtui.records import Selected
+from damtui.text import markup
 from damtui.tui.format import short_run_id
 from damtui.tui.widgets.key_footer import KeyFooter
 
@@ -60,20 +61,22 @@ def result_line(result: Selected | None, best: Selected | None = None) -> str:
 def read_curves(path: Path) -> CurvesRead:
     """The curves of a run's result epoch: its scores, or for a fine-tune answered by its
     pretrain's epoch the pretrain's scores; the stage's own best when the result's are missing."""
-    try:
+    try:  # a damaged scores.npz is said in one line, never a screen that waits for ever
         record = runs.load_run(path)
+        info = record.info
+        if info.status == runs.DAMAGED:
+            raise DamtuiError(info.message)
+        scores, whose = run_results.result_scores(record), "result"
+        if scores is None:
+            scores, whose = runs.load_scores(path), "this stage's best"
     except DamtuiError as err:
-        return CurvesRead(None, f"✗ {err}")
-    info = record.info
-    scores, whose = run_results.result_scores(record), "result"
+        return CurvesRead(None, f"✗ {markup(err)}")
     if scores is None:
-        scores, whose = runs.load_scores(path), "this stage's best"
-    if scores is None:
-        return CurvesRead(None, f"{short_run_id(info.run_id)}: {NOT_RECORDED}")
+        return CurvesRead(None, f"{markup(short_run_id(info.run_id))}: {NOT_RECORDED}")
     stage = info.result.stage if whose == "result" and info.result else info.stage
     return CurvesRead(curves.of(scores, info.dataset),
-                      f"{short_run_id(info.run_id)} {info.dataset}: test scores at {stage} epoch {scores.epoch}"
-                      f" ({whose})")
+                      markup(f"{short_run_id(info.run_id)} {info.dataset}: test scores at {stage} epoch"
+                             f" {scores.epoch} ({whose})"))
 
 
 class CurvesScreen(Screen):

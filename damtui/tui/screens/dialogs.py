@@ -10,6 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from damtui.text import markup
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Dismisses with True (y / the yes button) or False (n / escape / the no button)."""
@@ -87,7 +89,7 @@ class PromptScreen(ModalScreen[Any]):
             value = self.accept(self.query_one(Input).value.strip())
         except ValueError as err:
             box = self.query_one("#prompt-error", Static)
-            box.update(f"✗ {err}")
+            box.update(f"✗ {markup(err)}")
             box.add_class("-shown")
             return
         self.dismiss(value)
@@ -119,7 +121,7 @@ class EpochsScreen(PromptScreen):
 
     def __init__(self, run_id: str, done: int) -> None:
         super().__init__(
-            f"Extend {run_id}",
+            f"Extend {markup(run_id)}",
             f"It has finished {done} epochs. Train it on to this many epochs in all,"
             " from its last checkpoint (enter to start, escape to cancel):",
             str(done * 2),

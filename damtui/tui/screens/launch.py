@@ -17,6 +17,7 @@ from textual.widgets import Button, DataTable, Header, Label, Select, Static
 from damtui import config as cfgmod
 from damtui.store import runs
 from damtui.errors import DamtuiError
+from damtui.text import markup
 from damtui.tui import messages as msg
 from damtui.tui.heavy import HEAVY_IMPORTS
 from damtui.tui.format import num, short_run_id, timestamp
@@ -203,7 +204,7 @@ class LaunchScreen(Screen):
         self.app.data_folder = self.data_folder = (message.root, message.exists)
 
     def watch_data_folder(self, folder: tuple[Path, bool] | None) -> None:
-        text = "" if folder is None else f"data root: {folder[0]}"
+        text = "" if folder is None else f"data root: {markup(folder[0])}"
         if folder is not None and not folder[1]:
             text += " (no such folder)"
         self.query_one("#data-root", Static).update(text)
@@ -211,7 +212,7 @@ class LaunchScreen(Screen):
     def on_dataset_flags(self, message: msg.DatasetFlags) -> None:
         self.app.dataset_flags = list(message.flags)
         if message.error:
-            self.query_one("#dataset-detail", Static).update(f"✗ {message.error}")
+            self.query_one("#dataset-detail", Static).update(f"✗ {markup(message.error)}")
         self._set_flags(message.flags)
 
     def on_dataset_status_ready(self, message: msg.DatasetStatusReady) -> None:
@@ -296,11 +297,11 @@ class LaunchScreen(Screen):
         if st.positive_share is not None:
             lines.append(f"label 1: {st.positive_share * 100:.1f}% of train")
         if st.state == "missing":
-            lines.append(f"not in {st.path.parent}; fetch: {fetch_command(st)}")
+            lines.append(markup(f"not in {st.path.parent}; fetch: {fetch_command(st)}"))
         elif st.state == "synthetic" and st.positive_share is None:
             lines.append("generated on first use")
         elif st.state == "corrupt":
-            lines.append(f"✗ {st.error}")
+            lines.append(f"✗ {markup(st.error)}")
         elif st.md5 == "mismatch":
             lines.append("! MD5 differs from medmnist's")
         box.update("\n".join(lines))
@@ -325,7 +326,7 @@ class LaunchScreen(Screen):
         # set programmatically: its Changed message would arrive later and reset the form
         with select.prevent(Select.Changed):
             select.set_options(
-                [(preset_label(p, self.dataset, self.stage), p.name) for p in choices]
+                [(markup(preset_label(p, self.dataset, self.stage)), p.name) for p in choices]  # user files
             )
             if pick is not None:
                 select.value = pick
@@ -365,12 +366,12 @@ class LaunchScreen(Screen):
         info = self.query_one("#preset-info", Static)
         if base is None:
             if self.preset_error:
-                info.update(f"✗ {self.preset_error}")
+                info.update(f"✗ {markup(self.preset_error)}")
             else:
                 info.update(f"no {self.stage} preset for {self.dataset}; `damtui presets list`")
         else:
             text = base.description or base.source
-            info.update(text)
+            info.update(markup(text))  # a user preset's description is shown as written
         self.query_one(ConfigForm).set_base(base, keep_edits=keep_edits)
 
     def _sync_from_runs(self) -> None:
@@ -383,8 +384,8 @@ class LaunchScreen(Screen):
             select.set_options(
                 [
                     (
-                        f"{short_run_id(r.run_id)} val AUC {num(r.best.val_auc if r.best else None)}"
-                        f" {timestamp(r.started)[5:]}",
+                        markup(f"{short_run_id(r.run_id)} val AUC {num(r.best.val_auc if r.best else None)}"
+                               f" {timestamp(r.started)[5:]}"),
                         str(r.path),
                     )
                     for r in found
@@ -407,7 +408,7 @@ class LaunchScreen(Screen):
 
     def _show_error(self, text: str) -> None:
         box = self.query_one("#launch-error", Static)
-        box.update(f"✗ {text}" if text else "")
+        box.update(f"✗ {markup(text)}" if text else "")
         box.set_class(bool(text), "-shown")
 
     # ------------------------------------------------------------------ start

@@ -11,6 +11,7 @@ from textual.widgets import Header, Static
 
 from damtui.train.health import saturation_warning
 from damtui.records import METRICS
+from damtui.text import markup
 from damtui.tui import messages as msg
 from damtui.tui import session as ss
 from damtui.store.progress import Progress, of_event
@@ -26,7 +27,7 @@ def status_lines(s: ss.Session, now: float) -> tuple[str, str]:
     c = s.config
     preset = short_preset(c.preset, c.dataset, c.stage)
     device = s.device or s.device_request
-    first = f"{status_text(s.state)}  {c.dataset} {c.stage}  preset {preset}  {device}"
+    first = markup(f"{status_text(s.state)}  {c.dataset} {c.stage}  preset {preset}  {device}")
     parts = [f"epoch {s.current_epoch}/{s.epochs}", f"elapsed {duration(s.elapsed(now))}"]
     best = s.best_row
     if best is not None:
@@ -124,7 +125,7 @@ class MonitorScreen(ChartActions, Screen):
         text, kind = "", ""
         if s is not None:
             if s.state == ss.FAILED:
-                text, kind = f"✗ run failed: {s.message}", "-error"
+                text, kind = f"✗ run failed: {markup(s.message)}", "-error"
             elif s.state == ss.CANCELLING:
                 text, kind = "stopping after the current batch…", "-warning"
             elif s.state == ss.CANCELLED:
@@ -139,7 +140,7 @@ class MonitorScreen(ChartActions, Screen):
                 text = "✓ finished: " + described.replace(": ", "\n  ", 1)  # two lines within 80 columns
                 kind = "-success"
             if s.ended and s.run_dir:
-                text += f"\nrun folder: {s.run_dir}"
+                text += f"\nrun folder: {markup(s.run_dir)}"
             warning = saturation_warning(s.rows, s.config.stage)
             if warning and not text:
                 text, kind = warning, "-warning"

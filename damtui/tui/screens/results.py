@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Header, Static
 
 from damtui.analysis import leaderboard
 from damtui.records import METRICS, SELECT_BY
+from damtui.text import markup, shown
 from damtui.tui import messages as msg
 from damtui.tui.format import short_run_id
 from damtui.tui.widgets.key_footer import KeyFooter
@@ -46,7 +47,7 @@ def board_rows(board: list[leaderboard.Entry]) -> list[Row]:
                 out.append((f"{e.dataset}:{run.run_id}", [
                     "", f"  seed {run.seed} {r.stage}@{r.epoch}",
                     *(_num(r.value(m), m) for m in leaderboard.SHOWN),
-                    leaderboard.interval_text(r, "test_auc"), _num(r.val_auc, "val_auc"), ids],
+                    leaderboard.interval_text(r, "test_auc"), _num(r.val_auc, "val_auc"), Text(shown(ids))],
                     f"seed {run.seed}: {run.run_id}" + (f" from {src.run_id}" if src else "")
                     + f" · answer at {r.stage} epoch {r.epoch}"))
         if e.benchmark is not None:
@@ -117,7 +118,7 @@ class ResultsScreen(Screen):
         key = None
         if table.row_count:
             key = str(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
-        lines = [" · ".join(self.notes)] + ([self.details[key]] if key in self.details else [])
+        lines = [markup(" · ".join(self.notes))] + ([markup(self.details[key])] if key in self.details else [])
         self.query_one("#results-info", Static).update("\n".join(lines))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

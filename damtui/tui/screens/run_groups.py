@@ -10,6 +10,7 @@ from rich.text import Text
 
 from damtui.store import runs
 from damtui.analysis.groups import SeedGroup
+from damtui.text import markup, shown
 from damtui.tui.format import duration, short_run_id, timestamp
 
 GROUP_PREFIX = "group:"
@@ -26,14 +27,14 @@ def group_cells(group: SeedGroup, members: Sequence[runs.RunInfo], expanded: boo
     done = len(group.finished)
     return [
         Text("▾" if expanded else "▸", style="bold"),
-        group.dataset,
-        group.stage,
+        Text(shown(group.dataset)),
+        Text(shown(group.stage)),
         Text(f"{len(members)} seeds", style="bold"),
         f"{done} done",
         *(Text(group.stat(k).format(3), justify="right", style="bold") for k in result_keys),
         Text(duration(sum(m.duration_s for m in members)), justify="right"),
         timestamp(min(m.started for m in members)),
-        group.preset,
+        Text(shown(group.preset)),
         "seeds " + ",".join(str(s) for s in sorted(m.seed for m in members)),
     ]
 
@@ -63,7 +64,7 @@ def entries(shown: Sequence[runs.RunInfo], groups: Sequence[SeedGroup], expanded
 
 def group_line(group: SeedGroup, pretrains: SeedGroup | None) -> str:
     """The info line under the table for a highlighted group row."""
-    parts = [f"seed group: {', '.join(short_run_id(r) for r in group.run_ids)}"]
+    parts = [f"seed group: {markup(', '.join(short_run_id(r) for r in group.run_ids))}"]
     if group.stage == "finetune":
         parts.append(f"from a pretrain group of {len(pretrains.members)}" if pretrains else "pretrains not listed")
     parts.append("enter opens/closes · space selects its runs")

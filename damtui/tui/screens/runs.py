@@ -11,13 +11,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.reactive import reactive
 from textual.binding import Binding
-from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
 from damtui.analysis import groups as seed_groups
 from damtui.store import runs
 from damtui.records import METRICS
+from damtui.text import markup, shown
 from damtui.tui import messages as msg
 from damtui.tui.format import duration, short_run_id, status_text, timestamp
 from damtui.tui.screens.manage import MANAGE_BINDINGS, ManageActions, name_and_tags
@@ -84,16 +84,16 @@ def sort_runs(found: list[runs.RunInfo], column: str, descending: bool) -> list[
 def row_cells(info: runs.RunInfo, selected: bool) -> list[Any]:
     return [
         Text("✓" if selected else " ", style="bold"),
-        info.dataset,
-        info.stage,
+        Text(shown(info.dataset)),  # text, not markup: a hand-edited config may hold anything
+        Text(shown(info.stage)),
         Text(status_text(info.status), style=STATUS_STYLE.get(info.status, "")),
         "-" if info.status == runs.DAMAGED else f"{info.epochs_done}/{info.epochs_planned}",
         *(Text(METRICS[k].format(info.result.value(k) if info.result else None), justify="right")
           for k in RESULT_KEYS),
         Text(duration(info.duration_s) if info.started else "-", justify="right"),
         timestamp(info.started),
-        info.preset,
-        Text(name_and_tags(info, short_run_id(info.run_id))),
+        Text(shown(info.preset)),
+        Text(shown(name_and_tags(info, short_run_id(info.run_id)))),
     ]
 
 
@@ -219,7 +219,7 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
     def _show_info(self) -> None:
         order = "↓" if self.descending else "↑"
         parts = [
-            f"{len(self.shown)} of {len(self.all_runs)} runs in {self.app.runs_dir}",
+            f"{len(self.shown)} of {len(self.all_runs)} runs in {markup(self.app.runs_dir)}",
             f"sorted by {self.sort_column} {order}",
         ]
         if self.selected:
@@ -227,9 +227,9 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         if self.grouped:
             parts.append(f"{len(self.groups)} seed groups folded (g)")
         if self.error:
-            parts.append(f"✗ {self.error}")
+            parts.append(f"✗ {markup(self.error)}")
         if self.ignored:
-            names = ", ".join(self.ignored[:3]) + (" …" if len(self.ignored) > 3 else "")
+            names = markup(", ".join(self.ignored[:3])) + (" …" if len(self.ignored) > 3 else "")
             noun = "entry" if len(self.ignored) == 1 else "entries"
             parts.append(f"ignored {len(self.ignored)} non-run {noun}: {names}")
         if self.loaded and not self.all_runs and not self.error:
@@ -238,15 +238,15 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         current = self._info(self.current_run_id() or "")
         if current is not None:
             extra = [
-                current.run_id,
+                markup(current.run_id),
                 f"started {timestamp(current.started)}",
-                f"preset {current.preset or '-'}",
+                f"preset {markup(current.preset or '-')}",
             ]
             if current.from_run:
-                extra.append(f"from {Path(current.from_run).name}")
+                extra.append(f"from {markup(Path(current.from_run).name)}")
             if current.message:
-                extra.append(current.message)
-            extra += [escape(name_and_tags(current, "").strip()), escape(current.notes.first_line)]
+                extra.append(markup(current.message))
+            extra += [markup(name_and_tags(current, "").strip()), markup(current.notes.first_line)]
             lines.append(" · ".join(e for e in extra if e))
         elif (group := self._group(self.current_run_id() or "")) is not None:
             lines.append(run_groups.group_line(group, seed_groups.pretrain_group(self.groups, group)))

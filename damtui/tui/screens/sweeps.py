@@ -12,6 +12,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
+from damtui.text import markup, shown
 from damtui.tui.widgets.key_footer import KeyFooter
 
 
@@ -28,10 +29,10 @@ def group_rows(groups: list[dict[str, Any]]) -> list[list[Any]]:
         waiting = g.get("waiting")
         counts = f"{g['done']} done  {g['running']} running  {g['failed']} failed" + (
             f"  {waiting} waiting" if waiting is not None else "")
-        rows.append([Text(g["sweep"], style="bold"), Text(counts), "", "", "", ""])
-        for c in g["configs"]:
+        rows.append([Text(shown(g["sweep"]), style="bold"), Text(counts), "", "", "", ""])
+        for c in g["configs"]:  # names and labels from the runs' and plans' files: text, not markup
             rows.append([
-                f"  {c['label']}", f"{c['dataset']} {c['stage']}", str(c["n"]),
+                Text(shown(f"  {c['label']}")), Text(shown(f"{c['dataset']} {c['stage']}")), str(c["n"]),
                 c["test_auc"].format(3), c["test_acc"].format(3), c["test_acc_thr"].format(3),
             ])
     return rows
@@ -76,7 +77,7 @@ class SweepsScreen(Screen):
             table.add_row(*row)
         info = self.query_one("#sweeps-info", Static)
         if message.error:
-            info.update(f"! {message.error}")
+            info.update(f"! {markup(message.error)}")
         elif not message.groups:
             info.update("no sweeps in this runs dir: start one with `damtui sweep FILE` (docs/SWEEPS.md)")
         else:

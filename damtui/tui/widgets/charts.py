@@ -19,6 +19,7 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
+from damtui.text import shown
 from damtui.records import EpochRow
 from damtui.tui.widgets.chart_plan import CHARTS, PAGE, Plan, run_chart
 
@@ -40,7 +41,7 @@ def legend_text(plan: Plan, mono: bool = False) -> Text:
     out = Text(plan.title, style="bold")
     for label, colour, marker in plan.legend:
         out.append("  ")
-        out.append(f"{marker if mono else '━'} {label}", style="" if mono else _style(colour))
+        out.append(f"{marker if mono else '━'} {shown(label)}", style="" if mono else _style(colour))
     if plan.note:
         out.append(f"  · {plan.note}", style="italic" if not plan.lines else "")
     return out
