@@ -66,3 +66,50 @@ def crash(path: Path) -> Path:
     (path / runs.STATUS).write_text(json.dumps(status))
     (path / runs.SUMMARY).unlink(missing_ok=True)
     return path
+
+
+def fake_scores(epoch: int, labels, scores, threshold: float = 0.5, val: int = 40):
+    """A scores.npz record of one epoch: the given test labels and scores, made-up validation."""
+    import numpy as np
+
+    from damtui.store import runs
+
+    rng = np.random.default_rng(epoch)
+    yv = (rng.random(val) < 0.5).astype(int)
+    return runs.Scores.of(epoch, (rng.random((val, 1)), yv[:, None]),
+                          (np.asarray(scores, float).reshape(len(scores), -1), np.asarray(labels).reshape(len(labels), -1)),
+                          [threshold])
+
+
+def fake_stage_run(root: Path, name: str, *, dataset: str = "breastmnist", stage: str = "pretrain", seed: int = 0,
+                   epochs: int = 4, best_epoch: int = 3, scores=None, source: Path | None = None,
+                   state: str = "finished") -> Path:
+    """A finished run folder written without training: config (a fine-tune's runtime names its
+    source and that source's summary, as `damtui train --from` records them), metrics whose best
+    validation epoch is `best_epoch`, status, summary and, when given, scores.npz."""
+    from damtui.records import EpochRow, RunSummary
+    from damtui.store import runs
+
+    path = Path(root) / name
+    path.mkdir(parents=True)
+    config = {"preset": f"{dataset}-{stage}-tuned", "dataset": dataset, "stage": stage, "seed": seed,
+              "epochs": epochs, "loss": "aucm" if stage == "finetune" else "ce",
+              "optimizer": "pesg" if stage == "finetune" else "adam", "lr": 0.1 if stage == "finetune" else 0.001}
+    summary_of_source = runs.read_summary(source) if source is not None else None
+    runtime = {"device": "cpu", "from_run": source.name if source else None,
+               "from_run_path": str(source.resolve()) if source else None,
+               "from_run_summary": summary_of_source.to_json() if summary_of_source else None}
+    runs.atomic_write_json(path / runs.CONFIG, {"config": config, "runtime": runtime})
+    rows = [EpochRow(e, val_auc=0.9 if e == best_epoch else 0.8 - 0.01 * e, test_auc=0.85, test_acc=0.8,
+                     test_acc_thr=0.8, threshold=(0.5,)) for e in range(1, epochs + 1)]
+    writer = runs.RunWriter(path)
+    for row in rows:
+        writer.append_metrics(row)
+    runs.atomic_write_json(path / runs.STATUS, {"state": state, "pid": DEAD_PID, "host": "elsewhere",
+                                                "started": 0.0, "updated": 60.0, "epoch": epochs, "epochs": epochs})
+    summary = RunSummary.of(rows, run_id=name, status=state, dataset=dataset, stage=stage,
+                            preset=config["preset"], source=summary_of_source)
+    runs.atomic_write_json(path / runs.SUMMARY, summary.to_json())
+    if scores is not None:
+        runs.write_scores(path, scores)
+    return path

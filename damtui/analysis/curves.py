@@ -97,12 +97,13 @@ def of(scores: Scores, dataset: str) -> Curves:
         ap = average_precision_score(flat_y, flat_s)
         roc, pr = _thin(fpr, tpr), _thin(recall[::-1], precision[::-1])
         roc_auc = metrics.auc(flat_y, flat_s)
-        # short: a title wider than its plot is not drawn at 80 columns
-        roc_title = f"ROC pooled {roc_auc:.3f}; test AUC {auc:.3f}" if multilabel else f"ROC, test AUC {auc:.3f}"
-        pr_title = f"precision-recall{pooled}, AP {ap:.3f}"
+        # short: a title wider than its plot (a third of 80 columns) is not drawn; the protocol's
+        # multi-label test AUC (mean over labels) heads the per-label list
+        roc_title = f"ROC pooled, AUC {roc_auc:.3f}" if multilabel else f"ROC, test AUC {auc:.3f}"
+        pr_title = f"PR{pooled}, AP {ap:.3f}"
     else:
         roc, pr = ([], []), ([], [])
-        roc_title, pr_title = "ROC: the test set has one class only", "precision-recall: one class only"
+        roc_title, pr_title = "ROC: one class only", "PR: one class only"
     thr = np.asarray(scores.val_threshold, dtype=np.float64).reshape(-1)
     thr_words = "val threshold " + (f"{thr[0]:.3f}" if thr.size == 1 else "per label")
     per_label: list[tuple[str, float]] = []

@@ -9,7 +9,7 @@ cell. Pure: `markdown()` returns the text that `damtui results` prints and `--md
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from damtui.analysis import references
@@ -94,8 +94,9 @@ def _ref_text(ref: references.Reference | None) -> str:
     return "-" if ref is None else f"{ref.value:.3f}"
 
 
-def markdown(board: Sequence[Entry], runs_dir: str = "") -> str:
-    """The leaderboard as Markdown (what docs/RESULTS.md's generated section holds)."""
+def markdown(board: Sequence[Entry], runs_dir: str = "", extra: Mapping[str, Sequence[str]] | None = None) -> str:
+    """The leaderboard as Markdown (what docs/RESULTS.md's generated section holds); `extra` holds
+    lines per dataset printed under its table (the "does DAM help" block, damtui.analysis.dam_gain)."""
     heads = [METRICS[m].label for m in SHOWN]
     lines = ["# damtui results", "",
              "Per dataset, the seed group with the best mean **validation** AUC at its runs' answer epochs"
@@ -122,6 +123,7 @@ def markdown(board: Sequence[Entry], runs_dir: str = "") -> str:
                 name = next((r.label for r in refs if r is not None), row)
                 lines.append(f"| {_cell(name)} | " + " | ".join(_ref_text(r) for r in refs) + " | | paper |")
         lines.append("")
+        lines += (extra or {}).get(e.dataset, [])
         if g is not None:
             lines += _per_seed(g, e.candidates)
         if e.benchmark is not None:

@@ -42,7 +42,7 @@ ITEMS_PER_CELL_MAX = 12  # above it, one binomial per cell is cheaper than one i
 CHUNK = 4_000_000  # integers drawn at once when counting item by item (16 MB of int32)
 
 
-def _counts(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def resample_counts(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """How many of a class's resampled items land in each cell, for `n` resamples (n, cells).
 
     Few items per cell: draw every resampled item (uniform integers, then count per cell), which
@@ -74,10 +74,10 @@ def _auc_resamples(pos: np.ndarray, neg: np.ndarray, n: int, rng: np.random.Gene
     groups, group_sizes = np.unique(lr, axis=0, return_counts=True)  # (G, 2) edges into sorted negatives
     edges = np.unique(np.concatenate(([0, len(neg)], groups.ravel())))
     cell_sizes = np.diff(edges)
-    neg_counts = _counts(cell_sizes, n, rng)
+    neg_counts = resample_counts(cell_sizes, n, rng)
     below_edge = np.concatenate([np.zeros((n, 1), neg_counts.dtype), np.cumsum(neg_counts, axis=1)], axis=1)
     lo_plus_hi = below_edge[:, np.searchsorted(edges, groups[:, 0])] + below_edge[:, np.searchsorted(edges, groups[:, 1])]
-    pos_counts = _counts(group_sizes, n, rng)
+    pos_counts = resample_counts(group_sizes, n, rng)
     twice_wins = np.einsum("ij,ij->i", pos_counts, lo_plus_hi)  # a tie wins half
     return twice_wins / (2 * len(pos) * len(neg))
 

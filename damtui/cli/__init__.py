@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from damtui import __version__
 from damtui import _interrupted_while_starting  # Ctrl+C while starting: installed by damtui/__init__
 from damtui.cli import datasets, presets, results, runs, sweep, train
 from damtui.cli.codes import EXIT_CANCELLED, EXIT_FAILED
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deep AUC Maximization on MedMNIST. Without a command: open the terminal app.",
     )
     common(parser, top=True)
+    parser.add_argument("--version", action="version", version=f"damtui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in (train, sweep, runs, presets, datasets, results):
         group.add_parser(sub, common)

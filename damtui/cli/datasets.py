@@ -32,7 +32,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
             raise DamtuiError("`damtui datasets fetch FLAG` needs a dataset flag")
         for flag in args.flags:
             path = datasets.fetch(flag, args.data_root)
-            print(f"{flag}: {path} (MD5 ok)")
+            print(f"{flag}: {path} ({'generated' if datasets.spec(flag).synthetic else 'MD5 ok'})")
         return 0
     rows = []
     for flag in args.flags or datasets.all_flags():

@@ -1,4 +1,5 @@
-"""`damtui results`: the leaderboard (best honest seed group per dataset vs MedMNIST v2)."""
+"""`damtui results`: the leaderboard (best honest seed group per dataset vs MedMNIST v2), and per
+dataset whether the AUCM fine-tune beats its own CE pretrain (damtui.analysis.dam_gain)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,16 @@ def add_parser(sub: argparse._SubParsersAction, common: Callable[[argparse.Argum
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from damtui.analysis import leaderboard
+    from damtui.analysis import dam_gain, leaderboard
     from damtui.cli.printers import say
     from damtui.store import runs
 
-    root = runs.runs_dir(args.runs_dir)
+    root = runs.existing_runs_dir(args.runs_dir)
     infos, _ = runs.list_runs(root)
-    text = leaderboard.markdown(leaderboard.leaderboard(infos), runs_dir=str(args.runs_dir or ""))
+    board = leaderboard.leaderboard(infos)
+    gains = dam_gain.by_dataset(infos)
+    text = leaderboard.markdown(board, runs_dir=str(args.runs_dir or ""),
+                                extra={e.dataset: dam_gain.markdown_lines(gains, e.dataset) for e in board})
     say(text)
     if args.md:
         runs.write_text_file(Path(args.md), text)

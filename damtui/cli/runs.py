@@ -43,7 +43,7 @@ def _add_mistakes_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from damtui.analysis import compare
+    from damtui.analysis import compare, dam_gain
     from damtui.records import METRICS, SELECTED_METRICS
     from damtui.store import results as run_results, runs
     from damtui.store.log import epoch_header, epoch_line
@@ -52,7 +52,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.action in manage.ACTIONS:
         return manage.run(args, root)
     if args.action == "list":
-        infos, ignored = runs.list_runs(root)
+        infos, ignored = runs.list_runs(runs.existing_runs_dir(root))
         shown = [METRICS[k] for k in SELECTED_METRICS if k != "val_acc"]
         print_table(
             ["run", "status", "epochs", "stage@ep", *(m.label for m in shown), "name #tags"],
@@ -86,13 +86,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
             say(f"best {best.describe()}" if best else "no epoch finished")
             if i.answer is not None and i.answer.stage != i.stage:
                 say(f"two-stage answer: {run_results.result(rec).describe()}")
+            gain = dam_gain.of_record(rec)
+            if gain is not None:
+                say(f"does DAM help: {gain.line()}")
         return 0
     if args.action == "curves":
         for rec in records:
             print_curves(rec)
         return 0
     if args.action == "compare":
-        say(compare.to_markdown(records))
+        say(compare.to_markdown(records) + dam_markdown(records))
         return 0
     if not (args.csv or args.md):
         raise DamtuiError("`damtui runs export` needs --csv FILE and/or --md FILE")
@@ -100,13 +103,26 @@ def cmd_runs(args: argparse.Namespace) -> int:
         runs.write_text_file(Path(args.csv), compare.to_csv(records))
         say(f"wrote {args.csv}")
     if args.md:
-        runs.write_text_file(Path(args.md), compare.to_markdown(records))
+        runs.write_text_file(Path(args.md), compare.to_markdown(records) + dam_markdown(records))
         say(f"wrote {args.md}")
     return 0
 
 
+def dam_markdown(records: list[RunRecord]) -> str:
+    """The compare/export Markdown's section on each fine-tune against its own pretrain ('' when
+    no fine-tune is among the runs)."""
+    from damtui.analysis import dam_gain
+
+    gains = [g for g in (dam_gain.of_record(r) for r in records) if g is not None]
+    if not gains:
+        return ""
+    return "\n".join(["", "## Does DAM help? Each fine-tune against its own pretrain", "",
+                      "Each at its best validation epoch, on the same test images; 95% paired bootstrap.", "",
+                      *(f"- `{g.run_id}`: {g.line()}" for g in gains), ""])
+
+
 def print_curves(record: RunRecord) -> None:
-    from damtui.analysis import curves
+    from damtui.analysis import calibration, curves
     from damtui.records import METRICS
     from damtui.store import results as run_results, runs
 
@@ -129,10 +145,11 @@ def print_curves(record: RunRecord) -> None:
     for a, b in zip(left, right):
         say(f"{a:<{width}}{b}")
     if view.per_label:
-        say("test AUC per label:")
+        say(f"test AUC per label (mean {METRICS['test_auc'].format(view.auc)}):")
         w = max(len(n) for n, _ in view.per_label)
         for name, auc in view.per_label:
             say(f"  {name:<{w}} {METRICS['test_auc'].format(auc)}")
+    say("\n".join(calibration.lines(calibration.of_stages(run_results.stage_scores(record), result))))
 
 
 def cmd_runs_mistakes(args: argparse.Namespace) -> int:
@@ -144,9 +161,10 @@ def cmd_runs_mistakes(args: argparse.Namespace) -> int:
         raise DamtuiError("`damtui runs mistakes RUN` needs exactly one run")
     path = runs.resolve_run(runs.runs_dir(args.runs_dir), args.refs[0])
     record = runs.load_run(path)
+    data_root = runs.data_root_of(path, args.data_root)
     s = datasets.spec(record.info.dataset)
     column = (class_of(s, args.label) or 0) if s.multilabel else 0
-    answer = mistakes.answer_scores(path, args.data_root, args.device)
+    answer = mistakes.answer_scores(path, data_root, args.device)
     found = mistakes.run_mistakes(answer, column)
     where = "" if answer.run_dir == path else f" of {answer.run_dir.name}"
     say(f"{path.name}: answer {answer.stage} epoch {answer.epoch}{where}; {answer.note}")
@@ -155,7 +173,7 @@ def cmd_runs_mistakes(args: argparse.Namespace) -> int:
     say(f"{what}: threshold {found.threshold:.4f} (chosen on val); {found.wrong} of"
           f" {found.n_test} test images wrong: {len(found.false_positives)} false positives,"
           f" {len(found.false_negatives)} false negatives")
-    images = mistakes.test_images(answer, s.flag, args.data_root)
+    images = mistakes.test_images(answer, s.flag, data_root)
     groups = []
     for title, rows in (("false positives (label 0, score above the threshold), most confident first",
                          found.false_positives),

@@ -39,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction, common: Callable[[argparse.Argum
 def _resolve_from(ref: str, root: Path, dataset: str) -> Path:
     from damtui.store import runs
 
-    return runs.latest_run(root, dataset, "pretrain") if ref == "latest" else runs.resolve_run(root, ref)
+    return runs.resolve_run(root, ref, dataset, "pretrain", finished=True)
 
 
 def _stop_on_signals(stop: Any) -> None:
@@ -54,6 +54,15 @@ def _stop_on_signals(stop: Any) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+
+
+def _announce_synthetic(flag: str, data_root: str | None) -> None:
+    """A synthetic set is written into the user's data root on first use: say so, once."""
+    from damtui.data import datasets
+
+    written = datasets.ensure_synthetic(flag, data_root)
+    if written is not None:
+        print(datasets.announce_synthetic(written), flush=True)
 
 
 def _sweep_extra(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -96,12 +105,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.from_run:
             from_run = _resolve_from(args.from_run, root, config.dataset)
 
+    # a resume or a fine-tune reads the data its run was trained on unless --data-root says otherwise
+    source = resume or from_run
+    data_root = runs.data_root_of(source, args.data_root) if source is not None else args.data_root
+    _announce_synthetic(config.dataset, data_root)
     stop = threading.Event()
     _stop_on_signals(stop)
     printer = make_printer(sys.stdout.isatty())
     extra = None if resume else _sweep_extra(args)
     try:
-        summary = engine.train(config, printer, stop, runs_dir=root, data_root=args.data_root,
+        summary = engine.train(config, printer, stop, runs_dir=root, data_root=data_root,
                                device=args.device, from_run=from_run, resume=resume, run_name=args.name,
                                runtime_extra=extra, threads=args.threads)
     finally:
@@ -152,10 +165,12 @@ def _train_packed(args: argparse.Namespace, root: Path, overrides: dict[str, Any
     names = _split(args.name, "--name", len(seeds))
     sources = [None if ref is None else _resolve_from(ref, root, base.dataset)
                for ref in _split(args.from_run, "--from", len(seeds))]
+    data_root = runs.data_root_of(sources[0], args.data_root) if sources[0] is not None else args.data_root
+    _announce_synthetic(base.dataset, data_root)
     stop = threading.Event()
     _stop_on_signals(stop)
     printers = [TaggedPrinter(f"[seed {s}]") for s in seeds]
-    summaries = packing.train_packed(configs, printers, stop, runs_dir=root, data_root=args.data_root,
+    summaries = packing.train_packed(configs, printers, stop, runs_dir=root, data_root=data_root,
                                      device=args.device, from_runs=sources, run_names=names,
                                      runtime_extra=_sweep_extra(args), threads=args.threads)
     states = {s.status for s in summaries}  # RunSummary records, not dicts

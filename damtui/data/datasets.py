@@ -183,13 +183,30 @@ def read_npz(s: DatasetSpec, path: Path) -> Splits:
 
 
 def load(flag: str, root: str | os.PathLike[str] | None = None) -> Splits:
-    """Load a dataset by flag; synthetic sets are generated on first use."""
+    """Load a dataset by flag; synthetic sets are generated on first use (the CLI announces that
+    beforehand through `ensure_synthetic`)."""
     s = spec(flag)
-    folder = data_root(root)
-    path = dataset_path(s.flag, folder)
-    if s.synthetic and not path.exists():
-        write_synthetic(s.flag, path)
+    path = dataset_path(s.flag, data_root(root))
+    ensure_synthetic(s.flag, root)
     return read_npz(s, path)
+
+
+def ensure_synthetic(flag: str, root: str | os.PathLike[str] | None = None) -> Path | None:
+    """Write a synthetic set into the data root if it is not there yet; the path when it was
+    written now (so a front end can say so), None when there was nothing to do."""
+    s = spec(flag)
+    path = dataset_path(s.flag, data_root(root))
+    if not s.synthetic or path.exists():
+        return None
+    write_synthetic(s.flag, path)
+    return path
+
+
+def announce_synthetic(path: Path) -> str:
+    """The line a front end prints when a synthetic set was just written into the user's folder."""
+    size = path.stat().st_size / 1e6
+    return (f"{path.stem}: wrote the generated synthetic set to {path} ({size:.1f} MB, the same on every"
+            " machine; delete it any time, it is made again on use)")
 
 
 # ----------------------------------------------------------------------------- synthetic
@@ -282,6 +299,7 @@ def fetch(flag: str, root: str | os.PathLike[str] | None = None) -> Path:
             f"{path} exists but its MD5 differs from medmnist's; it was left alone:"
             " move it away and fetch again"
         )
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # removed again if the download fails
     folder.mkdir(parents=True, exist_ok=True)
     import medmnist
 
@@ -291,6 +309,11 @@ def fetch(flag: str, root: str | os.PathLike[str] | None = None) -> Path:
         for leftover in folder.glob(f"{s.flag}.npz*"):
             if leftover != path or file_md5(leftover) != s.md5:
                 leftover.unlink(missing_ok=True)
+        for empty in made:  # deepest first: only the folders this fetch created, and only if empty
+            try:
+                empty.rmdir()
+            except OSError:
+                break
         raise DamtuiError(
             f"could not download {s.flag} from {s.url} (offline?); download it by hand"
             f" into {folder} as {path.name} (MD5 {s.md5})"

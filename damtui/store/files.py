@@ -26,12 +26,13 @@ BEST, LAST, ERROR_LOG = "best.pt", "last.pt", "error.log"
 PROGRESS = "progress.json"  # where the run is inside its epoch (damtui.store.progress), replaced every second
 NOTES, LOG = "notes.json", "log.txt"  # the user's name, notes and tags; the run's output (run_notes.py)
 SCORES = "scores.npz"  # validation and test scores of best.pt's epoch, written right after it
+SOURCE_SCORES = "source_scores.npz"  # a fine-tune's copy of its pretrain's scores.npz, taken when it starts
 CHECKPOINT_FORMAT = "damtui-checkpoint-v1"
 RUNNING, FINISHED, FAILED, CANCELLED, CRASHED = "running", "finished", "failed", "cancelled", "crashed"
 DAMAGED = "damaged"  # a file of the run is not what damtui writes: listed with the reason, never resumed
 LOCK = ".writer.lock"  # flock'ed by the one process writing the run (see RunLock)
 STALE_HEARTBEAT_S = 600.0  # a run on another host with no heartbeat for this long is crashed
-RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG, SCORES, PROGRESS, NOTES, LOG)
+RUN_FILES = (CONFIG, STATUS, METRICS, SUMMARY, BEST, LAST, ERROR_LOG, SCORES, SOURCE_SCORES, PROGRESS, NOTES, LOG)
 SWEEPS_DIR = ".sweeps"  # under the runs dir; dot-named, so `runs.list_runs` ignores it
 SWEEP_PLAN = "plan.json"
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -440,6 +441,32 @@ def load_sweep_plans(root: Path) -> dict[str, dict[str, Any]]:
         if isinstance(data, dict) and isinstance(data.get("jobs"), list):
             out[str(data.get("sweep") or folder.name)] = data
     return out
+
+
+def request_sweep_stop(root: Path, sweep: str, run: str, why: str) -> None:
+    """Ask the sweep job that trains `run` to stop it (a pruned trial): <sweep>/stop/<run>, a file
+    on the filesystem every node of a Ray or Slurm sweep shares, seen by the job within a second."""
+    folder = real_dir(sweep_dir(root, sweep, create=True) / "stop", create=True)
+    atomic_write_bytes(folder / run, why.encode())
+
+
+def sweep_stop_requested(root: Path, sweep: str, run: str) -> str | None:
+    """Why `run` was asked to stop, or None (also for a link, FIFO or a file of more than 4 KB)."""
+    try:
+        path = real_dir(sweep_dir(root, sweep) / "stop") / run
+        return read_bytes(path, 4 * KB).decode(errors="replace") or "stop requested"
+    except OSError:
+        return None
+
+
+def clear_sweep_stops(root: Path, sweep: str) -> None:
+    """A new sweep process starts with no stop requests: an earlier one's are answered."""
+    try:
+        folder = real_dir(sweep_dir(root, sweep) / "stop")
+    except OSError:  # none yet (or a link: never followed)
+        return
+    for path in folder.iterdir():
+        path.unlink(missing_ok=True)  # a link is removed itself, not what it points to
 
 
 def open_sweep_log(root: Path, sweep: str, run: str) -> BinaryIO:

@@ -1,18 +1,19 @@
 """A run's result with its uncertainty: the selected epoch's intervals, the scores behind them
 (a fine-tune whose answer is its pretrain's epoch answers with the pretrain's scores.npz), and
-the paired difference of two runs scored on the same test images. Shared by the recorder (which
-stores the intervals in summary.json), the CLI, compare and the app; files are read only through
-damtui.store.files; no Textual.
+the paired difference of two runs scored on the same test images, and a fine-tune's scores beside
+those of the pretrain it started from (each at its own best validation epoch: what "does DAM
+help" compares). Shared by the recorder (which stores the intervals in summary.json), the CLI,
+compare and the app; files are read only through damtui.store.files; no Textual.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from damtui.analysis import uncertainty
 from damtui.records import RunSummary, Selected
-from damtui.store.files import read_summary
+from damtui.store.files import SOURCE_SCORES, read_summary
 from damtui.store.scores import Scores, load_scores
 from damtui.store.runs import RunRecord
 
@@ -93,3 +94,83 @@ def paired(a: RunRecord, b: RunRecord) -> uncertainty.PairedDifference | None:
     if sa is None or sb is None or not same_test_set(sa, sb):
         return None
     return uncertainty.paired_difference(sa.test_scores, sb.test_scores, sa.test_labels)
+
+
+# ----------------------------------------------------------------------------- the two stages
+
+
+@dataclass(frozen=True)
+class StageSide:
+    """One stage's test scores at its best validation epoch; `missing` says why `scores` is None."""
+
+    stage: str
+    run_id: str
+    epoch: int | None
+    scores: Scores | None
+    missing: str = ""  # the reason, of this stage's run ("its test scores of epoch 4 were not saved ...")
+
+    @property
+    def name(self) -> str:
+        return f"{'fine-tune' if self.stage == 'finetune' else self.stage} {self.run_id}"
+
+
+@dataclass(frozen=True)
+class StageScores:
+    """A run's stages side by side: a pretrain alone, or a fine-tune and the pretrain it started from."""
+
+    pretrain: StageSide
+    finetune: StageSide | None = None
+
+    @property
+    def sides(self) -> list[StageSide]:
+        return [s for s in (self.pretrain, self.finetune) if s is not None]
+
+    @property
+    def paired(self) -> bool:
+        """Both stages' test scores are here and of the same test images."""
+        f, p = self.finetune, self.pretrain
+        return f is not None and f.scores is not None and p.scores is not None and same_test_set(f.scores, p.scores)
+
+
+def _own_side(record: RunRecord) -> StageSide:
+    info = record.info
+    if info.best is None:
+        return StageSide(info.stage, info.run_id, None, None, "no epoch finished yet")
+    scores = load_scores(info.path)
+    if scores is None or scores.epoch != info.best.epoch:
+        return StageSide(info.stage, info.run_id, info.best.epoch, None,
+                         f"its test scores of epoch {info.best.epoch} were not saved (trained before damtui kept"
+                         " scores.npz)")
+    return StageSide(info.stage, info.run_id, info.best.epoch, scores)
+
+
+def _source_side(record: RunRecord) -> StageSide:
+    """The pretrain's scores at the epoch the fine-tune started from: the copy the fine-tune took
+    when it started (source_scores.npz), else the pretrain's own folder while it still holds them."""
+    name = Path(record.info.from_run or "?").name  # the runtime may hold a path
+    saved = record.runtime.get("from_run_summary")
+    try:
+        best = RunSummary.from_json(saved).best if saved else None
+    except (ValueError, TypeError):
+        best = None
+    if best is None:
+        return StageSide("pretrain", name, None, None, "the fine-tune's config.json does not say its best epoch")
+    for scores in (load_scores(record.info.path, SOURCE_SCORES), _source_scores(record)):
+        if scores is not None and scores.epoch == best.epoch:
+            return StageSide("pretrain", name, best.epoch, scores)
+    return StageSide("pretrain", name, best.epoch, None,
+                     f"its test scores of epoch {best.epoch} are not kept: the fine-tune predates"
+                     f" {SOURCE_SCORES} and the pretrain's folder has none of that epoch")
+
+
+def _source_scores(record: RunRecord) -> Scores | None:
+    path = source_path(record)
+    return load_scores(path) if path is not None else None
+
+
+def stage_scores(record: RunRecord) -> StageScores:
+    """A pretrain's test scores at its best epoch; for a fine-tune also its own at its best epoch
+    inside the fine-tune stage (its scores.npz), the pretrain's at the epoch it started from."""
+    if record.info.stage != "finetune":
+        return StageScores(_own_side(record))
+    return StageScores(_source_side(record), _own_side(record))

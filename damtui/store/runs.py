@@ -40,8 +40,9 @@ from damtui.store.files import (  # noqa: F401  (the run store's API includes th
     folder_state, has_checkpoint, is_run_dir, json_safe, load_checkpoint, load_sweep_plans, open_append,
     open_file, open_sweep_log, pid_alive, process_start, read_json, read_sweep_log, real_dir, refuse_links,
     run_folder, scan_metrics, sweep_dir, write_sweep_plan,
+    clear_sweep_stops, request_sweep_stop, sweep_stop_requested,
     CONFIG_FIELDS, STATUS_FIELDS, fields_damage, PROGRESS, read_progress,
-    SCORES, read_summary,
+    SCORES, SOURCE_SCORES, read_summary,
 )
 from damtui.store.scores import Expected, Scores, ScoresDamage, load_scores, write_scores  # noqa: F401
 from damtui.store.progress import WRITE_EVERY_S, Progress
@@ -52,6 +53,35 @@ HEARTBEAT_EVERY_S = 10.0
 def runs_dir(path: str | os.PathLike[str] | None = None) -> Path:
     """--runs-dir, else DAMTUI_RUNS, else ./runs."""
     return Path(path or os.environ.get("DAMTUI_RUNS") or "runs")
+
+
+def existing_runs_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """The runs dir a listing reads: one that is not there is an error, as a missing data root is
+    (an empty listing of a mistyped path reads like 'no runs yet')."""
+    root = runs_dir(path)
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise DamtuiError(f"runs dir {root} {what}; give the folder your runs are in with --runs-dir"
+                          " (or $DAMTUI_RUNS), or start a run: `damtui train synthetic2d`")
+    return root
+
+
+def data_root_of(run: Path, given: str | os.PathLike[str] | None) -> str | os.PathLike[str] | None:
+    """The data root for working on a saved run: `given` (--data-root), else the folder the run
+    was trained from (its runtime's data_root) while it still holds the dataset's file, else None
+    (the usual $DAMTUI_DATA / medmnist default)."""
+    if given:
+        return given
+    from damtui.data import datasets
+
+    try:
+        saved = read_json(Path(run) / CONFIG)
+        recorded, flag = saved["runtime"]["data_root"], saved["config"]["dataset"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if isinstance(recorded, str) and datasets.dataset_path(str(flag), Path(recorded)).is_file():
+        return recorded
+    return None
 
 
 # ----------------------------------------------------------------------------- writing a run
@@ -406,7 +436,8 @@ def _read_info(path: Path, cfg: dict[str, Any]) -> tuple[RunInfo, list[EpochRow]
         raise _Damage(damage)
     try:
         notes = read_notes(path)
-        load_scores(path, Expected.of_run(path))
+        for name in (SCORES, SOURCE_SCORES):
+            load_scores(path, name, Expected.of_run(path, name))
     except (NotesDamage, ScoresDamage) as err:
         raise _Damage(str(err)) from None
     i = best_index(rows)
@@ -519,11 +550,19 @@ def _run_names(root: Path) -> list[str]:
     return sorted(p.name for p in Path(root).iterdir() if is_run_dir(p)) if Path(root).is_dir() else []
 
 
-def resolve_run(root: Path, ref: str) -> Path:
-    """A run to read: a folder name in `root`, a path, a unique part of a name (its short id), or
-    a display name. Names in the runs folder come before a same-named folder where the command
-    runs."""
+LATEST = "latest"
+
+
+def resolve_run(root: Path, ref: str, dataset: str | None = None, stage: str | None = None,
+                finished: bool = False) -> Path:
+    """The resolver of run references for reading: a folder name in `root`, a path, a unique part
+    of one (its short id), a display name, or `latest`: the newest run, among those of `dataset`
+    and `stage` that are `finished` when the caller needs that (`--from latest`). A name in the
+    runs folder comes before a same-named folder where the command runs. Commands that change a
+    run resolve it with resolve_own_run."""
     root = Path(root)
+    if ref == LATEST:
+        return _latest(root, dataset, stage, finished)
     for cand in (root / ref, Path(ref)) if "/" not in ref else (Path(ref),):
         if os.path.lexists(cand) and (cand.is_dir() or cand.is_symlink()):
             if not is_run_dir(cand):
@@ -542,8 +581,10 @@ def resolve_own_run(root: Path, ref: str) -> Path:
     """A run to change (delete, rename, note, tag, resume), resolved exactly and only inside the
     runs folder: its folder name, its exact short id, an unambiguous start of its name, or its
     display name; a path must point into the runs folder. Never a part of a name, never a folder
-    where the command runs."""
+    where the command runs. `latest` is the newest run."""
     root = Path(root)
+    if ref == LATEST:
+        return _latest(root, None, None, False)
     if "/" in ref:
         cand = Path(ref)
         if cand.parent.resolve() != root.resolve():
@@ -567,12 +608,14 @@ def resolve_own_run(root: Path, ref: str) -> Path:
                       " `damtui runs` lists runs")
 
 
-def latest_run(root: Path, dataset: str, stage: str = "pretrain") -> Path:
-    runs, _ = list_runs(root)
-    for r in runs:
-        if r.dataset == dataset and r.stage == stage and r.status == FINISHED:
+def _latest(root: Path, dataset: str | None, stage: str | None, finished: bool) -> Path:
+    infos, _ = list_runs(root)
+    for r in infos:  # newest first
+        if (dataset in (None, r.dataset) and stage in (None, r.stage)
+                and (not finished or r.status == FINISHED)):
             return r.path
-    raise DamtuiError(f"no finished {stage} run of {dataset} in {root}; train one first")
+    what = " ".join(w for w in ("finished" if finished else "", dataset or "", stage or "", "run") if w)
+    raise DamtuiError(f"'latest': no {what} in {root}; `damtui runs` lists runs")
 
 
 def write_text_file(path: Path, text: str) -> Path:

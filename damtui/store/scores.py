@@ -59,12 +59,13 @@ class Scores:
 FIELDS = tuple(f.name for f in fields(Scores))
 
 
-def write_scores(run_dir: Path, scores: Scores) -> None:
+def write_scores(run_dir: Path, scores: Scores, name: str = SCORES) -> None:
+    """scores.npz, or `name` in the same format (a fine-tune's source_scores.npz)."""
     import numpy as np
 
     buf = io.BytesIO()
     np.savez(buf, **{f: getattr(scores, f) for f in FIELDS})
-    atomic_write_bytes(Path(run_dir) / SCORES, buf.getvalue())
+    atomic_write_bytes(Path(run_dir) / name, buf.getvalue())
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,9 @@ class Expected:
     epochs: int = MAX_EPOCHS
 
     @classmethod
-    def of_run(cls, run_dir: Path) -> Expected:
-        """From the run's config.json (and status.json for an extension's epochs)."""
+    def of_run(cls, run_dir: Path, name: str = SCORES) -> Expected:
+        """From the run's config.json (and status.json for an extension's epochs); the epoch of
+        another run's scores kept here (source_scores.npz) is any epoch."""
         from damtui.data import datasets
 
         try:
@@ -92,7 +94,7 @@ class Expected:
             epochs.append(read_json(Path(run_dir) / STATUS).get("epochs"))
         except (OSError, ValueError, AttributeError):
             pass
-        known = [e for e in epochs if type(e) is int and e > 0]
+        known = [e for e in epochs if type(e) is int and e > 0 and name == SCORES]
         return cls(labels, sizes, min(max(known), MAX_EPOCHS) if known else MAX_EPOCHS)
 
     def bound(self) -> int:
@@ -102,11 +104,11 @@ class Expected:
         return 12 * self.labels * (self.sizes.get("val", 0) + self.sizes.get("test", 0)) + 1 * MB
 
 
-def load_scores(run_dir: Path, expected: Expected | None = None) -> Scores | None:
-    """The run's scores.npz, checked against `expected` (default: the run's own config); None
-    when the run has none (runs from before it existed), ScoresDamage when it is not what damtui
-    writes for this run."""
-    path = Path(run_dir) / SCORES
+def load_scores(run_dir: Path, name: str = SCORES, expected: Expected | None = None) -> Scores | None:
+    """The run's scores.npz (or `name`, the same format), checked against `expected` (default:
+    the run's own config); None when the run has none (runs from before it existed),
+    ScoresDamage when it is not what damtui writes for this run."""
+    path = Path(run_dir) / name
     try:
         fd = open_file(path)
     except FileNotFoundError:
@@ -115,7 +117,7 @@ def load_scores(run_dir: Path, expected: Expected | None = None) -> Scores | Non
         raise ScoresDamage(str(err)) from None
     except OSError as err:
         raise ScoresDamage(f"{path}: unreadable ({err.strerror})") from None
-    expected = expected or Expected.of_run(run_dir)
+    expected = expected or Expected.of_run(run_dir, name)
     with os.fdopen(fd, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if size > expected.bound():

@@ -12,10 +12,12 @@ damtui.store.runs. Nothing here imports torch, ray, submitit or textual at modul
 
 from damtui.store.runs import load_sweep_plans as load_plans
 from damtui.sweeps.execute import ERROR, JobContext, decide, skipped
-from damtui.sweeps.plan import Job, load_plan_file, pack, runs_of, write_plan
-from damtui.sweeps.report import flat_results, format_plan, sweep_groups, totals_line
+from damtui.sweeps.plan import (FAILED, FINISHED, INTERRUPTED, RUNNING, Job, end_plan, load_plan_file, pack,
+                                runs_of, write_plan)
+from damtui.sweeps.report import count_line, flat_results, format_plan, sweep_groups, totals_line
 
 __all__ = [  # what the CLI, the app and the tests use
-    "ERROR", "Job", "JobContext", "decide", "flat_results", "format_plan", "load_plan_file",
-    "load_plans", "pack", "runs_of", "skipped", "sweep_groups", "totals_line", "write_plan",
+    "ERROR", "FAILED", "FINISHED", "INTERRUPTED", "RUNNING", "Job", "JobContext", "count_line", "decide",
+    "end_plan", "flat_results", "format_plan", "load_plan_file", "load_plans", "pack", "runs_of", "skipped",
+    "sweep_groups", "totals_line", "write_plan",
 ]

@@ -12,15 +12,18 @@ import concurrent.futures as cf
 import importlib
 import os
 import queue
+import signal
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.sweeps.execute import ERROR, SUPERVISOR, JobContext, run_job, skipped
-from damtui.sweeps.plan import Job
-from damtui.sweeps.report import result_line
+from damtui.sweeps.plan import Job, runs_of
+from damtui.sweeps.report import PRUNED_BY, result_line
 from damtui.train.threads import ENV as THREADS_ENV
 from damtui.train.threads import usable_cores
 
@@ -66,12 +69,19 @@ def run(jobs: list[Job], ctx: JobContext, backend: str, opts: Options, report: R
     raise DamtuiError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
+def count_runs(jobs: list[Job]) -> str:
+    """'8 runs', or '8 runs in 4 jobs' when seeds are packed: the runs are what the user counts."""
+    n = len(runs_of(jobs))
+    return f"{n} runs" + (f" in {len(jobs)} jobs" if n != len(jobs) else "")
+
+
 def _dependency_failed(job: Job, results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     if job.depends_on is None or job.members:  # a pack checks each member's own pretrain
         return None
     dep = results.get(job.depends_on)
     if dep is not None and dep["status"] != runs.FINISHED:
-        return skipped(job, f"pretrain {job.depends_on} is {dep['status']}")
+        pruned = str(dep.get("message", "")).startswith(PRUNED_BY)
+        return skipped(job, dep["message"] if pruned else f"pretrain {job.depends_on} is {dep['status']}")
     return None
 
 
@@ -115,12 +125,14 @@ def run_local(jobs: list[Job], ctx: JobContext, opts: Options, report: Report,
     for i in range(slots):
         free.put(gpus[i] if gpus else None)
     where = f"{slots} at a time on GPUs {','.join(gpus[:slots])}" if gpus else f"{slots} at a time on CPU"
-    report(f"local: {len(jobs)} runs, {where}")
+    report(f"local: {count_runs(jobs)}, {where}")
 
     def work(job: Job) -> dict[str, Any]:
         gpu = free.get()
         try:
-            return run_job(job, ctx, gpu, on_start=report)
+            result = run_job(job, ctx, gpu, on_start=report)
+            report(result_line(result))  # here, before this worker starts the next job: lines in order
+            return result
         finally:
             free.put(gpu)
 
@@ -149,7 +161,7 @@ def run_local(jobs: list[Job], ctx: JobContext, opts: Options, report: Report,
                         results[job.name] = fut.result()
                     except Exception as err:  # a bug in run_job must not lose the other jobs
                         results[job.name] = {**skipped(job, f"{type(err).__name__}: {err}"), "status": ERROR}
-                    report(result_line(results[job.name]))
+                        report(result_line(results[job.name]))
         except KeyboardInterrupt:
             for fut in running:
                 fut.cancel()
@@ -179,16 +191,7 @@ def run_ray(jobs: list[Job], ctx: JobContext, opts: Options, report: Report,
     its pretrain task's ObjectRef as an argument, so Ray starts it only after the pretrain ended.
     Joins the cluster at `opts.address`, else an already initialised Ray, else starts a local one."""
     ray = require("ray")
-    started = False
-    if not ray.is_initialized():
-        if opts.address:
-            _check_reachable(opts.address)
-        try:
-            ray.init(address=opts.address, log_to_driver=False, **(init_kwargs or {}))
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            where = f"the Ray cluster at {opts.address}" if opts.address else "a local Ray"
-            raise DamtuiError(f"could not start or join {where} ({err}); check `ray status`") from None
-        started = True
+    started = start_ray(opts, init_kwargs)
     refs: dict[str, Any] = {}
     try:
         cluster_gpus = ray.cluster_resources().get("GPU", 0)
@@ -198,7 +201,7 @@ def run_ray(jobs: list[Job], ctx: JobContext, opts: Options, report: Report,
         if gpus > cluster_gpus:
             raise DamtuiError(f"--gpus-per-job {gpus}: the Ray cluster has {cluster_gpus:g} GPU(s)")
         task = ray.remote(_ray_job).options(num_gpus=gpus, num_cpus=1, max_retries=2)
-        report(f"ray: {len(jobs)} runs on {ray.cluster_resources().get('CPU', 0):g} CPUs,"
+        report(f"ray: {count_runs(jobs)} on {ray.cluster_resources().get('CPU', 0):g} CPUs,"
                f" {cluster_gpus:g} GPUs; {gpus} GPU per job")
         names: dict[Any, str] = {}
         in_flight: list[Any] = []
@@ -240,6 +243,39 @@ def run_ray(jobs: list[Job], ctx: JobContext, opts: Options, report: Report,
     finally:
         if started:
             ray.shutdown()
+
+
+def start_ray(opts: Options, init_kwargs: dict[str, Any] | None = None) -> bool:
+    """Join the cluster at `opts.address` (else $RAY_ADDRESS or one started here, else a local Ray
+    for the sweep's length) unless Ray is initialised already; True when this call started it."""
+    ray = require("ray")
+    if ray.is_initialized():
+        return False
+    if opts.address:
+        _check_reachable(opts.address)
+    on_term = signal.getsignal(signal.SIGTERM)
+    try:
+        ray.init(address=opts.address, log_to_driver=False, **(init_kwargs or {}))
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        where = f"the Ray cluster at {opts.address}" if opts.address else "a local Ray"
+        raise DamtuiError(f"could not start or join {where} ({err}); check `ray status`") from None
+    finally:
+        # ray.init replaces the driver's SIGTERM handler with sys.exit: a SIGTERM then skipped the
+        # cancelling of run_ray, Ray's workers died mid-run and the runs read `crashed`
+        if on_term is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, on_term)
+    return True
+
+
+@contextmanager
+def session(backend: str, opts: Options) -> Iterator[None]:
+    """One backend session around several `run` calls (a search's waves): Ray starts once."""
+    started = start_ray(opts) if backend == "ray" else False
+    try:
+        yield
+    finally:
+        if started:
+            require("ray").shutdown()
 
 
 def _check_reachable(address: str) -> None:
@@ -304,6 +340,10 @@ def run_slurm(jobs: list[Job], ctx: JobContext, opts: Options, report: Report) -
         params["slurm_array_parallelism"] = opts.max_parallel
     executor.update_parameters(**params)
     fn = SubmititJob(ctx, gpus)
+    # Slurm caps an array's running tasks itself (--array=...%N); submitit's local and debug
+    # executors ignore that cap, so there at most N jobs are submitted at a time
+    window = opts.max_parallel if opts.slurm_cluster != "slurm" and opts.max_parallel else None
+    poll_s = 2 if opts.slurm_cluster != "slurm" else 30
     results: dict[str, dict[str, Any]] = {}
     for stage in ("pretrain", "finetune"):
         wave = []
@@ -316,21 +356,33 @@ def run_slurm(jobs: list[Job], ctx: JobContext, opts: Options, report: Report) -
                 wave.append(job)
         if not wave:
             continue
-        submitted = executor.map_array(fn, wave)
-        by_id = {s.job_id: job for s, job in zip(submitted, wave)}
-        report(f"slurm ({opts.slurm_cluster}): submitted {len(wave)} {stage} runs"
-               f" (job {submitted[0].job_id.split('_')[0]}); logs in {folder.parent}")
+        live: dict[Any, Job] = {}
+        pending = list(wave)
+        if window is None:
+            live = dict(zip(executor.map_array(fn, wave), wave))
+            pending = []
+            report(f"slurm ({opts.slurm_cluster}): submitted {count_runs(wave)} ({stage};"
+                   f" job {next(iter(live)).job_id.split('_')[0]}); logs in {folder.parent}")
+        else:
+            report(f"slurm ({opts.slurm_cluster}): {count_runs(wave)} ({stage}), {window} at a time;"
+                   f" logs in {folder.parent}")
         try:
-            for sub in as_completed(submitted, poll_frequency=2 if opts.slurm_cluster != "slurm" else 30):
-                job = by_id[sub.job_id]
-                try:
-                    r = sub.result()
-                except Exception as err:  # submitit: the job failed, was cancelled or timed out
-                    text = str(err).strip().splitlines()
-                    r = {**skipped(job, f"submitit job {sub.job_id} failed: {text[-1] if text else err}"),
-                         "status": ERROR}
-                results[job.name] = r
-                report(result_line(r))
+            while live or pending:
+                while pending and (window is None or len(live) < window):
+                    job = pending.pop(0)
+                    live[executor.submit(fn, job)] = job
+                for sub in as_completed(list(live), poll_frequency=poll_s):
+                    job = live.pop(sub)
+                    try:
+                        r = sub.result()
+                    except Exception as err:  # submitit: the job failed, was cancelled or timed out
+                        text = str(err).strip().splitlines()
+                        r = {**skipped(job, f"submitit job {sub.job_id} failed: {text[-1] if text else err}"),
+                             "status": ERROR}
+                    results[job.name] = r
+                    report(result_line(r))
+                    if pending:
+                        break  # a place is free: submit the next one
         except KeyboardInterrupt:
             report("interrupted: the submitted jobs keep running; run the sweep again to pick up their runs")
             raise

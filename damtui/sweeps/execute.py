@@ -105,18 +105,24 @@ class Supervisor:
         self._children: set[subprocess.Popen] = set()
         self._lock = threading.RLock()  # re-entrant: stop() may run in a signal handler
 
-    def run(self, argv: list[str], log: IO[bytes], env: dict[str, str]) -> int:
+    def run(self, argv: list[str], log: IO[bytes], env: dict[str, str],
+            should_stop: Callable[[], bool] | None = None) -> int:
         """Run `argv` to its end with its output in `log`; the exit code. An interruption of this
-        thread (Ctrl+C, Ray cancel, requeue) stops the process first: never leave one training."""
+        thread (Ctrl+C, Ray cancel, requeue) stops the process first: never leave one training.
+        `should_stop` (a pruned trial) is asked every half second; once true the process is asked
+        to stop like Ctrl+C (it finishes the batch and marks its run cancelled)."""
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         with self._lock:
             self._children.add(proc)
+        asked = False
         try:
             while True:  # short waits, so a signal handler can poll the child (stop)
                 try:
                     return proc.wait(timeout=0.5)
                 except subprocess.TimeoutExpired:
-                    continue
+                    if should_stop is not None and not asked and should_stop():
+                        proc.terminate()
+                        asked = True
         except BaseException:
             if proc.poll() is None:
                 proc.terminate()
@@ -174,6 +180,9 @@ def run_job(job: Job, ctx: JobContext, gpu: str | None = None,
     if job.members:
         return _run_pack(job, ctx, gpu, on_start)
     root = Path(ctx.runs_dir)
+    pruned = runs.sweep_stop_requested(root, job.sweep, job.name)
+    if pruned is not None:
+        return skipped(job, pruned)
     dep = _dependency_status(job, root)
     if dep is not None and dep != runs.FINISHED:
         return skipped(job, f"pretrain {job.depends_on} is {dep}")
@@ -206,7 +215,9 @@ def _finished(job: Job, action: str, root: Path, done: _Ended) -> dict[str, Any]
         status = runs.load_run(root / job.name).info.status
     except DamtuiError:
         status = ERROR
-    return _result(job, action, status, _last_error(done.log, done.start) if status != runs.FINISHED else "",
+    why = "" if status == runs.FINISHED else (runs.sweep_stop_requested(root, job.sweep, job.name)
+                                              or _last_error(done.log, done.start))
+    return _result(job, action, status, why,
                    seconds=done.seconds, returncode=done.rc, log=str(done.log),
                    cuda_visible_devices=done.env.get("CUDA_VISIBLE_DEVICES"))
 
@@ -234,7 +245,9 @@ def _spawn(job: Job, ctx: JobContext, gpu: str | None, command_of: Callable[[str
         fh.flush()
         if on_start is not None:
             on_start(f"{verb:<9} {job.name}" + (f" (CUDA_VISIBLE_DEVICES={gpu})" if gpu is not None else ""))
-        rc = SUPERVISOR.run(argv, fh, env)
+        names = [m.name for m in job.members or (job,)]
+        rc = SUPERVISOR.run(argv, fh, env, should_stop=lambda: all(
+            runs.sweep_stop_requested(Path(ctx.runs_dir), job.sweep, n) is not None for n in names))
     return _Ended(rc, Path(fh.name), start, env, time.time() - t0)
 
 

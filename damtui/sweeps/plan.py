@@ -26,6 +26,7 @@ from damtui import config as cfg
 from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.sweeps.command import toml_literal
+from damtui.sweeps.space import STAGE_TABLES, SearchSection, SpaceError, split_params
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -68,6 +69,7 @@ class SweepFile(BaseModel):
                                        description="values to sweep, applied to both stages of a chain")
     pretrain: StageSection = Field(default_factory=StageSection)
     finetune: StageSection = Field(default_factory=StageSection)
+    search: SearchSection | None = Field(default=None, description="sample the --set values (Optuna) instead of a grid")
 
     @field_validator("stages")
     @classmethod
@@ -98,7 +100,7 @@ def _explain(err: ValidationError, where: str) -> DamtuiError:
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = ("unknown key; a sweep file has name, description, datasets, stages, presets, seeds, set, grid,"
-               " [pretrain] and [finetune] (docs/SWEEPS.md)")
+               " [pretrain], [finetune] and [search] (docs/SWEEPS.md)")
     elif first["type"] == "missing":
         msg = "missing key"
     more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
@@ -146,6 +148,38 @@ def _check_keys(sweep: SweepFile, path: Path) -> None:
                                   " `damtui presets show NAME` lists the valid keys")
             if where.endswith("grid") and not value:
                 raise DamtuiError(f"{path}: key '{where}.{key}': give at least one value")
+    if sweep.search is not None:
+        _check_search(sweep, sweep.search, path)
+
+
+def _check_search(sweep: SweepFile, search: SearchSection, path: Path) -> None:
+    """A search tunes one dataset and one preset, sampling what a grid would list."""
+    if len(sweep.datasets) != 1:
+        raise DamtuiError(f"{path}: key 'datasets': a search tunes one dataset; give one (a search per dataset)")
+    if sweep.presets is not None and len(sweep.presets) != 1:
+        raise DamtuiError(f"{path}: key 'presets': a search tunes one preset; give one")
+    for where, grid in (("grid", sweep.grid), ("pretrain.grid", sweep.pretrain.grid),
+                        ("finetune.grid", sweep.finetune.grid)):
+        if grid:
+            raise DamtuiError(f"{path}: key '{where}': a search samples [search.space]; write a list as"
+                              " choices = [...] there instead of a grid")
+    try:
+        space = search.flat_space()
+    except SpaceError as err:
+        raise DamtuiError(f"{path}: key 'search.space.{err.key}': {err}") from None
+    fields = cfg.Config.model_fields
+    for name in space:
+        stage, _, key = name.rpartition(".")
+        where = f"{path}: key 'search.space.{name}'"
+        if key in RESERVED:
+            raise DamtuiError(f"{where}: set it with the top-level key '{RESERVED[key]}'")
+        if key not in fields:
+            raise DamtuiError(f"{where}: unknown preset key; `damtui presets show NAME` lists the valid keys")
+        if stage and stage not in sweep.stages:
+            raise DamtuiError(f"{where}: the sweep's stages do not include {stage}")
+        fixed = [s for s in STAGE_TABLES if (not stage or s == stage) and key in getattr(sweep, s).set]
+        if not stage and fixed:
+            raise DamtuiError(f"{where}: {fixed[0]}.set fixes it for that stage; drop one of the two")
 
 
 # ----------------------------------------------------------------------------- the plan
@@ -311,12 +345,52 @@ def _job(sweep: str, path: Path, dataset: str, stage: str, preset: str, base: cf
 
 
 def load_plan_file(path: Path, force: bool = False) -> tuple[SweepFile, list[Job]]:
+    """The sweep and its runs; for a search, the runs of no trial yet (they are sampled as it goes),
+    but every bound of its space was checked against the preset schema. A grid of more than
+    MAX_RUNS runs is refused unless `force`d."""
     sweep = load_sweep_file(path)
-    return sweep, plan(sweep, path, force)
+    if sweep.search is None:
+        return sweep, plan(sweep, path, force)
+    space = sweep.search.flat_space()
+    low = {k: d.corners()[0] for k, d in space.items()}
+    for name, dist in space.items():
+        for value in dist.corners():
+            trial_jobs(sweep, path, {**low, name: value})
+    return sweep, []
 
 
-def write_plan(root: Path, sweep: SweepFile, jobs: list[Job], source: Path) -> Path:
-    """Record the plan beside the runs so the TUI can count runs that have not started."""
-    return runs.write_sweep_plan(root, sweep.name or "sweep", {
-        "sweep": sweep.name, "file": str(Path(source).resolve()), "written": time.time(),
-        "jobs": [j.describe() for j in jobs]})
+def trial_jobs(sweep: SweepFile, path: Path, params: dict[str, Any]) -> list[Job]:
+    """The runs of one search trial: its values (`lr`, `finetune.margin`) applied last, as a
+    one-point grid would be, over the sweep's seeds and stage chain."""
+    both, pre, fine = split_params(params)
+    point = sweep.model_copy(update={
+        "grid": {k: [v] for k, v in both.items()},
+        "pretrain": sweep.pretrain.model_copy(update={"grid": {k: [v] for k, v in pre.items()}}),
+        "finetune": sweep.finetune.model_copy(update={"grid": {k: [v] for k, v in fine.items()}}),
+    })
+    return plan(point, path)
+
+
+RUNNING, FINISHED, FAILED, INTERRUPTED = "running", "finished", "failed", "interrupted"  # a sweep's state
+
+
+def write_plan(root: Path, sweep: SweepFile, jobs: list[Job], source: Path, **extra: Any) -> dict[str, Any]:
+    """Record the plan beside the runs so the app can count runs that have not started, with the
+    state of the sweep process (running here, until `end_plan`); returns the record."""
+    import os
+    import socket
+
+    record = {"sweep": sweep.name, "file": str(Path(source).resolve()), "written": time.time(),
+              "jobs": [j.describe() for j in jobs],
+              "state": {"status": RUNNING, "pid": os.getpid(), "pid_start": runs.process_start(os.getpid()),
+                        "host": socket.gethostname(), "started": time.time(), "message": ""},
+              **extra}
+    runs.write_sweep_plan(root, sweep.name or "sweep", record)
+    return record
+
+
+def end_plan(root: Path, record: dict[str, Any], status: str, message: str = "") -> None:
+    """The sweep process is ending: finished (every run finished), failed (some did not, or the
+    backend refused the jobs) or interrupted (Ctrl+C / SIGTERM; running it again resumes)."""
+    record["state"] = {**record["state"], "status": status, "ended": time.time(), "message": message}
+    runs.write_sweep_plan(root, str(record["sweep"]), record)

@@ -202,7 +202,10 @@ def _prepare(
             "threads": n_threads,  # a resume trains with it again (damtui.train.threads)
             **(runtime_extra or {}),
         }
-        return runs.RunWriter.create(Path(runs_dir), config.as_dict(), runtime, name=run_name)
+        writer = runs.RunWriter.create(Path(runs_dir), config.as_dict(), runtime, name=run_name)
+        if source is not None and source.scores is not None:  # the pretrain side of "does DAM help",
+            runs.write_scores(writer.path, source.scores, runs.SOURCE_SCORES)  # kept if the pretrain moves on
+        return writer
 
     return Prepared(state, spec, pipeline, dev, emit, start_epoch, best_epoch, best_val, source_summary, open_writer,
                     thread_note)

@@ -24,6 +24,7 @@ class Source:
     state: dict[str, torch.Tensor]
     config: dict[str, Any]
     summary: RunSummary
+    scores: runs.Scores | None = None  # its scores.npz, of best.pt's epoch: the fine-tune keeps a copy
 
 
 def load_source(from_run: Path | None, config: Config) -> Source | None:
@@ -48,8 +49,11 @@ def load_source(from_run: Path | None, config: Config) -> Source | None:
         raise DamtuiError(f"{Path(from_run) / runs.BEST} has no model weights; pick another pretrain run")
     from damtui.store.results import with_intervals
 
-    summary = with_intervals(runs.summary_of(rec), runs.load_scores(from_run))  # the answer may be its epoch
-    return Source(Path(from_run), ckpt["model"], rec.config, summary)
+    scores = runs.load_scores(from_run)
+    summary = with_intervals(runs.summary_of(rec), scores)  # the answer may be its epoch
+    if scores is not None and (summary.best is None or scores.epoch != summary.best.epoch):
+        scores = None  # not of the checkpoint the fine-tune starts from
+    return Source(Path(from_run), ckpt["model"], rec.config, summary, scores)
 
 
 def _undamaged(resume: Path) -> runs.RunRecord:

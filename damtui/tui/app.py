@@ -354,6 +354,12 @@ class DamtuiApp(App[None]):
         if not isinstance(self.screen, ResultsScreen):
             self.push_screen(ResultsScreen())
 
+    def action_sweeps(self) -> None:
+        from damtui.tui.screens.sweeps import SweepsScreen
+
+        if not isinstance(self.screen, SweepsScreen):
+            self.push_screen(SweepsScreen())
+
     def action_compare(self) -> None:
         self._show_mode("runs")
         screen = next((s for s in self.screen_stack if isinstance(s, RunsScreen)), None)
@@ -386,6 +392,9 @@ class DamtuiApp(App[None]):
         yield SystemCommand(
             "Results", "Leaderboard: best seed group per dataset (chosen on validation) vs MedMNIST v2",
             self.action_results,
+        )
+        yield SystemCommand(
+            "Sweeps", "Sweeps: state, trials and best configuration; a sweep's live trials", self.action_sweeps
         )
         yield SystemCommand("Help", "Keys and concepts", self.action_help)
         yield from super().get_system_commands(screen)

@@ -165,8 +165,10 @@ def test_cli_results_prints_and_writes_markdown(tmp_path, capsys):
 
 
 def test_cli_results_without_runs(tmp_path, capsys):
-    assert main(["results", "--runs-dir", str(tmp_path / "none")]) == 0
+    (tmp_path / "empty").mkdir()
+    assert main(["results", "--runs-dir", str(tmp_path / "empty")]) == 0
     assert "No finished runs yet." in capsys.readouterr().out
+    assert main(["results", "--runs-dir", str(tmp_path / "none")]) != 0  # tests/cli/test_fresh_clone.py
 
 
 @pytest.mark.slow

@@ -48,7 +48,7 @@ def test_fast_bootstrap_has_the_textbook_bootstraps_law(n_pos, n_neg):
 @pytest.mark.parametrize("sizes", [[3, 1, 2, 1, 5], [40, 90, 25, 60, 85]])  # item by item, cell by cell
 def test_cell_counts_are_multinomial_either_way(sizes):
     sizes = np.array(sizes)
-    counts = uncertainty._counts(sizes, 20000, np.random.default_rng(4))
+    counts = uncertainty.resample_counts(sizes, 20000, np.random.default_rng(4))
     total, p = sizes.sum(), sizes / sizes.sum()
     assert (counts.sum(axis=1) == total).all()
     assert np.allclose(counts.mean(axis=0), total * p, rtol=0.03)

@@ -22,35 +22,16 @@ import pytest
 from damtui.records import Selected
 from damtui import config as cfg
 from damtui import cli, sweeps
+from damtui.data import datasets
 from damtui.store import runs
 from damtui.sweeps import backends as sweep_backends
+from sweep_fakes import SWEEP, sweep_file
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMING = {"epoch_s", "train_s", "eval_s", "images_per_s"}
-SWEEP = """
-name = "{name}"
-datasets = ["synthetic2d"]
-presets = ["demo"]
-seeds = [0, 1]
-set = {{ width = 4 }}
-
-[pretrain]
-set = {{ epochs = 3 }}
-
-[finetune]
-set = {{ epochs = 1 }}
-"""
-
-
 def damtui_process(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "damtui.cli", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=timeout)
-
-
-def sweep_file(tmp_path: Path, name: str, text: str | None = None) -> Path:
-    path = tmp_path / f"{name}.toml"
-    path.write_text(SWEEP.format(name=name) if text is None else text)
-    return path
 
 
 def rows_of(path: Path) -> list[dict]:
@@ -164,14 +145,26 @@ def test_plan_names_chain_and_dry_run(tmp_path: Path, runs_dir: Path, damtui) ->
     assert not runs_dir.exists()  # a dry run starts nothing
 
 
-def test_report_sweep_is_42_runs(damtui) -> None:
+def test_report_sweep_is_42_runs(damtui, tmp_path: Path) -> None:
+    """The dry run checks each dataset's file once: missing ones are one error for the sweep (the
+    listing says `no data` for their runs), before anything starts."""
     rc, out, err = damtui("sweep", str(ROOT / "examples" / "sweep-report.toml"), "--dry-run")
-    assert rc == 0, err
     lines = out.strip().splitlines()
     assert lines[-1] == "42 runs (21 pretrain, 21 finetune)"
-    assert len(lines) == 1 + 42 + 1
-    for example in ("sweep-demo.toml", "sweep-grid.toml"):
-        assert damtui("sweep", str(ROOT / "examples" / example), "--dry-run")[0] == 0
+    assert len(lines) == 1 + 42 + 7 + 1 + 1  # header, runs, one data line per dataset, time, count
+    assert all(ln.endswith("no data") for ln in lines[1:43])
+    assert [ln.split()[:3] for ln in lines[43:50]] == [["data:", f, "MISSING:"] for f in datasets.REPORT_FLAGS]
+    assert rc == cli.EXIT_FAILED and err.count("\n") == 1
+    assert err.startswith("damtui: error: sweep report: 7 dataset file(s) missing in ")
+    assert f"`damtui datasets fetch {' '.join(datasets.REPORT_FLAGS)} --data-root " in err
+    there = tmp_path / "data"
+    there.mkdir()
+    for flag in datasets.REPORT_FLAGS:  # present (but not medmnist's bytes: the MD5 is reported)
+        datasets.dataset_path(flag, there).write_bytes(b"x")
+    rc, out, err = damtui("sweep", str(ROOT / "examples" / "sweep-report.toml"), "--dry-run", "--data-root", str(there))
+    assert rc == 0, err
+    assert "MD5 differs from medmnist's" in out and "no data" not in out
+    assert damtui("sweep", str(ROOT / "examples" / "sweep-demo.toml"), "--dry-run")[0] == 0
 
 
 def test_stage_grid_shares_pretrains(tmp_path: Path) -> None:

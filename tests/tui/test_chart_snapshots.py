@@ -51,6 +51,7 @@ def _run_view(*keys: str):
         view = pilot.app.screen
         assert isinstance(view, RunViewScreen)
         await wait_for(pilot, lambda: view.record is not None)
+        await wait_for(pilot, lambda: view.record.info.stage != "finetune" or view.gain_text)  # read in a worker
         await pilot.press(*keys)
         await wait_for(pilot, lambda: not view.query_one(MetricCharts).waiting)
         await pilot.pause()

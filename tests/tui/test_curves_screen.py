@@ -88,7 +88,7 @@ async def test_multilabel_curves_list_per_label_aucs_by_name_sorted(make_app, sc
         names = [n for n, _ in screen.view.per_label]
         aucs = [a for _, a in screen.view.per_label]
         assert "cardiomegaly" in names and len(names) == 14 and aucs == sorted(aucs, reverse=True)
-        assert "test AUC per label" in str(screen.query_one("#per-label", Static).render())
+        assert f"test AUC {screen.view.auc:.3f} = mean of" in str(screen.query_one("#per-label", Static).render())
 
 
 @pytest.mark.slow

@@ -37,7 +37,7 @@ def test_results(snap_compare, make_app, group_runs, size):
         await pilot.press("L")
         screen = pilot.app.screen
         assert isinstance(screen, ResultsScreen)
-        await wait_for(pilot, lambda: screen.board)
+        await wait_for(pilot, lambda: screen.board and screen.gains is not None)
         await pilot.pause()
 
     assert snap_compare(_app(make_app, group_runs), terminal_size=size, run_before=run_before)

@@ -1,5 +1,7 @@
 """Results screen: the leaderboard (`damtui results`), per dataset the best seed group chosen on
-validation, its seeds with their intervals, and the MedMNIST v2 reference rows below it."""
+validation, its seeds with their intervals, and the MedMNIST v2 reference rows below it; under the
+table, for the highlighted dataset, whether its AUCM fine-tunes beat their own CE pretrains
+(damtui.analysis.dam_gain, computed in the worker after the listing)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
@@ -21,6 +24,14 @@ from damtui.tui.widgets.key_footer import KeyFooter
 
 COLUMNS = ("dataset", "row", *(METRICS[m].short for m in leaderboard.SHOWN), "95% tAUC", METRICS[SELECT_BY].label, "runs")
 Row = tuple[str, list[Any], str]  # (key, cells, the line shown under the table when highlighted)
+
+
+class GainsRead(Message):
+    """Per dataset, the "does DAM help" line of its best fine-tune seed group."""
+
+    def __init__(self, lines: dict[str, str]) -> None:
+        super().__init__()
+        self.lines = lines
 
 
 def _num(value: float | None, metric: str) -> Text:
@@ -76,6 +87,7 @@ class ResultsScreen(Screen):
         self.board: list[leaderboard.Entry] = []
         self.details: dict[str, str] = {}
         self.notes: list[str] = []
+        self.gains: dict[str, str] | None = None  # dataset -> its "does DAM help" line; None until read
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
@@ -95,7 +107,16 @@ class ResultsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="results")
     def _list_runs(self) -> None:
-        self.post_message(msg.list_runs(self.app.runs_dir))
+        from damtui.analysis import dam_gain
+
+        listed = msg.list_runs(self.app.runs_dir)
+        self.post_message(listed)
+        gains = dam_gain.by_dataset(listed.runs)
+        self.post_message(GainsRead({d: f"{d}: does DAM help? {g.line()}" for d, g in gains.items()}))
+
+    def on_gains_read(self, message: GainsRead) -> None:
+        self.gains = message.lines
+        self._show_info()
 
     def on_runs_listed(self, message: msg.RunsListed) -> None:
         self.board = leaderboard.leaderboard(message.runs)
@@ -119,6 +140,9 @@ class ResultsScreen(Screen):
         if table.row_count:
             key = str(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
         lines = [markup(" · ".join(self.notes))] + ([markup(self.details[key])] if key in self.details else [])
+        dataset = key.split(":")[0] if key else None
+        if self.gains and dataset in self.gains:
+            lines.append(markup(self.gains[dataset]))
         self.query_one("#results-info", Static).update("\n".join(lines))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

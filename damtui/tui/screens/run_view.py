@@ -13,6 +13,7 @@ from pathlib import Path
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Header, Static
@@ -36,6 +37,14 @@ from damtui.tui.widgets.run_panel import CHART_BINDINGS, ChartActions, RunPanel
 STATUS_EVERY = 3  # polls between reads of a running run whose files did not change (crash check)
 
 
+class GainRead(Message):
+    """A fine-tune's paired comparison with its own pretrain, as one line (read in a worker)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class RunViewScreen(ChartActions, ResumeActions, Screen):
     TITLE = "damtui"
     SUB_TITLE = "run"
@@ -53,6 +62,7 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
     error: reactive[str] = reactive("", init=False)
     progress: reactive[Progress | None] = reactive(None, init=False)  # of a followed run
     result_text: reactive[str] = reactive("", init=False)  # the result's 95% intervals (curves.result_line)
+    gain_text: reactive[str] = reactive("", init=False)  # a fine-tune against its own pretrain (dam_gain)
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -137,11 +147,23 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
         from damtui.store import results as run_results
 
         self.post_message(ResultRead(run_results.result(record), run_results.best(record)))
+        if record.info.stage == "finetune":
+            from damtui.analysis import dam_gain
+
+            gain = dam_gain.of_record(record)
+            if gain is not None and not get_current_worker().is_cancelled:
+                self.post_message(GainRead(f"does DAM help? {gain.line(short=True)}"))
 
     def on_result_read(self, message: ResultRead) -> None:
         self.result_text = result_line(message.result, message.best)
 
+    def on_gain_read(self, message: GainRead) -> None:
+        self.gain_text = message.text
+
     def watch_result_text(self) -> None:
+        self._show()
+
+    def watch_gain_text(self) -> None:
         self._show()
 
     def watch_record(self) -> None:
@@ -190,6 +212,8 @@ class RunViewScreen(ChartActions, ResumeActions, Screen):
             lines.append(f"two-stage answer: {info.answer.describe()}")
         if self.result_text:
             lines.append(self.result_text)
+        if self.gain_text:
+            lines.append(markup(self.gain_text))
         if info.notes:
             lines.append(markup(" · ".join(x for x in (name_and_tags(info, ""), info.notes.first_line) if x.strip())))
         self.query_one("#run-facts", Static).update("\n".join(lines))
