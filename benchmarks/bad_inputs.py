@@ -461,7 +461,7 @@ def cases(e: Env) -> list[Case]:
         Case("runs list: config.json is a FIFO, names are markup", ["runs", "list"], "fifo-config", ok_exit=True),
         Case("runs curves: scores.npz truncated", ["runs", "curves", "scores-truncated"], "not a readable .npz"),
         Case("runs curves: scores.npz labels all 7", ["runs", "curves", "scores-labels-7"], "not all 0 or 1"),
-        Case("runs mistakes: scores.npz NaN scores", ["runs", "mistakes", "scores-nan"], "not probabilities"),
+        Case("runs mistakes: scores.npz NaN scores", ["runs", "mistakes", "scores-nan"], "hold NaN or infinite values"),
         Case("runs mistakes: scores.npz of 5,000,000 rows", ["runs", "mistakes", "scores-5m-rows"],
              "has 5000000 rows"),
         Case("runs compare: a run with a damaged scores.npz", ["runs", "compare", pre, "scores-truncated"],

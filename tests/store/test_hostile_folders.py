@@ -192,7 +192,7 @@ SCORE_DAMAGE = [
     ("string dtype", lambda p: _rewrite(p, val_scores=np.array(["a", "b"])), "val_scores holds <U1"),
     ("threshold shape", lambda p: _rewrite(p, val_threshold=np.zeros(3)), "val_threshold has shape (3,)"),
     ("labels (N, 2)", lambda p: _rewrite(p, test_labels=np.zeros((200, 2), np.int64)), "test_labels has shape (200, 2)"),
-    ("NaN scores", lambda p: _rewrite(p, test_scores=np.full(200, np.nan, np.float32)), "not probabilities"),
+    ("NaN scores", lambda p: _rewrite(p, test_scores=np.full(200, np.nan, np.float32)), "hold NaN or infinite values"),
     ("empty", lambda p: _rewrite(p, val_scores=np.zeros(0, np.float32), val_labels=np.zeros(0, np.int64)),
      "val_scores has 0 rows"),
     ("labels all 7", lambda p: _rewrite(p, test_labels=np.full(200, 7, np.int64)), "not all 0 or 1 (found [7])"),
