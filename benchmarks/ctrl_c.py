@@ -46,7 +46,7 @@ def main() -> int:
     counts: dict[int, collections.Counter] = {d: collections.Counter() for d in DELAYS_MS}
     for _ in range(args.tries):
         for d in DELAYS_MS:
-            proc = subprocess.Popen([sys.executable, "-m", "damtui.cli", "runs", "list"], env=env,
+            proc = subprocess.Popen([sys.executable, "-m", "damtui.cli", "runs", "list"], env=env, cwd=args.tree,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             time.sleep(d / 1000)
             proc.send_signal(signal.SIGINT)

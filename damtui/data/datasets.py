@@ -8,9 +8,11 @@ Downloads happen only on request (`damtui datasets fetch FLAG`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,10 +57,25 @@ class DatasetSpec:
         return (28, 28) if self.n_channels == 1 else (28, 28, self.n_channels)
 
 
+@functools.lru_cache(maxsize=1)
 def _medmnist_info() -> dict:
-    from medmnist.info import INFO
+    """medmnist's INFO table, read from its info.py alone: importing the medmnist package imports
+    torch (12 s and 600 MB on a busy 2-core box), which listing runs and checking their files
+    against their dataset never need."""
+    import importlib.util
 
-    return INFO
+    if "medmnist.info" in sys.modules:
+        return sys.modules["medmnist.info"].INFO
+    found = importlib.util.find_spec("medmnist")
+    if found is None or not found.submodule_search_locations:
+        from medmnist.info import INFO  # not installed as a folder: the package's own import says why
+
+        return INFO
+    where = importlib.util.spec_from_file_location("_damtui_medmnist_info",
+                                                   Path(found.submodule_search_locations[0]) / "info.py")
+    module = importlib.util.module_from_spec(where)
+    where.loader.exec_module(module)
+    return module.INFO
 
 
 def all_flags() -> list[str]:

@@ -83,3 +83,16 @@ async def test_an_impossible_progress_record_of_a_followed_run_is_ignored(make_a
         assert app.is_running and app.screen.progress is None
         (path / runs.PROGRESS).write_text(json.dumps({**record, "train_elapsed_s": 5.0}))
         await wait_for(pilot, lambda: app.screen.progress is not None)
+
+
+def test_a_long_run_is_drawn_thinned_and_its_table_is_a_tail():
+    """A 10,000-epoch run drew every row and point: its page took 40 s to appear (issue 28, item 4)."""
+    from fakes import metrics_row
+
+    from damtui.tui.widgets.run_panel import CHART_POINTS, thinned
+
+    rows = [metrics_row(e) for e in range(1, 10_001)]
+    shown = thinned(rows, CHART_POINTS, keep=4321)
+    epochs = [r.epoch for r in shown]
+    assert len(shown) <= CHART_POINTS + 2 and epochs == sorted(epochs)
+    assert {1, 4321, 10_000} <= set(epochs) and thinned(rows[:50], CHART_POINTS) == rows[:50]
