@@ -3,8 +3,8 @@
     python benchmarks/big_runs.py [--tree CHECKOUT] [--json FILE]
 
 Builds a runs folder of ten ordinary finished runs (synthetic2d, 6 epochs each), plus:
-  huge      a 100 MB metrics.jsonl of 185,804 valid rows in a run planned for 6 epochs (the
-            issue's file: written by no damtui, a damaged folder)
+  huge      a 100 MB metrics.jsonl of valid rows (333,234 of these short ones; the issue's file
+            had 185,804) in a run planned for 6 epochs: written by no damtui, a damaged folder
   longest   the longest run damtui can plan: 10,000 epochs (config.MAX_EPOCHS), all of them rows
 Then, each in a fresh process of the checkout under test (`--tree`, default this one):
   `damtui runs list`, `damtui runs show huge`, `damtui runs show longest`: wall seconds and peak
