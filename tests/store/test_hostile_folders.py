@@ -143,6 +143,26 @@ def test_more_rows_than_the_run_planned_is_damage(pretrain_copy):
     assert info.status == runs.DAMAGED and f"more than the {planned} the run planned" in info.message
 
 
+def test_a_row_with_more_thresholds_than_the_dataset_has_labels_is_damage(pretrain_copy):
+    """A synthetic2d run has one label, so one threshold per row: a second one is not its row."""
+    rows = (pretrain_copy / runs.METRICS).read_text().splitlines(keepends=True)
+    first = json.loads(rows[0])
+    assert len(first["threshold"]) == 1
+    rows[0] = json.dumps({**first, "threshold": [0.5, 0.5]}) + "\n"
+    (pretrain_copy / runs.METRICS).write_text("".join(rows))
+    info = runs.load_run(pretrain_copy).info
+    assert info.status == runs.DAMAGED and "metrics.jsonl line 1: 2 thresholds for 1 labels" in info.message
+
+
+@pytest.mark.parametrize("key, value, shown", [("updated", float("nan"), "NaN"), ("started", float("inf"), "Infinity"),
+                                               ("updated", float("-inf"), "-Infinity")])
+def test_a_status_number_that_is_nan_or_infinite_is_damage(pretrain_copy, key, value, shown):
+    status = json.loads((pretrain_copy / runs.STATUS).read_text())
+    (pretrain_copy / runs.STATUS).write_text(json.dumps({**status, key: value}))  # NaN, Infinity as JSON
+    info = runs.load_run(pretrain_copy).info
+    assert info.status == runs.DAMAGED and f"status.json: '{key}' is {shown}, not a number" in info.message
+
+
 def test_the_log_view_reads_a_bounded_tail(pretrain_copy, monkeypatch):
     monkeypatch.setattr(files, "LOG_TAIL", 4096)
     monkeypatch.setattr(run_log, "read_tail", lambda p, s: files.read_tail(p, s, 4096))
