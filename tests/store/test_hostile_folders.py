@@ -113,6 +113,28 @@ def test_fifos_and_device_links_are_refused_without_waiting(pretrain_copy, runs_
         assert info.status == runs.DAMAGED and f"{name} is a symbolic link" in info.message
 
 
+@pytest.mark.parametrize("kind", ["FIFO", "symbolic link"])
+@pytest.mark.parametrize("name", [runs.LAST, runs.BEST])
+def test_a_checkpoint_that_is_a_fifo_or_a_link_is_refused_without_waiting(damtui, pretrain_copy, tmp_path, name, kind):
+    """last.pt (what --resume loads) and best.pt (what --from loads) as a FIFO are never waited
+    on, and as a link to a valid checkpoint outside the folder are never followed."""
+    path, real = pretrain_copy / name, tmp_path / name
+    shutil.move(path, real)
+    before = real.read_bytes()
+    if kind == "FIFO":
+        os.mkfifo(path)
+    else:
+        path.symlink_to(real)
+    with pytest.raises(DamtuiError, match=f"{name} is not a damtui checkpoint \\(a {kind}"):
+        _in_time(lambda: runs.load_checkpoint(path))
+    if name == runs.LAST:
+        argv = ["train", "--resume", pretrain_copy.name, "--epochs", "9"]
+    else:
+        argv = ["train", "synthetic2d", "--stage", "finetune", "--preset", "demo", "--from", pretrain_copy.name]
+    assert kind in one_line(*damtui(*argv, "--device", "cpu")[::2], f"{name} is ")
+    assert real.read_bytes() == before
+
+
 def test_log_txt_linked_to_a_system_file_is_not_shown(damtui, pretrain_copy):
     (pretrain_copy / runs.LOG).unlink(missing_ok=True)
     (pretrain_copy / runs.LOG).symlink_to("/etc/passwd")
