@@ -65,6 +65,36 @@ async def test_damaged_files_are_one_line_and_the_app_answers(make_app, runs_dir
         assert app.is_running and screen.query_one("#runs-table", DataTable).row_count == 1
 
 
+def _release(fifo) -> None:
+    """Open the FIFO to write and close it: a reader stuck on it (a failing test's) reads its end."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:  # ENXIO: nobody waits on it
+        pass
+
+
+@pytest.mark.slow
+async def test_a_fifo_as_one_runs_config_does_not_hold_up_the_list(make_app, runs_dir):
+    """A FIFO as config.json hung the runs list for ever (issue 28): the list loads, the other
+    runs show and answer, and that folder is named among the non-run entries."""
+    make_run(runs_dir, "20240601-120000-synthetic2d-pretrain-aaaaaa", epochs_done=2)
+    make_run(runs_dir, "20240602-120000-synthetic2d-pretrain-bbbbbb", epochs_done=3, started=STARTED + 86400)
+    fifo = make_run(runs_dir, "20240603-120000-synthetic2d-pretrain-cccccc", epochs_done=1) / runs.CONFIG
+    fifo.unlink()
+    os.mkfifo(fifo)
+    app = make_app()
+    try:
+        async with app.run_test(size=(220, 30)) as pilot:  # wide: the info line names the tmp path first
+            screen = await _open_runs(pilot)
+            assert [r.run_id[-6:] for r in screen.shown] == ["bbbbbb", "aaaaaa"]
+            await drawn(pilot, f"ignored 1 non-run entry: {fifo.parent.name}")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunViewScreen))
+            await drawn(pilot, "bbbbbb")
+    finally:
+        _release(fifo)
+
+
 @pytest.mark.slow
 async def test_an_impossible_progress_record_of_a_followed_run_is_ignored(make_app, runs_dir):
     path = make_run(runs_dir, "20240601-120000-synthetic2d-pretrain-aaaaaa", epochs_done=2,
