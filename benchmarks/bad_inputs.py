@@ -136,8 +136,11 @@ class Env:
         return [sys.executable, "-m", "damtui.cli", *argv]
 
     def run(self, argv: list[str], prelude: str = "", timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(self.cmd(argv, prelude), capture_output=True, text=True, env=self.env(),
-                              timeout=timeout, check=False)
+        try:
+            return subprocess.run(self.cmd(argv, prelude), capture_output=True, text=True, env=self.env(),
+                                  timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:  # a read that waits on a FIFO for ever
+            return subprocess.CompletedProcess(argv, -9, "", f"timed out after {timeout} s")
 
     def copy_run(self, name: str, src: Path | None = None) -> Path:
         dest = self.runs / name
@@ -232,9 +235,61 @@ def build(work: Path) -> Env:
     (e.runs / "notes" / "todo.txt").write_text("foreign folder\n")
     (e.runs / "README.txt").write_text("foreign file\n")
     (work / "elsewhere").mkdir()
+    build_round3(e)
     e.roots = roots  # type: ignore[attr-defined]
     e.presets = presets  # type: ignore[attr-defined]
     return e
+
+
+def build_round3(e: Env) -> None:
+    """Issue 28's hostile folders: links out of the runs folder, FIFOs and devices where files
+    belong, scores.npz and notes.json of impossible contents, names that are markup."""
+    import numpy as np
+
+    from damtui.store import runs
+
+    def scores(name: str, **change: Any) -> None:
+        path = e.copy_run(name) / runs.SCORES
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+        arrays.update(change)
+        with open(path, "wb") as fh:
+            (np.savez_compressed if len(arrays["test_scores"]) > 10_000 else np.savez)(fh, **arrays)
+
+    for name, plant in (("log-link", lambda p: p.symlink_to("/etc/passwd")), ("log-fifo", os.mkfifo)):
+        log = e.copy_run(name) / runs.LOG
+        log.unlink(missing_ok=True)
+        plant(log)
+    metrics = e.copy_run("metrics-zero") / runs.METRICS
+    metrics.unlink()
+    metrics.symlink_to("/dev/zero")
+    with open(e.copy_run("metrics-100mb") / runs.METRICS, "r+b") as fh:
+        fh.truncate(100 * 1024 * 1024)  # sparse
+    fifo_config = e.runs / "fifo-config"
+    fifo_config.mkdir()
+    os.mkfifo(fifo_config / runs.CONFIG)
+    path = e.copy_run("scores-truncated") / runs.SCORES
+    path.write_bytes(path.read_bytes()[:300])
+    scores("scores-labels-7", test_labels=np.full(200, 7, np.int64))
+    scores("scores-nan", test_scores=np.full(200, np.nan, np.float32))
+    scores("scores-5m-rows", test_scores=np.zeros(5_000_000, np.float32), test_labels=np.zeros(5_000_000, np.int64))
+    (e.copy_run("notes-list") / runs.NOTES).write_text('["keep me"]')
+    (e.copy_run("notes-truncated") / runs.NOTES).write_text('{"name": "keep me", "tags": ["a"')
+    (e.copy_run("notes-folder") / runs.NOTES).mkdir()
+    e.copy_run("[@click=app.quit]clickme")
+    (e.copy_run("markup-names") / runs.NOTES).write_text(json.dumps(
+        {"name": "[link=https://evil.example]x[/link]", "notes": "a\x1b]0;PWNED\x07b", "tags": ["[/]"]}))
+    links = e.work / "runs-links"  # a runs folder whose .sweeps and .trash lead out of it
+    links.mkdir()
+    shutil.copytree(e.pre, links / "victim")
+    (e.work / "outside").mkdir()
+    (links / ".sweeps").symlink_to(e.work / "outside", target_is_directory=True)
+    (links / ".trash").symlink_to(e.work / "outside", target_is_directory=True)
+    grid = ", ".join(str(i) for i in range(1, 1001))
+    (e.work / "grid-1e6.toml").write_text(f'datasets = ["synthetic2d"]\nstages = ["pretrain"]\n'
+                                          f'[grid]\nwidth = [{grid}]\nepochs = [{grid}]\n')
+    (e.work / "sweep-one.toml").write_text('datasets = ["synthetic2d"]\nstages = ["pretrain"]\n'
+                                           'set = { width = 4, epochs = 1 }\n')
 
 
 # ----------------------------------------------------------------------------- cases
@@ -354,12 +409,13 @@ def cases(e: Env) -> list[Case]:
         Case("--from a foreign folder", ["train", "synthetic2d", "--stage", "finetune", "--from", "notes",
                                          "--device", "cpu"], "not a damtui run"),
         Case("--from latest with no finished pretrain", ["train", "synthetic3d", "--stage", "finetune", "--from",
-                                                         "latest", "--device", "cpu"], "train one first"),
+                                                         "latest", "--device", "cpu"], "no finished synthetic3d pretrain run"),
         # --resume
         Case("--resume a running run (pid alive)", ["train", "--resume", "RUNNING", "--device", "cpu"],
              "being written by another damtui process", new_runs=1, special="running"),
         Case("--resume a foreign folder in runs/", ["train", "--resume", "notes"], "not a damtui run"),
-        Case("--resume a folder elsewhere", ["train", "--resume", str(e.work / "elsewhere")], "not a damtui run"),
+        Case("--resume a folder elsewhere", ["train", "--resume", str(e.work / "elsewhere")],
+             "is not in the runs folder"),
         Case("--resume a run whose config.json is garbage", ["train", "--resume", "config-garbage"],
              "not a damtui run"),
         Case("--resume a run whose last.pt is gone", ["train", "--resume", "last-missing",
@@ -396,6 +452,48 @@ def cases(e: Env) -> list[Case]:
         Case("no GPU for --device cuda:7", ["train", "synthetic2d", "--device", "cuda:7"], "cuda"),
         Case("runs show of a foreign folder", ["runs", "show", "notes"], "not a damtui run"),
         Case("runs list with foreign entries", ["runs", "list"], "ignored (not runs): README.txt", ok_exit=True),
+        # round 3 (issue 28): nothing from a run folder is markup, code or a way out; bounded reads
+        Case("runs log: log.txt links to /etc/passwd", ["runs", "log", "log-link"], "log.txt is a symbolic link"),
+        Case("runs log: log.txt is a FIFO", ["runs", "log", "log-fifo"], "log.txt is a FIFO"),
+        Case("runs show: metrics.jsonl links to /dev/zero", ["runs", "show", "metrics-zero"],
+             "metrics.jsonl is a symbolic link", ok_exit=True),
+        Case("runs show: metrics.jsonl of 100 MB", ["runs", "show", "metrics-100mb"], "100.0 MB, more than",
+             ok_exit=True),
+        Case("runs list: config.json is a FIFO, names are markup", ["runs", "list"], "fifo-config", ok_exit=True),
+        Case("runs curves: scores.npz truncated", ["runs", "curves", "scores-truncated"], "not a readable .npz"),
+        Case("runs curves: scores.npz labels all 7", ["runs", "curves", "scores-labels-7"], "not all 0 or 1"),
+        Case("runs mistakes: scores.npz NaN scores", ["runs", "mistakes", "scores-nan"], "hold NaN or infinite values"),
+        Case("runs mistakes: scores.npz of 5,000,000 rows", ["runs", "mistakes", "scores-5m-rows"],
+             "has 5000000 rows"),
+        Case("runs compare: a run with a damaged scores.npz", ["runs", "compare", pre, "scores-truncated"],
+             "damaged", ok_exit=True),
+        Case("runs tag: notes.json is a list", ["runs", "tag", "notes-list", "good"], "not a JSON object"),
+        Case("runs tag: notes.json is truncated", ["runs", "tag", "notes-truncated", "good"], "not readable JSON"),
+        Case("runs tag: notes.json is a folder", ["runs", "tag", "notes-folder", "good"], "notes.json is a folder"),
+        Case("runs note with terminal escapes", ["runs", "note", e.pre.name, "a\x1b]0;PWNED\x07\x1b[2Jb"],
+             "control character"),
+        Case("runs show: markup and ESC in names and notes", ["runs", "show", "markup-names"],
+             "name: [link=https://evil.example]x[/link]", ok_exit=True),
+        Case("runs export --csv /", ["runs", "export", e.pre.name, "--csv", "/"], "is a folder, not a file name"),
+        Case("runs export --csv .", ["runs", "export", e.pre.name, "--csv", "."], "is a folder, not a file name"),
+        Case("runs export --md /", ["runs", "export", e.pre.name, "--md", "/"], "is a folder, not a file name"),
+        Case("runs export --md /proc/self/status", ["runs", "export", e.pre.name, "--md", "/proc/self/status"],
+             "could not write /proc/self/status"),
+        Case("runs mistakes --png /", ["runs", "mistakes", e.pre.name, "--png", "/", "--limit", "0"],
+             "is a folder, not a file name"),
+        Case("runs delete by a part of a name", ["runs", "delete", "est-evi", "--yes"], "no run 'est-evi'"),
+        Case("runs delete through a .trash link", ["runs", "delete", "victim", "--yes", "--runs-dir",
+                                                   str(e.work / "runs-links")], ".trash is a symbolic link"),
+        Case("sweep through a .sweeps link", ["sweep", str(e.work / "sweep-one.toml"), "--device", "cpu",
+                                              "--runs-dir", str(e.work / "runs-links")],
+             ".sweeps is a symbolic link"),
+        Case("sweep of 10^6 runs (--dry-run)", ["sweep", str(e.work / "grid-1e6.toml"), "--dry-run"],
+             "more than 10,000"),
+        Case("--set epochs=true", [*train, "--set", "epochs=true"], "'epochs'"),
+        Case("--set seed=99999999999999999999", [*train, "--set", "seed=99999999999999999999"], "'seed'"),
+        Case("--resume refused: the lock file stays as it was", ["train", "--resume", e.pre.name, "--device", "cpu"],
+             "already has 2 epochs"),
+        Case("--name of an existing run: the lock file stays", [*train, "--name", e.pre.name], "already exists"),
     ]
 
 
@@ -403,11 +501,14 @@ def cases(e: Env) -> list[Case]:
 
 
 def snapshot(work: Path) -> dict[str, str]:
-    from damtui.store import runs
 
     out = {}
     for p in sorted(work.rglob("*")):
-        if p.is_file() and p.name != runs.LOCK:  # the lock file records its last holder's pid
+        if p.is_symlink():
+            out[str(p.relative_to(work))] = f"-> {os.readlink(p)}"
+        elif p.is_file() and p.stat().st_size > 10 * 1024 * 1024:  # the sparse 100 MB file: not read
+            out[str(p.relative_to(work))] = f"{p.stat().st_size} {p.stat().st_mtime_ns}"
+        elif p.is_file():  # a refused writer puts the lock file's holder back: it is compared too
             out[str(p.relative_to(work))] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 

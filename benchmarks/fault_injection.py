@@ -18,6 +18,11 @@ What it does (synthetic2d, CPU, `--set width=4 --set epochs=6`, fixed seed):
    folder as it was (counted separately).
 A reader thread lists and reads the runs dir the whole time; it must never fail.
 
+`--load-change` (round 3): the runs train with `--threads 2`, and the resumes are given no thread
+count at all (no --threads, no $DAMTUI_THREADS) while a busy process takes a core, so the idle
+cores they would pick are fewer: a resume must train with the run's own stored count (and say so
+when told another), or it differs from the uninterrupted run from its first resumed epoch on.
+
 Exit status 0 when every check passed. Linux only (inotify, falls back to polling elsewhere).
 """
 
@@ -119,6 +124,7 @@ class Setup:
     width: int = 4
     seed: int = 0
     threads: int = 1
+    load_change: bool = False  # train with --threads 2, resume with no thread count beside a busy core
 
     @property
     def root(self) -> Path:
@@ -132,14 +138,17 @@ class Setup:
         env = dict(os.environ)
         env.update(DAMTUI_PRESETS=str(self.work / "no-user-presets"), DAMTUI_RUNS=str(self.root),
                    DAMTUI_DATA=str(self.data))
-        if self.threads:  # torch's spinning OpenMP threads crawl when the watcher/reader take a core
+        if self.load_change:
+            env.pop("DAMTUI_THREADS", None)  # the resumes are told nothing: their run's count must hold
+        elif self.threads:  # torch's spinning OpenMP threads crawl when the watcher/reader take a core
             env.update(DAMTUI_THREADS=str(self.threads))
         return env
 
     def train_cmd(self) -> list[str]:
         return [sys.executable, "-m", "damtui.cli", "train", "synthetic2d", "--device", "cpu",
                 "--set", f"width={self.width}", "--set", f"epochs={self.epochs}", "--seed", str(self.seed),
-                "--runs-dir", str(self.root), "--data-root", str(self.data)]
+                "--runs-dir", str(self.root), "--data-root", str(self.data),
+                *(["--threads", "2"] if self.load_change else [])]
 
     def resume_cmd(self, run: Path) -> list[str]:
         return [sys.executable, "-m", "damtui.cli", "train", "--resume", str(run), "--device", "cpu",
@@ -367,14 +376,26 @@ def plan_kills(n: int, rng: random.Random, ckpt_events: list[str], span: float,
     return plan
 
 
+class Busy:
+    """A process spinning on one core while it runs (the load that changed between start and resume)."""
+
+    def __enter__(self) -> Busy:
+        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
 def run_benchmark(kills: int = 20, seed: int = 0, epochs: int = 6, width: int = 4, work: Path | None = None,
                   concurrent: bool = True, double_every: int = 5, plan: list[dict[str, Any]] | None = None,
-                  threads: int = 1, log=print) -> dict[str, Any]:
+                  threads: int = 1, load_change: bool = False, log=print) -> dict[str, Any]:
     """The whole check; returns counts (and `ok`). `plan` overrides the random kill plan."""
     from damtui.store import runs
 
     work = Path(work or tempfile.mkdtemp(prefix="damtui-faults-"))
-    setup = Setup(work, epochs=epochs, width=width, seed=seed, threads=threads)
+    setup = Setup(work, epochs=epochs, width=width, seed=seed, threads=threads, load_change=load_change)
     setup.prepare()
     rng = random.Random(seed)
     res: dict[str, Any] = {"kills_planned": kills, "problems": []}
@@ -438,8 +459,11 @@ def run_benchmark(kills: int = 20, seed: int = 0, epochs: int = 6, width: int = 
             f"{c.get('last_epoch')}, tmp left {len(c.get('tmp_left', []))}, "
             f"{'ok' if not c['problems'] else c['problems']}" if launch.killed else f"finished first (rc {launch.rc})"))
 
-    # 4. resume each (some killed once more while resuming)
+    # 4. resume each (some killed once more while resuming); with --load-change beside a busy core
     n_resumed = n_equal = n_wequal = n_refused = n_double = n_complete = n_restarted = 0
+    busy = Busy() if load_change else None
+    if busy is not None:
+        busy.__enter__()
     for entry in killed:
         folder = entry["folder"]
         if not entry["killed"] or folder is None or entry["check"].get("empty"):
@@ -489,6 +513,8 @@ def run_benchmark(kills: int = 20, seed: int = 0, epochs: int = 6, width: int = 
         if not (equal and wequal and status == runs.FINISHED and not tmp_left):
             res["problems"].append(f"resume of {folder.name}: rc {proc.returncode}, metrics equal {equal},"
                                    f" last.pt equal {wequal}, status {status}, tmp {tmp_left}, {proc.stderr.strip()!r}")
+    if busy is not None:
+        busy.__exit__()
     reader.stop.set()
     reader.join()
 
@@ -594,6 +620,8 @@ def main() -> int:
     ap.add_argument("--double-every", type=int, default=5, help="kill every n-th resume once more (0: never)")
     ap.add_argument("--threads", type=int, default=1, help="DAMTUI_THREADS of each damtui (0: leave alone)")
     ap.add_argument("--no-concurrent", action="store_true", help="skip the two-runs-at-once check")
+    ap.add_argument("--load-change", action="store_true",
+                    help="train with --threads 2, resume with no thread count while a busy process takes a core")
     ap.add_argument("--workdir", help="keep everything here (default: a temp folder, removed)")
     ap.add_argument("--json", help="also write the counts here")
     ap.add_argument("--double-resumes", type=int, metavar="N",
@@ -611,7 +639,7 @@ def main() -> int:
     try:
         res = run_benchmark(args.kills, args.seed, args.epochs, args.width, work,
                             concurrent=not args.no_concurrent, double_every=args.double_every,
-                            threads=args.threads)
+                            threads=args.threads, load_change=args.load_change)
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

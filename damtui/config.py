@@ -40,6 +40,8 @@ ANY_DATASET = "*"
 # run learns, so `hyperparameters` leaves both out of every comparison of configs.
 PROVENANCE = {"role": "provenance"}
 RUNTIME = {"role": "runtime"}
+MAX_EPOCHS = 10_000  # a run's metrics.jsonl is bounded by it (damtui.store.files reads no more)
+MAX_SEED = 2**31 - 1  # the per-epoch seeds are taken modulo 2**31: a larger seed repeats a smaller one
 
 
 class Config(BaseModel):
@@ -53,7 +55,7 @@ class Config(BaseModel):
     source: str = Field(default="", description="where these values come from (report table, tuning run)",
                         json_schema_extra=PROVENANCE)
     description: str = Field(default="", json_schema_extra=PROVENANCE)
-    epochs: int = Field(gt=0)
+    epochs: int = Field(gt=0, le=MAX_EPOCHS)
     batch_size: int = Field(ge=2, description="images per step (BatchNorm needs at least 2)")
     eval_batch_size: int = Field(default=1024, gt=0)
     lr: float = Field(gt=0)
@@ -89,7 +91,7 @@ class Config(BaseModel):
     )
     ema: float = Field(default=0.0, ge=0, lt=1, description="EMA decay of the weights per step; 0 = off")
     tta_flip: bool = Field(default=False, description="average eval scores over a horizontal flip")
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     threads: int | None = Field(
         default=None, ge=1,
         description="CPU threads for torch (default: $DAMTUI_THREADS, else the cores not busy)",

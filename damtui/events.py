@@ -21,6 +21,7 @@ class RunStarted:
     device: str
     start_epoch: int  # 0 for a new run, k when resuming after k finished epochs
     epochs: int
+    note: str = ""  # one line to say before the first epoch (a resume given another thread count)
 
 
 @dataclass(frozen=True)

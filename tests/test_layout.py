@@ -1,7 +1,8 @@
 """The package layout shows the architecture: every import (module level or inside a function) goes
 to the importer's own layer or a lower one, and no chain of imports comes back to where it started.
 
-  0  damtui, config, records, events, errors, atomic   the vocabulary every layer shares
+  0  damtui, config, records, events, errors, atomic,  the vocabulary every layer shares
+     text
                                                       (`python -m damtui`'s __main__ is the CLI's)
   1  data                                             MedMNIST and synthetic sets
   2  train, store, analysis                           the engine, the run store, pure analysis
@@ -18,7 +19,7 @@ from pathlib import Path
 import damtui
 
 PACKAGE = Path(damtui.__file__).parent
-TOP_MODULES = {"__init__", "__main__", "config", "records", "events", "errors", "atomic"}
+TOP_MODULES = {"__init__", "__main__", "config", "records", "events", "errors", "atomic", "text"}
 RANK = {"data": 1, "train": 2, "store": 2, "analysis": 2, "sweeps": 3, "cli": 4, "tui": 4}
 
 

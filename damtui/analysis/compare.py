@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -23,7 +22,7 @@ from damtui.config import PROVENANCE_KEYS, RUNTIME_KEYS
 from damtui.analysis.groups import group_runs, source_id
 from damtui.records import CURVE_METRICS, METRICS, SELECTED_METRICS, Interval, MeanStd, format_difference, \
     format_with_interval
-from damtui.store.runs import RunRecord
+from damtui.store.runs import RunRecord, short_id  # noqa: F401  (front ends import it from here)
 
 # Config keys that say where values came from or how a run executes: never listed as a difference.
 NON_TRAINING_KEYS = tuple(sorted(PROVENANCE_KEYS | RUNTIME_KEYS))
@@ -55,12 +54,6 @@ def _is_num(v: Any) -> bool:
         and not isinstance(v, bool)
         and not (isinstance(v, float) and math.isnan(v))
     )
-
-
-def short_id(run_id: str) -> str:
-    """The random suffix of a default run name ('...-a1b2c3' -> 'a1b2c3'); other names whole."""
-    m = re.match(r"^\d{8}-\d{6}-.*-([0-9a-f]{6})$", run_id)
-    return m.group(1) if m else run_id
 
 
 def run_label(record: RunRecord) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from damtui.analysis import metrics
-from damtui.store.files import Scores
+from damtui.store.scores import Scores
 
 MAX_POINTS = 400  # points per drawn curve: a terminal has fewer columns than that anyway
 

@@ -41,7 +41,7 @@ from damtui.analysis.leaderboard import best_group
 from damtui.errors import DamtuiError
 from damtui.records import INTERVAL_FMT
 from damtui.store import results as run_results, runs
-from damtui.store.files import Scores
+from damtui.store.scores import Scores
 
 RESAMPLES = uncertainty.RESAMPLES
 SEED = 27  # fixed: the same runs always show the same interval

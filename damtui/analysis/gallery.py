@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from damtui.atomic import atomic_write_bytes
+from damtui.atomic import write_output
 from damtui.data.datasets import SPLITS, DatasetSpec, Splits
 from damtui.errors import DamtuiError
 
@@ -212,11 +212,8 @@ def montage(groups: Sequence[tuple[str, Sequence[Sample]]], title: str = "", sca
 
 
 def write_png(image: Image.Image, path: str | Path) -> Path:
-    """Save a montage atomically (a half-written PNG never replaces an old one)."""
-    path = Path(path).expanduser()
-    if path.parent and not path.parent.is_dir():
-        raise DamtuiError(f"cannot write {path}: folder {path.parent} does not exist")
+    """Save a montage atomically (a half-written PNG never replaces an old one), as every file a
+    user names is written (damtui.atomic.write_output)."""
     buf = io.BytesIO()
     image.save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return write_output(path, buf.getvalue())

@@ -76,6 +76,8 @@ def answer_run(run_dir: Path) -> tuple[Path, str, int | None]:
     its pretrain's best epoch points to the pretrain run's best.pt."""
     record = runs.load_run(run_dir)
     info = record.info
+    if info.status == runs.DAMAGED:
+        raise DamtuiError(info.message)  # what is damaged, and what to do
     chosen = info.result
     if chosen is None:
         raise DamtuiError(f"run {info.run_id} has no finished epoch yet; nothing to score")
@@ -106,6 +108,18 @@ def answer_scores(run_dir: Path, data_root: Path | None = None, device: str = "a
     (val_s, val_y), (test_s, test_y) = pred["val"], pred["test"]
     return AnswerScores(path, stage, epoch, _as_2d(test_s), _as_2d(test_y),
                         metrics.choose_threshold(val_y, val_s), COMPUTED_NOW)
+
+
+def test_images(answer: AnswerScores, flag: str, data_root: Path | None = None) -> np.ndarray:
+    """The test images the answer's scores are of; DamtuiError when the data root's test split is
+    not the one they were scored on (another size), so no mistake points at a missing image."""
+    from damtui.data import datasets
+
+    images = datasets.load(flag, data_root).images["test"]
+    if len(images) != len(answer.test_scores):
+        raise DamtuiError(f"the saved scores are of {len(answer.test_scores)} test images, but {flag} in the data"
+                          f" root has {len(images)}: give the --data-root the run was trained on")
+    return images
 
 
 def run_mistakes(answer: AnswerScores, label: int = 0) -> Mistakes:

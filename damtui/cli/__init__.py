@@ -8,30 +8,17 @@ once. Every DamtuiError becomes one line on stderr and a non-zero exit code.
 
 from __future__ import annotations
 
-import os
+import argparse
 import signal
 import sys
+from pathlib import Path
+from typing import Callable
 
-
-def _interrupted_while_starting(signum: int, frame: object) -> None:
-    """Ctrl+C before `main` runs (while modules import): nothing is written yet; exit quietly."""
-    sys.stderr.write("damtui: interrupted\n")
-    os._exit(130)
-
-
-# a program, not an import: the console script, or `python -m damtui[.cli]` (argv[0] is "-m" while
-# the package imports)
-if os.path.basename(sys.argv[0]) in ("damtui", "-m"):
-    signal.signal(signal.SIGINT, _interrupted_while_starting)
-
-import argparse  # noqa: E402  (after the handler: importing takes a while)
-from pathlib import Path  # noqa: E402
-from typing import Callable  # noqa: E402
-
-from damtui.cli import datasets, presets, results, runs, sweep, train  # noqa: E402
-from damtui.cli.codes import EXIT_CANCELLED, EXIT_FAILED  # noqa: E402
-from damtui import __version__  # noqa: E402
-from damtui.errors import DamtuiError  # noqa: E402
+from damtui import __version__
+from damtui import _interrupted_while_starting  # Ctrl+C while starting: installed by damtui/__init__
+from damtui.cli import datasets, presets, results, runs, sweep, train
+from damtui.cli.codes import EXIT_CANCELLED, EXIT_FAILED
+from damtui.errors import DamtuiError
 
 
 def common(p: argparse.ArgumentParser, top: bool = False) -> None:
@@ -66,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return commands[args.command](args)
     except DamtuiError as err:
-        print(f"damtui: error: {err}", file=sys.stderr)
+        from damtui.text import shown
+
+        print(f"damtui: error: {shown(err)}", file=sys.stderr)  # names in it may hold ESC sequences
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("damtui: interrupted", file=sys.stderr)

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from damtui.cli.printers import say
 from damtui.errors import DamtuiError
 
 ACTIONS = ("delete", "rename", "note", "tag", "log")
@@ -29,11 +30,11 @@ def print_notes(info: object) -> None:
     """`runs show`: the user's name, tags and notes, when there are any."""
     notes = getattr(info, "notes")
     if notes.name:
-        print(f"name: {notes.name}")
+        say(f"name: {notes.name}")
     if notes.tags:
-        print(f"tags: {', '.join(notes.tags)}")
+        say(f"tags: {', '.join(notes.tags)}")
     if notes.text:
-        print("notes: " + notes.text.replace("\n", "\n       "))
+        say("notes: " + notes.text.replace("\n", "\n       "))
 
 
 def run(args: argparse.Namespace, root: Path) -> int:
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace, root: Path) -> int:
 
     if not args.refs:
         raise DamtuiError(f"`damtui runs {args.action}` needs a RUN")
-    path = runs.resolve_run(root, args.refs[0])
+    path = runs.resolve_own_run(root, args.refs[0])  # exactly, and in the runs folder only
     rest = args.refs[1:]
     if args.action == "delete":
         return _delete(path, rest, args.yes, args.force)
@@ -49,22 +50,22 @@ def run(args: argparse.Namespace, root: Path) -> int:
         if len(rest) != 1:
             raise DamtuiError("`damtui runs rename RUN NAME` takes one NAME (quote a name with spaces; '' clears it)")
         notes = run_notes.rename_run(path, rest[0])
-        print(f"{path.name}: name {notes.name!r}" if notes.name else f"{path.name}: name cleared")
+        say(f"{path.name}: name {notes.name!r}" if notes.name else f"{path.name}: name cleared")
         return 0
     if args.action == "note":
         notes = run_notes.set_notes(path, " ".join(rest))
-        print(f"{path.name}: notes {'saved' if notes.text else 'cleared'}")
+        say(f"{path.name}: notes {'saved' if notes.text else 'cleared'}")
         return 0
     if args.action == "tag":
         notes = run_notes.tag_run(path, rest, remove=args.remove)
-        print(f"{path.name}: tags {', '.join(notes.tags) or '(none)'}")
+        say(f"{path.name}: tags {', '.join(notes.tags) or '(none)'}")
         return 0
     lines = run_log.read_log(path)
     if lines is None:
         raise DamtuiError(f"{path.name} has no log.txt (runs trained before damtui wrote logs have none);"
                           f" `damtui runs show {path.name}` shows its epochs")
     for line in lines[0]:
-        print(line)
+        say(line)  # a log line holding ESC sequences shows them, never runs them
     return 0
 
 
@@ -80,8 +81,8 @@ def _delete(path: Path, rest: list[str], yes: bool, force: bool) -> int:
         used = f" (the source of {', '.join(users)})" if users else ""
         answer = input(f"move run {path.name}{used} to {trash.trash_dir(path.parent)}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
-            print("not deleted")
+            say("not deleted")
             return 1
     dest = trash.delete_run(path, force=force)
-    print(f"deleted {path.name}: moved to {dest} (move it back to restore it)")
+    say(f"deleted {path.name}: moved to {dest} (move it back to restore it)")
     return 0

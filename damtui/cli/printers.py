@@ -7,6 +7,13 @@ import sys
 from typing import Any
 
 from damtui.store.log import PlainPrinter
+from damtui.text import shown
+
+
+def say(text: str) -> None:
+    """Print a command's output: what comes from run folders (names, notes, messages) cannot
+    steer the terminal (damtui.text.shown)."""
+    print(shown(text, lines=True))
 
 
 class RichPrinter(PlainPrinter):
@@ -41,7 +48,7 @@ class RichPrinter(PlainPrinter):
         super().__call__(ev)
 
     def _print(self, text: str) -> None:
-        self.console.print(text, highlight=False, markup=False)
+        self.console.print(shown(text, lines=True), highlight=False, markup=False)
 
     def close(self) -> None:
         self.progress.stop()
@@ -54,7 +61,7 @@ class TaggedPrinter(PlainPrinter):
         self.tag = tag
 
     def _print(self, text: str) -> None:
-        print(f"{self.tag} {text}", flush=True)
+        print(shown(f"{self.tag} {text}", lines=True), flush=True)
 
 
 def make_printer(tty: bool) -> PlainPrinter:
@@ -62,17 +69,21 @@ def make_printer(tty: bool) -> PlainPrinter:
 
 
 def print_table(headers: list[str], rows: list[list[str]], title: str = "") -> None:
+    """A table: drawn by Rich on a terminal, plain columns in a pipe. Every cell is plain text:
+    a name like `[link=...]x[/link]` or `[/]` is shown as typed, never read as markup."""
+    rows = [[shown(c) for c in row] for row in rows]
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(*headers, title=title)
+        table = Table(*headers, title=Text(shown(title)) if title else None)
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(Text(c) for c in row))
         Console().print(table)
         return
     if title:
-        print(title)
+        say(title)
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
     for row in rows:

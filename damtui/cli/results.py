@@ -17,6 +17,7 @@ def add_parser(sub: argparse._SubParsersAction, common: Callable[[argparse.Argum
 
 def cmd_results(args: argparse.Namespace) -> int:
     from damtui.analysis import dam_gain, leaderboard
+    from damtui.cli.printers import say
     from damtui.store import runs
 
     root = runs.existing_runs_dir(args.runs_dir)
@@ -25,8 +26,8 @@ def cmd_results(args: argparse.Namespace) -> int:
     gains = dam_gain.by_dataset(infos)
     text = leaderboard.markdown(board, runs_dir=str(args.runs_dir or ""),
                                 extra={e.dataset: dam_gain.markdown_lines(gains, e.dataset) for e in board})
-    print(text)
+    say(text)
     if args.md:
         runs.write_text_file(Path(args.md), text)
-        print(f"wrote {args.md}")
+        say(f"wrote {args.md}")
     return 0

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 from damtui.cli import manage
 from damtui.cli.datasets import class_of
-from damtui.cli.printers import pictures_per_row, print_pictures, print_table
+from damtui.cli.printers import pictures_per_row, print_pictures, print_table, say
 from damtui.errors import DamtuiError
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             title=f"{len(infos)} runs in {root}",
         )
         if ignored:
-            print(f"ignored (not runs): {', '.join(ignored)}")
+            say(f"ignored (not runs): {', '.join(ignored)}")
         return 0
     if not args.refs:
         raise DamtuiError(f"`damtui runs {args.action}` needs at least one RUN")
@@ -73,38 +73,38 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.action == "show":
         for rec in records:
             i = rec.info
-            print(f"{i.run_id}  {i.dataset} {i.stage} preset={i.preset} status={i.status} "
+            say(f"{i.run_id}  {i.dataset} {i.stage} preset={i.preset} status={i.status} "
                   f"epochs={i.epochs_done}/{i.epochs_planned} from={i.from_run or '-'}")
             if i.message:
-                print(f"message: {i.message}")
+                say(f"message: {i.message}")
             manage.print_notes(i)
-            print(epoch_header())
+            say(epoch_header())
             best = i.best.epoch if i.best else None
             for row in rec.metrics:
-                print(epoch_line(row, row.epoch == best))
+                say(epoch_line(row, row.epoch == best))
             best = run_results.best(rec)
-            print(f"best {best.describe()}" if best else "no epoch finished")
+            say(f"best {best.describe()}" if best else "no epoch finished")
             if i.answer is not None and i.answer.stage != i.stage:
-                print(f"two-stage answer: {run_results.result(rec).describe()}")
+                say(f"two-stage answer: {run_results.result(rec).describe()}")
             gain = dam_gain.of_record(rec)
             if gain is not None:
-                print(f"does DAM help: {gain.line()}")
+                say(f"does DAM help: {gain.line()}")
         return 0
     if args.action == "curves":
         for rec in records:
             print_curves(rec)
         return 0
     if args.action == "compare":
-        print(compare.to_markdown(records) + dam_markdown(records))
+        say(compare.to_markdown(records) + dam_markdown(records))
         return 0
     if not (args.csv or args.md):
         raise DamtuiError("`damtui runs export` needs --csv FILE and/or --md FILE")
     if args.csv:
         runs.write_text_file(Path(args.csv), compare.to_csv(records))
-        print(f"wrote {args.csv}")
+        say(f"wrote {args.csv}")
     if args.md:
         runs.write_text_file(Path(args.md), compare.to_markdown(records) + dam_markdown(records))
-        print(f"wrote {args.md}")
+        say(f"wrote {args.md}")
     return 0
 
 
@@ -124,30 +124,32 @@ def dam_markdown(records: list[RunRecord]) -> str:
 def print_curves(record: RunRecord) -> None:
     from damtui.analysis import calibration, curves
     from damtui.records import METRICS
-    from damtui.store import results as run_results
+    from damtui.store import results as run_results, runs
 
     info = record.info
-    print(f"{info.run_id}  {info.dataset} {info.stage}")
+    say(f"{info.run_id}  {info.dataset} {info.stage}")
+    if info.status == runs.DAMAGED:
+        raise DamtuiError(info.message)  # what is damaged, and what to do
     result = run_results.result(record)
     if result is not None:
-        print(f"result at {result.stage} epoch {result.epoch}: "
+        say(f"result at {result.stage} epoch {result.epoch}: "
               + ", ".join(f"{METRICS[k].label} {result.text(k)}" for k in ("test_auc", "test_acc", "test_acc_thr")))
     scores = run_results.result_scores(record)
     if scores is None:
-        print("curves: not recorded (no scores.npz of the result epoch; runs trained before damtui saved scores)")
+        say("curves: not recorded (no scores.npz of the result epoch; runs trained before damtui saved scores)")
         return
     view = curves.of(scores, info.dataset)
-    print(f"{view.roc_title}; {view.pr_title}")
+    say(f"{view.roc_title}; {view.pr_title}")
     left, right = view.confusion_05.lines(), view.confusion_thr.lines()
     width = max(len(line) for line in left) + 4
     for a, b in zip(left, right):
-        print(f"{a:<{width}}{b}")
+        say(f"{a:<{width}}{b}")
     if view.per_label:
-        print(f"test AUC per label (mean {METRICS['test_auc'].format(view.auc)}):")
+        say(f"test AUC per label (mean {METRICS['test_auc'].format(view.auc)}):")
         w = max(len(n) for n, _ in view.per_label)
         for name, auc in view.per_label:
-            print(f"  {name:<{w}} {METRICS['test_auc'].format(auc)}")
-    print("\n".join(calibration.lines(calibration.of_stages(run_results.stage_scores(record), result))))
+            say(f"  {name:<{w}} {METRICS['test_auc'].format(auc)}")
+    say("\n".join(calibration.lines(calibration.of_stages(run_results.stage_scores(record), result))))
 
 
 def cmd_runs_mistakes(args: argparse.Namespace) -> int:
@@ -165,21 +167,21 @@ def cmd_runs_mistakes(args: argparse.Namespace) -> int:
     answer = mistakes.answer_scores(path, data_root, args.device)
     found = mistakes.run_mistakes(answer, column)
     where = "" if answer.run_dir == path else f" of {answer.run_dir.name}"
-    print(f"{path.name}: answer {answer.stage} epoch {answer.epoch}{where}; {answer.note}")
+    say(f"{path.name}: answer {answer.stage} epoch {answer.epoch}{where}; {answer.note}")
     what = f"label {column} ({dict(gallery.classes(s))[column]})" if s.multilabel else \
         f"class 1 ({s.label_names.get('1', '1')})"
-    print(f"{what}: threshold {found.threshold:.4f} (chosen on val); {found.wrong} of"
+    say(f"{what}: threshold {found.threshold:.4f} (chosen on val); {found.wrong} of"
           f" {found.n_test} test images wrong: {len(found.false_positives)} false positives,"
           f" {len(found.false_negatives)} false negatives")
-    data = datasets.load(s.flag, data_root)
+    images = mistakes.test_images(answer, s.flag, data_root)
     groups = []
     for title, rows in (("false positives (label 0, score above the threshold), most confident first",
                          found.false_positives),
                         ("false negatives (label 1, score at or below it), most confident first",
                          found.false_negatives)):
-        print(f"{title}:")
-        print("  " + ("  ".join(f"#{m.index} {m.score:.3f}" for m in rows) or "none"))
-        shown = [gallery.Sample(m.index, gallery.tile(data.images["test"][m.index], s.is_3d),
+        say(f"{title}:")
+        say("  " + ("  ".join(f"#{m.index} {m.score:.3f}" for m in rows) or "none"))
+        shown = [gallery.Sample(m.index, gallery.tile(images[m.index], s.is_3d),
                                 f"#{m.index} {m.score:.3f}") for m in rows[:max(0, args.limit)]]
         if shown:
             print_pictures(shown, pictures_per_row(shown[0].picture.shape[1]))
@@ -187,5 +189,5 @@ def cmd_runs_mistakes(args: argparse.Namespace) -> int:
     if args.png:
         sheet = gallery.montage(groups, f"{path.name}: test mistakes at threshold {found.threshold:.4f}",
                                 columns=4 if s.is_3d else 8)
-        print(f"png: {gallery.write_png(sheet, args.png)}")
+        say(f"png: {gallery.write_png(sheet, args.png)}")
     return 0

@@ -18,6 +18,7 @@ def add_parser(sub: argparse._SubParsersAction, common: Callable[[argparse.Argum
     w.add_argument("--backend", choices=["local", "ray", "slurm"], default="local",
                    help="local: processes on this machine, one per GPU; ray: Ray core tasks; slurm: submitit")
     w.add_argument("--dry-run", action="store_true", help="list the runs it would start, start nothing")
+    w.add_argument("--force", action="store_true", help="plan a sweep of more than 10,000 runs all the same")
     w.add_argument("--max-parallel", type=int, metavar="N", help="at most N runs at once")
     w.add_argument("--pack", type=int, default=1, metavar="K",
                    help="train up to K seeds of one configuration as one packed process (default 1: off)")
@@ -62,7 +63,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.pack < 1:
         raise DamtuiError("--pack K needs K >= 1 (1: no packing)")
     path = Path(args.file)
-    sweep, planned = sweeps.load_plan_file(path)
+    sweep, planned = sweeps.load_plan_file(path, force=args.force)
     jobs = sweeps.pack(planned, args.pack)
     root = runs.runs_dir(args.runs_dir).resolve()
     data = check.check_data(sweep.datasets, args.data_root)

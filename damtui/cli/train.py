@@ -87,14 +87,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     root = runs.runs_dir(args.runs_dir)
     overrides = cfg.parse_overrides(args.overrides)
     if args.seed is not None:
-        if args.seed < 0:
-            raise DamtuiError(f"--seed takes a whole number >= 0 (got {args.seed})")
+        if not 0 <= args.seed <= cfg.MAX_SEED:
+            raise DamtuiError(f"--seed takes a whole number >= 0 and at most {cfg.MAX_SEED} (got {args.seed})")
         overrides["seed"] = args.seed
     resume = from_run = None
     if args.seeds is not None:
         return _train_packed(args, root, overrides)
     if args.resume:
-        resume = runs.resolve_run(root, args.resume)
+        resume = runs.resolve_own_run(root, args.resume)  # exactly, in the runs folder: it writes there
         if overrides or args.preset or args.from_run or args.name:
             raise DamtuiError("--resume continues the run's own config: only --epochs may be given")
         config = resume_config(resume, args.epochs, force=args.force)
@@ -150,6 +150,7 @@ def _train_packed(args: argparse.Namespace, root: Path, overrides: dict[str, Any
     """`--seeds`: the same config for several seeds, trained packed (damtui.train.packing)."""
     import threading
 
+    from damtui import config as cfg
     from damtui.store import runs
     from damtui.train import packing
 
@@ -162,7 +163,7 @@ def _train_packed(args: argparse.Namespace, root: Path, overrides: dict[str, Any
     except ValueError:
         raise DamtuiError(f"--seeds takes integers separated by commas, e.g. 0,1,2,3 (got {args.seeds!r})") from None
     base = _new_config(args, overrides)
-    configs = [base.model_copy(update={"seed": s}) for s in seeds]
+    configs = [cfg.apply_overrides(base, {"seed": s}, "--seeds") for s in seeds]  # validated like --seed
     names = _split(args.name, "--name", len(seeds))
     sources = [None if ref is None else _resolve_from(ref, root, base.dataset)
                for ref in _split(args.from_run, "--from", len(seeds))]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,8 +61,6 @@ def _medmnist_info_module() -> Any:
     """medmnist's info.py (flags, tasks, label names, MD5s, the default root) read on its own:
     `import medmnist.info` runs the package's __init__, which imports torch (20 s on a busy
     2-core machine) before the app could show one dataset's state."""
-    import sys
-
     if "medmnist.info" in sys.modules:
         return sys.modules["medmnist.info"]
     import importlib.util

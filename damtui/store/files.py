@@ -5,22 +5,21 @@ re-exports what others call); nothing else touches these files."""
 
 from __future__ import annotations
 
-import io
+import errno
 import json
+import math
 import os
 import socket
+import stat
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from damtui.atomic import atomic_write_bytes
+from damtui.config import MAX_EPOCHS  # metrics.jsonl holds at most this many rows
 from damtui.errors import DamtuiError
 from damtui.store.progress import Progress
 from damtui.records import EpochRow, RunSummary
-
-if TYPE_CHECKING:
-    import numpy as np  # imported where scores are read or written: `damtui --help` stays quick
 
 CONFIG, STATUS, METRICS, SUMMARY = "config.json", "status.json", "metrics.jsonl", "summary.json"
 BEST, LAST, ERROR_LOG = "best.pt", "last.pt", "error.log"
@@ -38,6 +37,143 @@ SWEEPS_DIR = ".sweeps"  # under the runs dir; dot-named, so `runs.list_runs` ign
 SWEEP_PLAN = "plan.json"
 SUPERVISOR_LOCK = "supervisor.lock"  # under <runs>/.sweeps/<sweep>/: held by the one `damtui sweep` running it
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+KB, MB = 1024, 1024 * 1024
+# the most each file can hold: a bigger one was not written by damtui and is not read
+BOUNDS = {CONFIG: 1 * MB, STATUS: 64 * KB, SUMMARY: 4 * MB, PROGRESS: 16 * KB, NOTES: 256 * KB,
+          SWEEP_PLAN: 64 * MB, LOCK: 64, SUPERVISOR_LOCK: 256}
+ROW_BYTES = 16 * KB  # one metrics.jsonl row (a 14-label row with its per-label lists is ~2 KB)
+LOG_TAIL = 1 * MB  # the end of a log.txt or a sweep log that is read and shown
+
+
+class UnsafeFile(DamtuiError, OSError):
+    """A path under the runs folder that damtui does not read or write through: a symbolic link,
+    a FIFO, device or folder where a file belongs, a file where a folder belongs, or a file larger
+    than what it holds. An OSError, so a reader that skips unreadable files skips it too, and a
+    DamtuiError, so a command that meets it ends with its one line."""
+
+    def __init__(self, path: Path | str, what: str, hint: str = "move it away") -> None:
+        DamtuiError.__init__(self, f"{path} is {what}; {hint}")
+        self.errno, self.strerror, self.filename, self.hint = errno.EINVAL, what, str(path), hint
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple:  # crosses into Ray and Slurm workers' results whole
+        return UnsafeFile, (self.filename, self.strerror, self.hint)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def size_text(n: int) -> str:
+    return f"{n / MB:.1f} MB" if n >= MB else f"{n / KB:.1f} KB" if n >= KB else f"{n} bytes"
+
+
+def open_file(path: Path, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
+    """A descriptor of the regular file at `path`, opened without following a link at it and
+    without blocking (a FIFO or device is refused, never waited on); UnsafeFile otherwise."""
+    try:
+        fd = os.open(path, flags | NOFOLLOW | os.O_NONBLOCK, mode)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise UnsafeFile(path, "a symbolic link, not a run file", "remove the link") from None
+        if err.errno == errno.EISDIR:
+            raise UnsafeFile(path, "a folder where a file belongs") from None
+        if err.errno == errno.ENXIO:  # opening a FIFO to write with no reader
+            raise UnsafeFile(path, "a FIFO, not a regular file") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeFile(path, f"{_kind(st.st_mode)}, not a regular file")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _bound(path: Path, limit: int | None) -> int:
+    return BOUNDS.get(Path(path).name, 1 * MB) if limit is None else limit
+
+
+def read_bytes(path: Path, limit: int | None = None) -> bytes:
+    """The whole regular file at `path`, refused (UnsafeFile) when it is larger than `limit`
+    (default: the file's own bound in BOUNDS); FileNotFoundError when absent."""
+    limit = _bound(path, limit)
+    fd = open_file(path)
+    try:
+        size = os.fstat(fd).st_size
+        if size > limit:
+            raise UnsafeFile(path, f"{size_text(size)}, more than a {Path(path).name} can hold"
+                                   f" ({size_text(limit)})", "move it away: damtui did not write it")
+        return _read(fd, limit)
+    finally:
+        os.close(fd)
+
+
+def _read(fd: int, limit: int) -> bytes:
+    """At most `limit` bytes from the descriptor's position (a file being appended to stops there)."""
+    parts, left = [], limit
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 * MB))
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def read_tail(path: Path, start: int = 0, limit: int = LOG_TAIL) -> tuple[bytes, int, int]:
+    """The bytes of the regular file at `path` from `start` to its end, at most its last `limit`,
+    with the offset they begin at and how many bytes after `start` were left out (a file now
+    shorter than `start` was replaced: it is read from 0). FileNotFoundError when absent,
+    UnsafeFile when not a regular file."""
+    fd = open_file(path)
+    try:
+        size = os.fstat(fd).st_size
+        base = 0 if size < start else start
+        begin = max(base, size - limit)
+        os.lseek(fd, begin, os.SEEK_SET)
+        return _read(fd, limit), begin, begin - base
+    finally:
+        os.close(fd)
+
+
+def open_append(path: Path) -> int:
+    """A descriptor appending to the regular file at `path` (created when absent; never a link,
+    a FIFO or a device)."""
+    return open_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+
+
+def real_dir(path: Path, create: bool = False) -> Path:
+    """`path`, a folder that is not a link (made when `create` and absent): the sweeps' and the
+    trash's folders under the runs folder, which a planted link would send elsewhere."""
+    path = Path(path)
+    if create:
+        try:
+            path.mkdir()
+        except FileExistsError:
+            pass
+        except OSError as err:
+            raise DamtuiError(f"cannot create {path} ({err.strerror}); choose a writable --runs-dir") from None
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafeFile(path, "a symbolic link, not a folder damtui made", "remove the link")
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeFile(path, f"{_kind(st.st_mode)} where a folder belongs")
+    return path
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -61,19 +197,22 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
-def read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+def read_json(path: Path, limit: int | None = None) -> Any:
+    """A run file's JSON, read as read_bytes does (no link, no FIFO, within its bound)."""
+    return json.loads(read_bytes(path, limit))
 
 
 class RunLock:
     """One writer per run folder: an exclusive flock on <run>/.writer.lock, held while a process
     writes the run and released by the kernel when that process dies, SIGKILL included. A second
     writer (two resumes, two `--name X`, the app resuming a run a CLI process trains) is refused
-    with one line naming the holder."""
+    with one line naming the holder. The file names its holder while the lock is held; a process
+    that took the lock only to check the run (and was refused, or deleted it) puts the previous
+    holder's pid back, so the lock file of a run it did not write is as it was."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, previous: bytes | None = None) -> None:
         self.fd: int | None = fd
+        self.previous = previous  # the file's content before; None once this process writes the run
 
     @classmethod
     def acquire(cls, run_dir: Path) -> RunLock:
@@ -86,39 +225,73 @@ class RunLock:
     @classmethod
     def take(cls, path: Path, holder: str) -> RunLock:
         """flock `path` exclusively and write `holder` into it; BlockingIOError(the holder's text) while
-        another process holds it."""
+        another process holds it. A link, FIFO or device in its place is refused (DamtuiError)."""
         import fcntl
 
+        path = Path(path)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
+            fd = open_file(path, os.O_RDWR | os.O_CREAT)
+        except UnsafeFile as err:
+            raise DamtuiError(f"{err}; the folder is damaged (its lock is not a file damtui made)") from None
         except OSError as err:
             raise DamtuiError(f"cannot lock {path.parent} ({err.strerror}); is it a damtui folder you may write?") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            text = os.read(fd, 200).decode(errors="replace").strip() or "?"
+            text = os.read(fd, BOUNDS[path.name]).decode(errors="replace").strip() or "?"
             os.close(fd)
             raise BlockingIOError(text) from None
+        previous = os.pread(fd, BOUNDS[path.name], 0)
+        cls._write(fd, holder.encode())
+        return cls(fd, previous)
+
+    @staticmethod
+    def _write(fd: int, data: bytes) -> None:
         os.ftruncate(fd, 0)
-        os.write(fd, holder.encode())
-        return cls(fd)
+        os.pwrite(fd, data, 0)
+
+    def commit(self) -> None:
+        """This process now writes the run: the file keeps its pid after the lock is released."""
+        self.previous = None
 
     def release(self) -> None:
         if self.fd is not None:
+            if self.previous is not None:
+                try:
+                    self._write(self.fd, self.previous)
+                except OSError:
+                    pass
             os.close(self.fd)  # closing the descriptor drops the flock
             self.fd = None
 
 
 def is_run_dir(path: Path) -> bool:
-    return (Path(path) / CONFIG).is_file()
+    """A folder (not a link to one) with a config.json file (not a link, FIFO or device)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode) and stat.S_ISREG(os.lstat(Path(path) / CONFIG).st_mode)
+    except OSError:
+        return False
+
+
+def run_folder(path: Path) -> Path:
+    """`path` when it is a run folder itself, not a link to one (whose files would be outside the
+    runs folder); DamtuiError otherwise."""
+    try:
+        return real_dir(path)
+    except FileNotFoundError:
+        raise DamtuiError(f"no run folder {path}; `damtui runs` lists runs") from None
+    except UnsafeFile as err:
+        raise DamtuiError(f"{path} is not a damtui run ({err.strerror})") from None
 
 
 def folder_state(path: Path) -> str:
     """What stands at a run's path: "absent", "run" (a damtui run), "empty" (dot-files at most: a
     creation that died before its config, to be taken over) or "foreign" (someone else's files)."""
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         return "absent"
+    if not stat.S_ISDIR(os.lstat(path).st_mode):  # a file or a link (to a folder or not)
+        return "foreign"
     if is_run_dir(path):
         return "run"
     return "foreign" if any(not p.name.startswith(".") for p in path.iterdir()) else "empty"
@@ -126,7 +299,10 @@ def folder_state(path: Path) -> str:
 
 def has_checkpoint(path: Path) -> bool:
     """The run has a last.pt to resume from."""
-    return (Path(path) / LAST).is_file()
+    try:
+        return stat.S_ISREG(os.lstat(Path(path) / LAST).st_mode)
+    except OSError:
+        return False
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -137,12 +313,16 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     import torch
 
     path = Path(path)
-    if not path.is_file():
-        raise DamtuiError(f"{path}: no checkpoint there (the run has not finished an epoch); pick another run")
     try:
-        with warnings.catch_warnings():  # a foreign pickle makes torch warn; the error below says it all
-            warnings.simplefilter("ignore")
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+        fd = open_file(path)
+    except FileNotFoundError:
+        raise DamtuiError(f"{path}: no checkpoint there (the run has not finished an epoch); pick another run") from None
+    except UnsafeFile as err:
+        raise DamtuiError(f"{path} is not a damtui checkpoint ({err.strerror}); move it away or pick another run") from None
+    try:
+        with warnings.catch_warnings(), os.fdopen(fd, "rb") as fh:  # a foreign pickle makes torch warn;
+            warnings.simplefilter("ignore")  # the error below says it all
+            payload = torch.load(fh, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise DamtuiError(f"{path} is not a damtui checkpoint (not a data-only torch file, so it was not"
                           " loaded); move it away or pick another run") from None
@@ -156,11 +336,19 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 def refuse_links(run_dir: Path) -> None:
-    """A run folder whose own files are symbolic links was damaged or tampered with: damtui never
-    writes through one (it could overwrite a file outside the folder)."""
-    for name in RUN_FILES:
-        if (Path(run_dir) / name).is_symlink():
+    """A run folder whose own files are symbolic links (or FIFOs, devices, folders) was damaged or
+    tampered with: damtui never writes through one (it could overwrite a file outside the folder)."""
+    run_folder(run_dir)
+    for name in (*RUN_FILES, LOCK):
+        try:
+            mode = os.lstat(Path(run_dir) / name).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(mode):
             raise DamtuiError(f"{Path(run_dir) / name} is a symbolic link, not a run file: the folder is damaged;"
+                              " start a new run with the same settings")
+        if not stat.S_ISREG(mode):
+            raise DamtuiError(f"{Path(run_dir) / name} is {_kind(mode)}, not a run file: the folder is damaged;"
                               " start a new run with the same settings")
 
 
@@ -170,34 +358,6 @@ def check_run_name(name: str) -> None:
            or os.sep in name or not name.isprintable() or len(name) > 200)
     if bad:
         raise DamtuiError(f"run name {name!r} is not a plain folder name: use letters, digits, '-', '_' and '.'")
-
-
-def metrics_damage(path: Path) -> str:
-    """'' when metrics.jsonl is what damtui writes (whole JSON objects with an integer epoch, one a
-    line; only the last may be torn by a crash), else the first problem with its line number."""
-    file = Path(path) / METRICS
-    try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        return ""
-    except OSError as err:
-        return f"{file}: unreadable ({err.strerror})"
-    lines = data.splitlines(keepends=True)
-    for n, line in enumerate(lines, 1):
-        last = n == len(lines)
-        try:
-            row = json.loads(line)
-        except ValueError:
-            if last and not line.endswith(b"\n"):
-                return ""  # torn by a crash mid-append: the next append completes or resume drops it
-            return f"{file} line {n}: not a JSON object"
-        try:
-            epoch = EpochRow.from_json(row).epoch
-        except ValueError as err:
-            return f"{file} line {n}: {err}"
-        if epoch != n:
-            return f"{file} line {n}: epoch {epoch} where epoch {n} belongs"
-    return ""
 
 
 _INT, _NUMBER, _TEXT = ((int,), "an integer"), ((int, float), "a number"), ((str,), "a string")
@@ -210,7 +370,8 @@ def fields_damage(name: str, obj: dict[str, Any], fields: dict[str, tuple[tuple[
     """'' when each field present (and not null) has its type, else "NAME: 'key' is X, not a Y"."""
     for key, (types, what) in fields.items():
         value = obj.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)
+                                  or (isinstance(value, float) and not math.isfinite(value))):
             return f"{name}: {key!r} is {json.dumps(value)[:40]}, not {what}"
     return ""
 
@@ -256,15 +417,20 @@ def effective_status(status: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------- a sweep's files
 
 
-def sweep_dir(root: Path, sweep: str) -> Path:
-    """<runs>/.sweeps/<sweep>: the plan, logs/, discarded/ (and submitit/, which submitit writes)."""
-    return Path(root) / SWEEPS_DIR / sweep
+def sweep_dir(root: Path, sweep: str, create: bool = False) -> Path:
+    """<runs>/.sweeps/<sweep>: the plan, logs/, discarded/ (and submitit/, which submitit writes).
+    Neither folder may be a link (the plan and logs would be written where it points)."""
+    if create:
+        Path(root).mkdir(parents=True, exist_ok=True)  # the runs folder itself is the user's choice
+    base = real_dir(Path(root) / SWEEPS_DIR, create) if create or os.path.lexists(Path(root) / SWEEPS_DIR) \
+        else Path(root) / SWEEPS_DIR
+    path = base / sweep
+    return real_dir(path, create) if create or os.path.lexists(path) else path
 
 
 def write_sweep_plan(root: Path, sweep: str, plan: dict[str, Any]) -> Path:
     """Record a sweep's plan beside the runs (atomically), so the app can count runs not started."""
-    path = sweep_dir(root, sweep) / SWEEP_PLAN
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = sweep_dir(root, sweep, create=True) / SWEEP_PLAN
     atomic_write_json(path, plan)
     return path
 
@@ -273,8 +439,7 @@ def lock_sweep(root: Path, sweep: str) -> RunLock:
     """One supervisor per sweep: <sweep>/supervisor.lock, held while a `damtui sweep` runs it. A
     second one is refused with one line naming the first (a lock on the runs' own folders alone let
     both start every run and report the other's runs as their own)."""
-    folder = sweep_dir(root, sweep)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = sweep_dir(root, sweep, create=True)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     try:
         return RunLock.take(folder / SUPERVISOR_LOCK, f"pid {os.getpid()} on {socket.gethostname()} since {started}\n")
@@ -285,81 +450,113 @@ def lock_sweep(root: Path, sweep: str) -> RunLock:
 
 
 def load_sweep_plans(root: Path) -> dict[str, dict[str, Any]]:
-    """Every recorded sweep plan under the runs dir, by sweep name; unreadable ones are skipped."""
+    """Every recorded sweep plan under the runs dir, by sweep name; unreadable ones (links, FIFOs,
+    too large, not a plan) are skipped."""
     out: dict[str, dict[str, Any]] = {}
-    for path in sorted((Path(root) / SWEEPS_DIR).glob(f"*/{SWEEP_PLAN}")):
+    try:
+        base = real_dir(Path(root) / SWEEPS_DIR)
+    except OSError:
+        return out
+    for folder in sorted(base.iterdir()):
         try:
-            data = read_json(path)
+            data = read_json(real_dir(folder) / SWEEP_PLAN)
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and isinstance(data.get("jobs"), list):
-            out[str(data.get("sweep") or path.parent.name)] = data
+            out[str(data.get("sweep") or folder.name)] = data
     return out
 
 
 def request_sweep_stop(root: Path, sweep: str, run: str, why: str) -> None:
     """Ask the sweep job that trains `run` to stop it (a pruned trial): <sweep>/stop/<run>, a file
     on the filesystem every node of a Ray or Slurm sweep shares, seen by the job within a second."""
-    path = sweep_dir(root, sweep) / "stop" / run
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, why.encode())
+    folder = real_dir(sweep_dir(root, sweep, create=True) / "stop", create=True)
+    atomic_write_bytes(folder / run, why.encode())
 
 
 def sweep_stop_requested(root: Path, sweep: str, run: str) -> str | None:
-    """Why `run` was asked to stop, or None."""
+    """Why `run` was asked to stop, or None (also for a link, FIFO or a file of more than 4 KB)."""
     try:
-        return (sweep_dir(root, sweep) / "stop" / run).read_text(errors="replace") or "stop requested"
+        path = real_dir(sweep_dir(root, sweep) / "stop") / run
+        return read_bytes(path, 4 * KB).decode(errors="replace") or "stop requested"
     except OSError:
         return None
 
 
 def clear_sweep_stops(root: Path, sweep: str) -> None:
     """A new sweep process starts with no stop requests: an earlier one's are answered."""
-    for path in (sweep_dir(root, sweep) / "stop").glob("*"):
-        path.unlink(missing_ok=True)
+    try:
+        folder = real_dir(sweep_dir(root, sweep) / "stop")
+    except OSError:  # none yet (or a link: never followed)
+        return
+    for path in folder.iterdir():
+        path.unlink(missing_ok=True)  # a link is removed itself, not what it points to
 
 
 def open_sweep_log(root: Path, sweep: str, run: str) -> BinaryIO:
-    """<sweep>/logs/<run>.log opened to append: every attempt at the run adds its part."""
-    log = sweep_dir(root, sweep) / "logs" / f"{run}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    return open(log, "ab")
+    """<sweep>/logs/<run>.log opened to append: every attempt at the run adds its part. A link,
+    FIFO or device there is refused (UnsafeFile), never written through."""
+    logs = real_dir(sweep_dir(root, sweep, create=True) / "logs", create=True)
+    return open(logs / f"{run}.log", "ab", opener=lambda path, _flags: open_append(Path(path)))
 
 
 def read_sweep_log(log: Path, start: int = 0) -> list[str] | None:
-    """The lines of a sweep log from byte `start` (one attempt's part); None when unreadable."""
+    """The lines of a sweep log from byte `start` (one attempt's part; its last LOG_TAIL bytes at
+    most); None when unreadable."""
     try:
-        with open(log, "rb") as fh:
-            fh.seek(start)
-            return fh.read().decode(errors="replace").splitlines()
+        data, _, _ = read_tail(log, start)
     except OSError:
         return None
+    return data.decode(errors="replace").splitlines()
 
 
 def discard_run(root: Path, sweep: str, run: str) -> Path:
     """Move a run folder aside to <sweep>/discarded/<run>-<time> (it stopped before its first
     checkpoint, so there is nothing to resume and the sweep starts it again)."""
-    dest = sweep_dir(root, sweep) / "discarded" / f"{run}-{time.strftime('%Y%m%d-%H%M%S')}"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(Path(root) / run, dest)
+    folder = real_dir(sweep_dir(root, sweep, create=True) / "discarded", create=True)
+    dest = free_name(folder / f"{run}-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(run_folder(Path(root) / run), dest)
+    return dest
+
+
+def free_name(dest: Path) -> Path:
+    """`dest`, or `dest~2`, `dest~3`...: the first name nothing stands at (a dangling link counts)."""
+    base, n = dest.name, 1
+    while os.path.lexists(dest):
+        n += 1
+        dest = dest.with_name(f"{base}~{n}")
     return dest
 
 
 # ----------------------------------------------------------------------------- reading a run's files
 
 
-def read_metrics(path: Path, offset: int = 0) -> tuple[list[EpochRow], int]:
+def metrics_bound(epochs: int | None = None) -> int:
+    """The most bytes metrics.jsonl of a run planned for `epochs` can hold."""
+    return max(1, min(epochs or MAX_EPOCHS, MAX_EPOCHS)) * ROW_BYTES
+
+
+def read_metrics(path: Path, offset: int = 0, epochs: int | None = None) -> tuple[list[EpochRow], int]:
     """Rows appended since byte `offset`, and the offset after the last whole line.
 
     A torn (unterminated or unparsable) last line is left for the next read; reading stops at a
-    line that is not an epoch row (metrics_damage names it).
+    line that is not an epoch row (scan_metrics names it). A file larger than the rows of
+    `epochs` epochs can be (or a link, FIFO, device) is refused with UnsafeFile.
     """
+    file = Path(path) / METRICS
     try:
-        with open(Path(path) / METRICS, "rb") as fh:
-            fh.seek(offset)
-            data = fh.read()
+        fd = open_file(file)
     except FileNotFoundError:
         return [], offset
+    try:
+        size, limit = os.fstat(fd).st_size, metrics_bound(epochs)
+        if size - offset > limit:
+            raise UnsafeFile(file, f"{size_text(size)}, more than {epochs or MAX_EPOCHS} epochs' rows can be"
+                                   f" ({size_text(limit)})", "move it away: damtui did not write it")
+        os.lseek(fd, offset, os.SEEK_SET)
+        data = _read(fd, limit)
+    finally:
+        os.close(fd)
     rows: list[EpochRow] = []
     consumed = 0
     for line in data.splitlines(keepends=True):
@@ -371,6 +568,49 @@ def read_metrics(path: Path, offset: int = 0) -> tuple[list[EpochRow], int]:
             break
         consumed += len(line)
     return rows, offset + consumed
+
+
+def scan_metrics(path: Path, epochs: int, labels: int | None = None) -> tuple[list[EpochRow], int, str]:
+    """(rows, offset after them, damage) of metrics.jsonl read once: damage is '' when the file is
+    what damtui writes for a run planned for `epochs` epochs (whole JSON objects with epochs 1, 2,
+    ... one a line, at most `epochs` of them, thresholds of at most `labels` values; only the last
+    line may be torn by a crash), else the first problem with its line number."""
+    file = Path(path) / METRICS
+    try:
+        rows, offset = read_metrics(path, 0, epochs)
+        fd = open_file(file)
+    except FileNotFoundError:
+        return [], 0, ""
+    except OSError as err:
+        return [], 0, str(err) if isinstance(err, UnsafeFile) else f"{file}: unreadable ({err.strerror})"
+    try:
+        size = os.fstat(fd).st_size
+        rest = b""
+        if size > offset:
+            os.lseek(fd, offset, os.SEEK_SET)
+            rest = _read(fd, metrics_bound(epochs))
+    finally:
+        os.close(fd)
+    if rest:  # where read_metrics stopped: only a torn last line may be there
+        line, n = rest.splitlines(keepends=True)[0], len(rows) + 1
+        if line.endswith(b"\n") or len(line) < len(rest):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                return rows, offset, f"{file} line {n}: not a JSON object"
+            try:
+                EpochRow.from_json(obj)
+            except ValueError as err:
+                return rows, offset, f"{file} line {n}: {err}"
+            return rows, offset, f"{file} line {n}: not a whole line"
+    for i, row in enumerate(rows, 1):
+        if row.epoch != i:
+            return rows, offset, f"{file} line {i}: epoch {row.epoch} where epoch {i} belongs"
+        if labels is not None and len(row.threshold) > max(1, labels):
+            return rows, offset, f"{file} line {i}: {len(row.threshold)} thresholds for {labels} labels"
+    if len(rows) > epochs:
+        return rows, offset, f"{file} has {len(rows)} epoch rows, more than the {epochs} the run planned"
+    return rows, offset, ""
 
 
 def read_progress(path: Path) -> Progress | None:
@@ -396,70 +636,13 @@ def folder_stamp(path: Path) -> tuple:
     """(size, mtime) of the files a run's reader shows: it changes whenever the writer wrote.
     Cheap enough to check every second; a reader re-reads the run only when it changed."""
     stamp = []
-    for name in (CONFIG, STATUS, METRICS, SUMMARY, NOTES):
+    for name in (CONFIG, STATUS, METRICS, SUMMARY, NOTES, SCORES):
         try:
-            st = os.stat(Path(path) / name)
+            st = os.lstat(Path(path) / name)
             stamp.append((st.st_size, st.st_mtime_ns, st.st_ino))
         except OSError:
             stamp.append(None)
     return tuple(stamp)
-
-
-# ----------------------------------------------------------------------------- scores of best.pt
-
-
-@dataclass(frozen=True)
-class Scores:
-    """scores.npz: the scores of the best checkpoint's epoch, so curves and intervals are never
-    recomputed. Scores are float32 class-1 probabilities, (N,) binary or (N, L) multi-label;
-    `val_threshold` is the one chosen on validation (a float, or (L,) for multi-label)."""
-
-    epoch: int
-    val_scores: np.ndarray
-    val_labels: np.ndarray
-    test_scores: np.ndarray
-    test_labels: np.ndarray
-    val_threshold: np.ndarray
-
-    @classmethod
-    def of(cls, epoch: int, val: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
-           threshold: Any) -> Scores:
-        """From the trainer's (scores (N, L), labels (N, L)) of one member; L = 1 becomes (N,)."""
-        import numpy as np
-
-        def flat(a: np.ndarray, dtype: Any) -> np.ndarray:
-            a = np.asarray(a, dtype=dtype)
-            return a.reshape(len(a)) if a.ndim == 2 and a.shape[1] == 1 else a
-        thr = np.asarray(threshold, dtype=np.float64).reshape(-1)
-        return cls(int(epoch), flat(val[0], np.float32), flat(val[1], np.int64), flat(test[0], np.float32),
-                   flat(test[1], np.int64), thr.reshape(()) if thr.size == 1 else thr)
-
-
-def write_scores(run_dir: Path, scores: Scores, name: str = SCORES) -> None:
-    import numpy as np
-
-    buf = io.BytesIO()
-    np.savez(buf, **{f: getattr(scores, f) for f in Scores.__dataclass_fields__})
-    atomic_write_bytes(Path(run_dir) / name, buf.getvalue())
-
-
-def load_scores(run_dir: Path, name: str = SCORES) -> Scores | None:
-    """The run's scores.npz (or `name`, the same format); None when it is absent (runs from
-    before it existed) or unreadable."""
-    import numpy as np
-
-    try:
-        with np.load(Path(run_dir) / name, allow_pickle=False) as data:
-            values = {f: data[f] for f in Scores.__dataclass_fields__}
-    except (OSError, ValueError, KeyError, EOFError):
-        return None
-    try:
-        values["epoch"] = int(values["epoch"])
-    except (TypeError, ValueError):
-        return None
-    if len(values["test_scores"]) != len(values["test_labels"]) or len(values["val_scores"]) != len(values["val_labels"]):
-        return None
-    return Scores(**values)
 
 
 def read_summary(run_dir: Path) -> RunSummary | None:

@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 from damtui.errors import DamtuiError
 from damtui.records import METRICS, EpochRow, RunSummary
-from damtui.store.files import LOG, NOFOLLOW
+from damtui.text import shown
+from damtui.store.files import LOG, UnsafeFile, open_append, read_tail, size_text
 
 
 def fmt(v: Any, digits: int = 4) -> str:
@@ -58,6 +59,8 @@ class PlainPrinter:
             self.stage, self.rows = str(ev.config.get("stage", "")), ()
             self._print(f"run {ev.run_id} -> {ev.run_dir}")
             self._print(f"device {ev.device}; sizes {ev.sizes}; epochs {ev.start_epoch + 1}..{ev.epochs}")
+            if ev.note:
+                self._print(ev.note)
             self._print(epoch_header())
         elif isinstance(ev, E.EpochMetrics):
             self._print(epoch_line(ev.row, ev.is_best))
@@ -69,10 +72,10 @@ class PlainPrinter:
             if ev.summary is not None:
                 self._print(summary_line(ev.summary))
         elif isinstance(ev, E.RunFailed):
-            print(f"damtui: error: {ev.message}", file=sys.stderr, flush=True)
+            print(f"damtui: error: {shown(ev.message)}", file=sys.stderr, flush=True)
 
     def _print(self, text: str) -> None:
-        print(text, flush=True)
+        print(shown(text, lines=True), flush=True)
 
     def close(self) -> None:
         pass
@@ -91,11 +94,12 @@ def summary_line(s: RunSummary) -> str:
 
 def append_log(run_dir: Path, text: str) -> None:
     """Append lines to the run's log.txt, each stamped with the local time. Best effort: the log
-    is for reading, so a full disk costs log lines, never the run (metrics.jsonl reports it)."""
+    is for reading, so a full disk (or a link or FIFO planted there) costs log lines, never the
+    run (metrics.jsonl reports a full disk)."""
     stamp = time.strftime("%H:%M:%S")
     data = "".join(f"{stamp} {line}\n" for line in text.splitlines() or [""]).encode()
     try:
-        fd = os.open(Path(run_dir) / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW, 0o644)
+        fd = open_append(Path(run_dir) / LOG)
         try:
             os.write(fd, data)
         finally:
@@ -106,20 +110,24 @@ def append_log(run_dir: Path, text: str) -> None:
 
 def read_log(run_dir: Path, offset: int = 0) -> tuple[list[str], int] | None:
     """The whole lines of log.txt after byte `offset` and the offset after them (a line being
-    written is left for the next read); None when the run has no log."""
+    written is left for the next read); None when the run has no log. At most the last LOG_TAIL
+    bytes are read: a longer part starts with a line saying how much was left out. A link, FIFO
+    or device there is refused (DamtuiError), never read or waited on."""
+    path = Path(run_dir) / LOG
     try:
-        with open(Path(run_dir) / LOG, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size < offset:  # replaced by a shorter file: read it again from the start
-                offset = 0
-            fh.seek(offset)
-            data = fh.read()
+        data, begin, skipped = read_tail(path, offset)
     except FileNotFoundError:
         return None
+    except UnsafeFile:
+        raise
     except OSError as err:
-        raise DamtuiError(f"cannot read {Path(run_dir) / LOG} ({err.strerror})") from None
+        raise DamtuiError(f"cannot read {path} ({err.strerror})") from None
     whole = data[: data.rfind(b"\n") + 1]
-    return whole.decode(errors="replace").splitlines(), offset + len(whole)
+    lines = whole.decode(errors="replace").splitlines()
+    if skipped > 0 and lines:
+        cut = whole.find(b"\n") + 1  # the first line starts before what was read
+        lines = [f"[{size_text(skipped + cut)} of earlier log not shown: the file is at {path}]", *lines[1:]]
+    return lines, begin + len(whole)
 
 
 class RunLog(PlainPrinter):

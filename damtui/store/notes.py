@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from damtui.errors import DamtuiError
-from damtui.store.files import NOTES, atomic_write_json, read_json
+from damtui.store.files import NOTES, UnsafeFile, atomic_write_json, read_json
 
 MAX_NAME, MAX_TAG, MAX_NOTES = 80, 40, 10_000
 
@@ -49,7 +49,45 @@ class RunNotes:
         return self.text.strip().splitlines()[0] if self.text.strip() else ""
 
 
+class NotesDamage(DamtuiError):
+    """notes.json is not what damtui writes: the run lists as damaged, and nothing replaces it."""
+
+
+def notes_damage(obj: Any) -> str:
+    """'' when `obj` is what damtui writes to notes.json, else what is wrong with it."""
+    if not isinstance(obj, dict):
+        return "not a JSON object"
+    name, text, tags = obj.get("name", ""), obj.get("notes", ""), obj.get("tags", [])
+    if not isinstance(name, str) or len(name) > MAX_NAME:
+        return f"'name' is not a text of at most {MAX_NAME} characters"
+    if not isinstance(text, str) or len(text) > MAX_NOTES:
+        return f"'notes' is not a text of at most {MAX_NOTES} characters"
+    if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= MAX_TAG for t in tags):
+        return f"'tags' is not a list of words of at most {MAX_TAG} characters"
+    return ""
+
+
+def read_notes(run_dir: Path) -> RunNotes:
+    """The run's notes; empty when it has none; NotesDamage (one line) when notes.json is not
+    what damtui writes: unreadable, a link, FIFO or folder, too large, or of the wrong shape."""
+    path = Path(run_dir) / NOTES
+    try:
+        obj = read_json(path)
+    except FileNotFoundError:
+        return RunNotes()
+    except UnsafeFile as err:
+        raise NotesDamage(str(err)) from None
+    except (OSError, ValueError) as err:
+        raise NotesDamage(f"{path}: not readable JSON ({getattr(err, 'strerror', None) or type(err).__name__});"
+                          " fix it or move it away") from None
+    damage = notes_damage(obj)
+    if damage:
+        raise NotesDamage(f"{path}: {damage}; fix it or move it away")
+    return RunNotes.from_json(obj)
+
+
 def load_notes(run_dir: Path) -> RunNotes:
+    """What can be read of the run's notes, never an error: a damaged run's list row shows it."""
     try:
         return RunNotes.from_json(read_json(Path(run_dir) / NOTES))
     except (OSError, ValueError):
@@ -57,10 +95,7 @@ def load_notes(run_dir: Path) -> RunNotes:
 
 
 def save_notes(run_dir: Path, notes: RunNotes) -> None:
-    path = Path(run_dir) / NOTES
-    if path.is_symlink():
-        raise DamtuiError(f"{path} is a symbolic link, not a run file; remove it, then try again")
-    atomic_write_json(path, notes.to_json())
+    atomic_write_json(Path(run_dir) / NOTES, notes.to_json())
 
 
 def check_name(name: str) -> str:
@@ -83,7 +118,9 @@ def parse_tags(text: str) -> list[str]:
 
 
 def update_notes(run_dir: Path, change: Callable[[RunNotes], RunNotes]) -> RunNotes:
-    notes = change(load_notes(run_dir))
+    """Change the notes as read now; a damaged notes.json is refused, never replaced (what the
+    user wrote there may still be readable to them)."""
+    notes = change(read_notes(run_dir))
     save_notes(run_dir, notes)
     return notes
 
@@ -94,10 +131,20 @@ def rename_run(run_dir: Path, name: str) -> RunNotes:
     return update_notes(run_dir, lambda n: replace(n, name=name))
 
 
-def set_notes(run_dir: Path, text: str) -> RunNotes:
+def check_notes(text: str) -> str:
+    """Notes as stored: stripped, at most MAX_NOTES characters of printable lines (an ESC
+    sequence pasted into them would steer the terminal of whoever reads them)."""
     text = text.strip()
     if len(text) > MAX_NOTES:
         raise DamtuiError(f"notes are at most {MAX_NOTES} characters (got {len(text)})")
+    bad = next((c for c in text if not c.isprintable() and c not in "\n\t"), None)
+    if bad is not None:
+        raise DamtuiError(f"notes are printable text in lines; remove the control character {bad!r}")
+    return text
+
+
+def set_notes(run_dir: Path, text: str) -> RunNotes:
+    text = check_notes(text)
     return update_notes(run_dir, lambda n: replace(n, text=text))
 
 

@@ -9,6 +9,7 @@ gives a whole-run figure from the first batches of epoch 1. Pure: no torch, no t
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Sequence
 
@@ -17,6 +18,7 @@ from damtui.records import EpochRow
 TRAIN, EVALUATING = "train", "evaluating"
 WRITE_EVERY_S = 1.0  # progress.json is replaced at most this often (and at each epoch's last batch)
 EVAL_SPEEDUP = 3.0  # scoring an image costs about a third of training on it (no backward pass)
+MAX_VALUE = 1e12  # no count, speed or second of a real run comes near it (a clock reads ~2e9)
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,15 @@ class Progress:
             p = cls(**{k: v for k, v in data.items() if k in known})
         except TypeError as err:
             raise ValueError(f"progress record: {err}") from None
-        numbers = (p.epoch, p.epochs, p.batch, p.batches, p.images_per_s, p.train_elapsed_s, p.eval_images)
+        numbers = (p.epoch, p.epochs, p.batch, p.batches, p.images_per_s, p.train_elapsed_s, p.eval_images,
+                   p.updated)
         if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in numbers) or p.phase not in (
                 TRAIN, EVALUATING):
             raise ValueError("progress record has a field of the wrong type")
+        if not all(math.isfinite(v) and 0 <= v < MAX_VALUE for v in numbers):
+            raise ValueError("progress record has a number that is negative, not finite or too large")
+        if not (1 <= p.epoch <= p.epochs and 0 <= p.batch <= p.batches):
+            raise ValueError(f"progress record is at batch {p.batch}/{p.batches} of epoch {p.epoch}/{p.epochs}")
         return p
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from damtui.analysis import uncertainty
 from damtui.errors import DamtuiError
 from damtui.records import EpochRow, RunSummary, Selected, best_index
-from damtui.store.files import SOURCE_SCORES, Scores, load_scores, read_summary
+from damtui.store.files import SOURCE_SCORES, read_summary
 from damtui.store.runs import RunRecord, read_metrics
+from damtui.store.scores import Scores, load_scores
 
 
 def intervals_from(selected: Selected | None, scores: Scores | None) -> Selected | None:

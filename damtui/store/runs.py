@@ -7,7 +7,7 @@ One folder per run:
   metrics.jsonl  one JSON line per finished epoch, appended whole and fsync'd
   best.pt / last.pt   checkpoints, replaced atomically
   summary.json   honest summary, written when the run ends
-  scores.npz     val/test scores of best.pt's epoch, written right after it (run_files.Scores)
+  scores.npz     val/test scores of best.pt's epoch, written right after it (store.scores)
   progress.json  where the writer is inside its epoch (damtui.store.progress), replaced every second
 Every write leaves either the old or the new file after a SIGKILL at any instant; readers skip a
 torn last line, so a folder another process is writing can be followed safely.
@@ -19,6 +19,7 @@ import io
 import json
 import os
 import queue
+import re
 import secrets
 import socket
 import threading
@@ -27,21 +28,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from damtui.atomic import atomic_write_bytes
+from damtui.atomic import atomic_write_bytes, write_output
 from damtui.errors import DamtuiError
 from damtui.records import EpochRow, RunSummary, Selected, best_index
-from damtui.store.notes import RunNotes, load_notes
+from damtui.store.notes import NotesDamage, RunNotes, load_notes, read_notes
 from damtui.store.files import (  # noqa: F401  (the run store's API includes these)
     BEST, CANCELLED, CHECKPOINT_FORMAT, CONFIG, CRASHED, DAMAGED, ERROR_LOG, FAILED, FINISHED, LAST, LOCK,
-    LOG, METRICS, NOFOLLOW, NOTES, RUN_FILES, RUNNING, STALE_HEARTBEAT_S, STATUS, SUMMARY, SWEEP_PLAN, SWEEPS_DIR, RunLock,
-    atomic_write_json, check_run_name, folder_stamp, read_metrics, trained_seconds, discard_run, effective_status, folder_state, has_checkpoint, is_run_dir,
-    json_safe, load_checkpoint, load_sweep_plans, metrics_damage, open_sweep_log, pid_alive, process_start,
-    read_json, read_sweep_log, refuse_links, sweep_dir, write_sweep_plan,
+    LOG, MAX_EPOCHS, METRICS, NOFOLLOW, NOTES, RUN_FILES, RUNNING, STALE_HEARTBEAT_S, STATUS, SUMMARY, SWEEP_PLAN,
+    SWEEPS_DIR, RunLock, UnsafeFile,
+    atomic_write_json, check_run_name, folder_stamp, read_metrics, trained_seconds, discard_run, effective_status,
+    folder_state, has_checkpoint, is_run_dir, json_safe, load_checkpoint, load_sweep_plans, open_append,
+    open_file, open_sweep_log, pid_alive, process_start, read_json, read_sweep_log, real_dir, refuse_links,
+    run_folder, scan_metrics, sweep_dir, write_sweep_plan,
     clear_sweep_stops, request_sweep_stop, sweep_stop_requested, lock_sweep,
     CONFIG_FIELDS, STATUS_FIELDS, fields_damage, PROGRESS, read_progress,
-    SCORES, SOURCE_SCORES, Scores, load_scores, read_summary, write_scores,
+    SCORES, SOURCE_SCORES, read_summary,
 )
 from damtui.store.launch import LAUNCH_DIR
+from damtui.store.scores import Expected, Scores, ScoresDamage, load_scores, write_scores  # noqa: F401
 from damtui.store.progress import WRITE_EVERY_S, Progress
 
 HEARTBEAT_EVERY_S = 10.0
@@ -90,6 +94,12 @@ def new_run_name(dataset: str, stage: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{dataset}-{stage}-{secrets.token_hex(3)}"
 
 
+def short_id(run_id: str) -> str:
+    """The random suffix of a default run name ('...-a1b2c3' -> 'a1b2c3'); other names whole."""
+    m = re.match(r"^\d{8}-\d{6}-.*-([0-9a-f]{6})$", run_id)
+    return m.group(1) if m else run_id
+
+
 class RunWriter:
     """Writes one run folder, holding its RunLock; used by the engine only."""
 
@@ -127,6 +137,7 @@ class RunWriter:
                     continue
                 except OSError as err:
                     raise DamtuiError(f"cannot create a run in {root} ({err.strerror}); choose --runs-dir") from None
+        lock.commit()
         writer = cls(root / name, lock)
         atomic_write_json(writer.path / CONFIG, {"config": config, "runtime": runtime})
         writer.write_status(RUNNING, epoch=0, epochs=config["epochs"])
@@ -141,6 +152,7 @@ class RunWriter:
         replaces it in config.json, and the runtime's `extensions` records the change."""
         lock = lock or RunLock.acquire(path)
         refuse_links(path)
+        lock.commit()
         writer = cls(path, lock)
         if config is not None:
             _record_extension(path, config, done)
@@ -151,7 +163,7 @@ class RunWriter:
                     tmp.unlink()
                 except OSError:
                     pass
-        rows, _ = read_metrics(path)
+        rows, _ = read_metrics(path, epochs=epochs)
         rows = [r for r in rows if r.epoch <= done]
         text = "".join(json.dumps(json_safe(r.to_json())) + "\n" for r in rows)
         atomic_write_bytes(path / METRICS, text.encode())
@@ -203,7 +215,7 @@ class RunWriter:
     def append_metrics(self, row: EpochRow) -> None:
         line = (json.dumps(json_safe(row.to_json())) + "\n").encode()
         try:
-            fd = os.open(self.path / METRICS, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NOFOLLOW, 0o644)
+            fd = open_append(self.path / METRICS)
             try:
                 os.write(fd, line)
                 os.fsync(fd)
@@ -309,6 +321,7 @@ def _claim_named(path: Path) -> RunLock:
         pass
     except OSError as err:
         raise DamtuiError(f"cannot create run {path} ({err.strerror}); choose --runs-dir") from None
+    run_folder(path)  # a link planted at the name would make the run's files land where it points
     lock = RunLock.acquire(path)
     try:
         _check_takeover(path)
@@ -377,17 +390,9 @@ class _Damage(ValueError):
     """A run file of the wrong shape, with the file and the field in the message."""
 
 
-def _info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo:
-    """The run's list row; a folder whose files are not what damtui writes lists as damaged, with
-    the reason, instead of breaking the listing of every other run."""
-    damage = metrics_damage(path)
-    if not damage:
-        try:
-            return _read_info(path, cfg, rows)
-        except _Damage as err:
-            damage = f"{path}: {err}"
-        except (TypeError, ValueError, AttributeError, KeyError) as err:
-            damage = f"{path}: a file has unexpected contents ({type(err).__name__}: {err})"
+def _damaged(path: Path, cfg: dict[str, Any], damage: str) -> RunInfo:
+    """The list row of a folder whose files are not what damtui writes: damaged, with the reason,
+    instead of breaking the listing of every other run."""
     config = cfg.get("config") if isinstance(cfg.get("config"), dict) else {}
     return RunInfo(run_id=path.name, path=path, dataset=str(config.get("dataset", "?")),
                    stage=str(config.get("stage", "?")), preset=str(config.get("preset", "")), status=DAMAGED,
@@ -395,30 +400,82 @@ def _info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo:
                    notes=load_notes(path))
 
 
-def _read_info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo:
+def _optional_json(path: Path) -> Any:
+    """A file the run may not have yet: None when absent or being replaced (a torn read of a
+    file written atomically is a reader's race, not damage); _Damage for a link, FIFO, device or
+    a file larger than its bound."""
+    try:
+        return read_json(path)
+    except UnsafeFile as err:
+        raise _Damage(str(err)) from None
+    except (OSError, ValueError):
+        return None
+
+
+def _planned(config: dict[str, Any], status: dict[str, Any]) -> int:
+    """The epochs the run is planned for: its config's, or an extension's (status.json)."""
+    known = [e for e in (config.get("epochs"), status.get("epochs")) if type(e) is int]
+    planned = max(known, default=MAX_EPOCHS)
+    if not 1 <= planned <= MAX_EPOCHS:
+        raise _Damage(f"epochs {planned} is not in 1..{MAX_EPOCHS}")
+    return planned
+
+
+def _labels(config: dict[str, Any]) -> int | None:
+    from damtui.data import datasets
+
+    try:
+        return datasets.spec(str(config.get("dataset"))).n_labels
+    except DamtuiError:
+        return None  # a dataset this version does not know: its rows are not checked against it
+
+
+def _read(path: Path, cfg: dict[str, Any]) -> tuple[RunInfo, list[EpochRow], int]:
+    """The run's list row, its metrics rows and the offset after them, every file checked
+    (a damaged folder's row says why, with no rows)."""
+    try:
+        return _read_info(path, cfg)
+    except _Damage as err:
+        damage = f"{path}: {err}" if str(path) not in str(err) else str(err)
+    except (TypeError, ValueError, AttributeError, KeyError) as err:
+        damage = f"{path}: a file has unexpected contents ({type(err).__name__}: {err})"
+    return _damaged(path, cfg, damage), [], 0
+
+
+def _read_info(path: Path, cfg: dict[str, Any]) -> tuple[RunInfo, list[EpochRow], int]:
     config, runtime = cfg["config"], cfg.get("runtime", {})
     if not isinstance(config, dict) or not isinstance(runtime, dict):
         raise _Damage(f"{CONFIG} must hold objects 'config' and 'runtime'")
-    try:
-        status = read_json(path / STATUS)
-    except (OSError, ValueError):
-        status = {}
+    status = _optional_json(path / STATUS)
+    status = {} if status is None else status
     if not isinstance(status, dict):
         raise _Damage(f"{STATUS} is not a JSON object")
     wrong = fields_damage(STATUS, status, STATUS_FIELDS) or fields_damage(CONFIG, config, CONFIG_FIELDS)
     if wrong:
         raise _Damage(wrong)
+    planned = _planned(config, status)
+    labels = _labels(config)
+    rows, offset, damage = scan_metrics(path, planned, labels)
+    if damage:
+        raise _Damage(damage)
+    try:
+        notes = read_notes(path)
+        for name in (SCORES, SOURCE_SCORES):
+            load_scores(path, name, Expected.of_run(path, name))
+    except (NotesDamage, ScoresDamage) as err:
+        raise _Damage(str(err)) from None
     i = best_index(rows)
     stage = str(config.get("stage", "?"))
     best = Selected.of(rows[i], stage) if i is not None else None
-    try:  # an ended run's summary adds the intervals and, for a fine-tune, the two-stage answer
-        summary: RunSummary | None = RunSummary.from_json(read_json(path / SUMMARY))
-    except (OSError, ValueError):
-        summary = None  # not ended yet, being replaced or damaged: the rows still say the stage's best
+    raw = _optional_json(path / SUMMARY)  # an ended run's: the intervals and a fine-tune's two-stage answer
+    try:
+        summary = None if raw is None else RunSummary.from_json(raw)
+    except (ValueError, TypeError):
+        summary = None  # being replaced or damaged: the rows still say the stage's best
     if summary is not None and summary.best is not None and best is not None and summary.best.epoch == best.epoch:
         best = summary.best
     answer = summary.answer if summary is not None and stage == "finetune" else None
-    return RunInfo(
+    info = RunInfo(
         run_id=path.name,
         path=path,
         dataset=str(config.get("dataset", "?")),
@@ -438,21 +495,30 @@ def _read_info(path: Path, cfg: dict[str, Any], rows: list[EpochRow]) -> RunInfo
         pid=None if status.get("pid") is None else int(status["pid"]),
         sweep=runtime.get("sweep"),
         sweep_config=runtime.get("sweep_config"),
-        notes=load_notes(path),
+        notes=notes,
         config=config,
     )
+    return info, rows, offset
 
 
-def load_run(path: Path) -> RunRecord:
-    path = Path(path)
+def _config_of(path: Path) -> dict[str, Any]:
+    """config.json of a run folder (not a link); DamtuiError when it is not a damtui run."""
+    path = run_folder(path)
     try:
         cfg = read_json(path / CONFIG)
+    except UnsafeFile as err:
+        raise DamtuiError(f"{path} is not a damtui run ({CONFIG} is {err.strerror})") from None
     except (OSError, ValueError):
         raise DamtuiError(f"{path} is not a damtui run (no readable {CONFIG})") from None
     if not isinstance(cfg, dict) or "config" not in cfg:
         raise DamtuiError(f"{path} is not a damtui run ({CONFIG} has no 'config')")
-    rows, offset = read_metrics(path)
-    info = _info(path, cfg, rows)
+    return cfg
+
+
+def load_run(path: Path) -> RunRecord:
+    path = Path(path)
+    cfg = _config_of(path)
+    info, rows, offset = _read(path, cfg)
     if info.status == DAMAGED:  # what a damaged folder holds is not trusted further
         config, runtime = cfg["config"], cfg.get("runtime")
         return RunRecord(info, config if isinstance(config, dict) else {},
@@ -460,20 +526,39 @@ def load_run(path: Path) -> RunRecord:
     return RunRecord(info, cfg["config"], cfg.get("runtime", {}), rows, offset)
 
 
+_LISTED: dict[Path, tuple[tuple, RunInfo]] = {}  # list_runs' rows of runs no process writes, by folder
+
+
 def list_runs(root: Path) -> tuple[list[RunInfo], list[str]]:
-    """All runs under `root`, newest first, and the names of entries that are not runs."""
+    """All runs under `root`, newest first, and the names of entries that are not runs.
+
+    A run no process writes is read again only when its files changed (runs.folder_stamp: a stat
+    of each), so an app listing the runs every two seconds reads nothing while nothing changes."""
     root = Path(root)
     runs: list[RunInfo] = []
     ignored: list[str] = []
     if not root.is_dir():
         return runs, ignored
+    seen = set()
     for entry in sorted(root.iterdir()):
         if entry.name.startswith(".") or _being_created(entry):
             continue
+        stamp = folder_stamp(entry)
+        cached = _LISTED.get(entry)
+        seen.add(entry)
+        if cached is not None and cached[0] == stamp:
+            runs.append(cached[1])
+            continue
         try:
-            runs.append(load_run(entry).info)
+            info = load_run(entry).info
         except DamtuiError:
             ignored.append(entry.name)
+            continue
+        runs.append(info)
+        if info.status != RUNNING:
+            _LISTED[entry] = (stamp, info)
+    for gone in [p for p in _LISTED if p.parent == root and p not in seen]:
+        _LISTED.pop(gone, None)
     runs.sort(key=lambda r: (r.started, r.run_id), reverse=True)
     return runs, ignored
 
@@ -490,30 +575,66 @@ def summary_of(record: RunRecord) -> RunSummary:
                          preset=i.preset)
 
 
+def _run_names(root: Path) -> list[str]:
+    return sorted(p.name for p in Path(root).iterdir() if is_run_dir(p)) if Path(root).is_dir() else []
+
+
 LATEST = "latest"
 
 
 def resolve_run(root: Path, ref: str, dataset: str | None = None, stage: str | None = None,
                 finished: bool = False) -> Path:
-    """The one resolver of run references, for every command: a path, a folder name, a unique part
+    """The resolver of run references for reading: a folder name in `root`, a path, a unique part
     of one (its short id), a display name, or `latest`: the newest run, among those of `dataset`
-    and `stage` that are `finished` when the caller needs that (`--from latest`)."""
+    and `stage` that are `finished` when the caller needs that (`--from latest`). A name in the
+    runs folder comes before a same-named folder where the command runs. Commands that change a
+    run resolve it with resolve_own_run."""
     root = Path(root)
     if ref == LATEST:
         return _latest(root, dataset, stage, finished)
-    direct = Path(ref)
-    for cand in (direct, root / ref):
-        if cand.is_dir():
+    for cand in (root / ref, Path(ref)) if "/" not in ref else (Path(ref),):
+        if os.path.lexists(cand) and (cand.is_dir() or cand.is_symlink()):
             if not is_run_dir(cand):
-                raise DamtuiError(f"{cand} is not a damtui run (no {CONFIG}); `damtui runs` lists runs")
+                raise DamtuiError(f"{cand} is not a damtui run (no {CONFIG}, or a link); `damtui runs` lists runs")
             return cand
-    names = [p.name for p in root.iterdir() if is_run_dir(p)] if root.is_dir() else []
+    names = _run_names(root)
     hits = [n for n in names if ref in n] or [n for n in names if load_notes(root / n).name == ref]
     if len(hits) == 1:
         return root / hits[0]
     if not hits:
         raise DamtuiError(f"no run {ref!r} in {root}; `damtui runs` lists runs")
     raise DamtuiError(f"{ref!r} matches {len(hits)} runs in {root}; give more of the name")
+
+
+def resolve_own_run(root: Path, ref: str) -> Path:
+    """A run to change (delete, rename, note, tag, resume), resolved exactly and only inside the
+    runs folder: its folder name, its exact short id, an unambiguous start of its name, or its
+    display name; a path must point into the runs folder. Never a part of a name, never a folder
+    where the command runs. `latest` is the newest run."""
+    root = Path(root)
+    if ref == LATEST:
+        return _latest(root, None, None, False)
+    if "/" in ref:
+        cand = Path(ref)
+        if cand.parent.resolve() != root.resolve():
+            raise DamtuiError(f"{ref} is not in the runs folder {root}; give a run there (`damtui runs` lists"
+                              " them) or choose --runs-dir")
+        ref = cand.name
+    names = _run_names(root)
+    if ref in names:
+        return root / ref
+    if os.path.lexists(root / ref):
+        raise DamtuiError(f"{root / ref} is not a damtui run (no {CONFIG}, or a link); `damtui runs` lists runs")
+    for rule in (lambda n: short_id(n) == ref, lambda n: n.startswith(ref),
+                 lambda n: load_notes(root / n).name == ref):
+        hits = [n for n in names if rule(n)] if ref else []
+        if len(hits) == 1:
+            return root / hits[0]
+        if len(hits) > 1:
+            shown = ", ".join(hits[:3]) + (" ..." if len(hits) > 3 else "")
+            raise DamtuiError(f"{ref!r} matches {len(hits)} runs in {root} ({shown}); give the whole name")
+    raise DamtuiError(f"no run {ref!r} in {root} (give its whole name, short id or the start of its name);"
+                      " `damtui runs` lists runs")
 
 
 def _latest(root: Path, dataset: str | None, stage: str | None, finished: bool) -> Path:
@@ -526,9 +647,6 @@ def _latest(root: Path, dataset: str | None, stage: str | None, finished: bool) 
     raise DamtuiError(f"'latest': no {what} in {root}; `damtui runs` lists runs")
 
 
-def write_text_file(path: Path, text: str) -> None:
-    """Exports (CSV, Markdown) go through here so every file write lives in this module."""
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, text.encode("utf-8"))
+def write_text_file(path: Path, text: str) -> Path:
+    """Exports (CSV, Markdown) to a file the user named (damtui.atomic.write_output)."""
+    return write_output(path, text.encode("utf-8"))

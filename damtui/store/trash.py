@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from damtui.errors import DamtuiError
-from damtui.store.files import CONFIG, RUNNING, RunLock, is_run_dir, read_json
+from damtui.store.files import CONFIG, RUNNING, RunLock, free_name, is_run_dir, read_json, real_dir, run_folder
 
 TRASH_DIR = ".trash"  # under the runs dir; dot-named, so `runs.list_runs` ignores it
 
@@ -64,16 +64,14 @@ def delete_run(path: Path, force: bool = False) -> Path:
     lock = _lock(path)
     try:
         _check(path, force)
-        dest = trash_dir(path.parent) / f"{path.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        base, n = dest.name, 1
-        while dest.exists():
-            n += 1
-            dest = dest.with_name(f"{base}~{n}")
         try:
-            dest.parent.mkdir(exist_ok=True)
+            folder = real_dir(trash_dir(path.parent), create=True)  # a link there would move runs elsewhere
+            dest = free_name(folder / f"{path.name}-{time.strftime('%Y%m%d-%H%M%S')}")
             os.replace(path, dest)  # one rename on the same file system: the run is whole in one place
+        except DamtuiError:
+            raise
         except OSError as err:
-            raise DamtuiError(f"cannot move {path.name} to {dest.parent} ({err.strerror})") from None
+            raise DamtuiError(f"cannot move {path.name} to {trash_dir(path.parent)} ({err.strerror})") from None
     finally:
         lock.release()
     return dest
@@ -122,6 +120,7 @@ def restore_run(trashed: Path) -> Path:
 
 
 def _lock(path: Path) -> RunLock:
+    run_folder(path)
     if not is_run_dir(path):
         raise DamtuiError(f"{path} is not a damtui run; `damtui runs` lists runs")
     return RunLock.acquire(path)  # refuses a run being written, naming the process

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import re
 import sys
 import time
@@ -35,6 +36,7 @@ else:  # pragma: no cover
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 RESERVED = {"dataset": "datasets", "stage": "stages", "preset": "presets", "seed": "seeds"}
 STAGES = ("pretrain", "finetune")
+MAX_RUNS = 10_000  # a bigger plan is refused unless forced: 10,000 runs take ~10 s just to plan
 
 
 # ----------------------------------------------------------------------------- the file
@@ -254,12 +256,31 @@ def _label(preset: str, overrides: dict[str, Any]) -> str:
     return " ".join([preset, *items])
 
 
-def plan(sweep: SweepFile, path: Path) -> list[Job]:
+def _size(grid: dict[str, list[Any]]) -> int:
+    return math.prod(len(v) for v in grid.values())
+
+
+def planned_runs(sweep: SweepFile) -> int:
+    """How many runs the sweep expands to (at most: identical runs are planned once), counted
+    from the lists alone, before any is made."""
+    pre = _size(sweep.pretrain.grid) * len(sweep.seeds)
+    chain = pre * (1 + (_size(sweep.finetune.grid) if "finetune" in sweep.stages else 0))
+    presets = len(sweep.presets) if sweep.presets else 1
+    return len(sweep.datasets) * presets * _size(sweep.grid) * chain
+
+
+def plan(sweep: SweepFile, path: Path, force: bool = False) -> list[Job]:
     """Expand a sweep into jobs: datasets x (presets x grid) x stage grid x seeds, pretrain first
-    in each chain. Every config goes through the preset schema here, before anything starts."""
+    in each chain. Every config goes through the preset schema here, before anything starts. A
+    plan of more than MAX_RUNS runs is refused unless `force`d (a grid of 10^6 took minutes and
+    gigabytes just to plan)."""
     from damtui.data import datasets
 
     assert sweep.name is not None
+    total = planned_runs(sweep)
+    if total > MAX_RUNS and not force:
+        raise DamtuiError(f"{path}: the sweep makes {total:,} runs, more than {MAX_RUNS:,}; give the grid fewer"
+                          " values, or add --force to plan them all")
     found: dict[tuple[str, str, str], cfg.Config] = {}
 
     def preset_for(name: str, dataset: str, stage: str, key: str) -> cfg.Config:
@@ -323,12 +344,13 @@ def _job(sweep: str, path: Path, dataset: str, stage: str, preset: str, base: cf
                seed, f"{dataset}-{digest}-{stage}", label, pre.name if pre else None, config)
 
 
-def load_plan_file(path: Path) -> tuple[SweepFile, list[Job]]:
+def load_plan_file(path: Path, force: bool = False) -> tuple[SweepFile, list[Job]]:
     """The sweep and its runs; for a search, the runs of no trial yet (they are sampled as it goes),
-    but every bound of its space was checked against the preset schema."""
+    but every bound of its space was checked against the preset schema. A grid of more than
+    MAX_RUNS runs is refused unless `force`d."""
     sweep = load_sweep_file(path)
     if sweep.search is None:
-        return sweep, plan(sweep, path)
+        return sweep, plan(sweep, path, force)
     space = sweep.search.flat_space()
     low = {k: d.corners()[0] for k, d in space.items()}
     for name, dist in space.items():

@@ -40,7 +40,7 @@ from damtui.train.pipeline import DataPipeline
 from damtui.train.recorder import RunRecorder
 from damtui.train.resume import Source, check_resume, load_source
 from damtui.train.stages import Stage, finetune_model_from, make_model, num_outputs
-from damtui.train.threads import apply_threads, resolve_threads
+from damtui.train.threads import apply_threads, run_threads, stored_threads
 from damtui.train.trainer import RunState, SingleTrainer, Trainer, make_ema, memory_format, seed_epoch
 
 Emit = Callable[[Event], None]
@@ -104,12 +104,13 @@ class Prepared:
     best_val: float
     source_summary: RunSummary | None
     open_writer: Callable[[], runs.RunWriter]
+    note: str = ""  # said when the run starts (a resume given another thread count)
 
     def open(self) -> RunRecorder:
         """Create (or reopen) the run folder and announce the run; its recorder."""
         recorder = RunRecorder(self.state, self.emit, self.open_writer(), self.best_epoch, self.best_val,
                                self.source_summary)
-        recorder.announce(self.pipeline.sizes(), device_name(self.device), self.start_epoch)
+        recorder.announce(self.pipeline.sizes(), device_name(self.device), self.start_epoch, self.note)
         return recorder
 
 
@@ -142,8 +143,11 @@ def _prepare(
     threads: int | None = None,
 ) -> Prepared:
     """`pipeline` shares one device-resident copy of the data between runs of the same dataset;
-    `threads` is the `--threads` flag (damtui.train.threads has the precedence)."""
-    apply_threads(resolve_threads(threads, config.threads))
+    `threads` is the `--threads` flag (damtui.train.threads has the precedence; a resumed run
+    keeps its own count unless told otherwise, and the run's first line says so)."""
+    if resume is None:  # a resume's count is chosen once its record is read
+        n_threads, thread_note = run_threads(threads, config.threads)
+        apply_threads(n_threads)
     dev = resolve_device(device)
     splits = pipeline.splits if pipeline is not None else datasets.load(config.dataset, data_root)
     spec = splits.spec
@@ -154,6 +158,8 @@ def _prepare(
     source: Source | None = None
     if resume is not None:
         ckpt, rec = check_resume(Path(resume), config)
+        n_threads, thread_note = run_threads(threads, config.threads, stored_threads(rec.runtime))
+        apply_threads(n_threads)
         from_run_id = rec.runtime.get("from_run")
         saved = rec.runtime.get("from_run_summary")
         source_summary = RunSummary.from_json(saved) if saved else None
@@ -194,6 +200,7 @@ def _prepare(
             "from_run_path": str(source.path.resolve()) if source else None,
             "from_run_summary": source_summary.to_json() if source_summary else None,
             "argv": sys.argv,
+            "threads": n_threads,  # a resume trains with it again (damtui.train.threads)
             **(runtime_extra or {}),
         }
         writer = runs.RunWriter.create(Path(runs_dir), config.as_dict(), runtime, name=run_name)
@@ -201,7 +208,8 @@ def _prepare(
             runs.write_scores(writer.path, source.scores, runs.SOURCE_SCORES)  # kept if the pretrain moves on
         return writer
 
-    return Prepared(state, spec, pipeline, dev, emit, start_epoch, best_epoch, best_val, source_summary, open_writer)
+    return Prepared(state, spec, pipeline, dev, emit, start_epoch, best_epoch, best_val, source_summary, open_writer,
+                    thread_note)
 
 
 def _build(config: Config, spec: DatasetSpec, splits: datasets.Splits, source: Source | None,

@@ -35,10 +35,10 @@ class RunRecorder:
         self.rows, _ = runs.read_metrics(writer.path)
         self.eval_images = 0
 
-    def announce(self, sizes: dict[str, int], device_name: str, start_epoch: int) -> None:
+    def announce(self, sizes: dict[str, int], device_name: str, start_epoch: int, note: str = "") -> None:
         self.eval_images = sizes.get("val", 0) + sizes.get("test", 0)
         self.emit(RunStarted(self.writer.run_id, str(self.writer.path), self.c.as_dict(), sizes, device_name,
-                             start_epoch, self.c.epochs))
+                             start_epoch, self.c.epochs, note))
 
     def progress(self, event: BatchProgress) -> None:
         """Batch progress to the front end, and (throttled) to progress.json for other processes."""

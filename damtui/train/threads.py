@@ -5,13 +5,20 @@ workers spin at every barrier waiting for each other and a CPU epoch can be ten 
 (measured in docs/PERFORMANCE.md, "CPU threads"). Precedence: `--threads N`, then
 `$DAMTUI_THREADS`, then the preset's `threads`, then `default_threads()`. Sweeps running several
 CPU jobs side by side pass each child its share through `$DAMTUI_THREADS`.
+
+The count is stored with the run (runtime "threads"), and a resumed run trains with it again
+unless `--threads` or `$DAMTUI_THREADS` say otherwise: on a CPU another count sums in another
+order, so a run started with 2 threads and resumed with the idle cores of a busier moment (1)
+would differ from the uninterrupted run from then on (docs/RELIABILITY.md, round 3).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
+from typing import Any
 
 ENV = "DAMTUI_THREADS"
 
@@ -100,3 +107,25 @@ def apply_threads(n: int) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+def stored_threads(runtime: dict[str, Any]) -> int | None:
+    """The thread count a run trained with: its runtime's "threads", or for runs saved before
+    that was stored, the count in its CPU device name ("cpu (x86_64, 2 threads)")."""
+    n = runtime.get("threads")
+    if type(n) is int and n >= 1:
+        return n
+    m = re.match(r"^cpu \(.*?(\d+) threads\)$", str(runtime.get("device", "")))
+    return int(m.group(1)) if m and int(m.group(1)) >= 1 else None
+
+
+def run_threads(flag: int | None, preset: int | None, stored: int | None = None) -> tuple[int, str]:
+    """The thread count of a run, and a note when a resumed run (`stored`: the count it trained
+    with) is given another one by --threads or $DAMTUI_THREADS; without those it keeps its own."""
+    if stored is not None and flag is None and not os.environ.get(ENV, "").strip():
+        return stored, ""
+    n = resolve_threads(flag, preset)
+    if stored is None or n == stored:
+        return n, ""
+    return n, (f"threads: {n}, where this run trained with {stored}; on a CPU its numbers can differ from an"
+               f" uninterrupted run's from here on (--threads {stored} keeps them equal)")

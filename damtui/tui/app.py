@@ -28,6 +28,7 @@ from damtui import events
 from damtui.store import runs
 from damtui.config import Config, validate
 from damtui.errors import DamtuiError
+from damtui.text import markup
 from damtui.tui import messages as msg
 from damtui.tui.heavy import HEAVY_IMPORTS
 from damtui.tui import session as ss
@@ -184,7 +185,7 @@ class DamtuiApp(App[None]):
         if message.users:
             self._confirm_source_extension(message)
         elif message.error:
-            self.notify(f"cannot resume: {message.error}", severity="error", timeout=10)
+            self.notify(f"cannot resume: {markup(message.error)}", severity="error", timeout=10)
         else:
             self.start_training(message.config, device="auto", resume=message.path, epochs=message.epochs,
                                 force=message.force)
@@ -192,14 +193,14 @@ class DamtuiApp(App[None]):
     def _confirm_source_extension(self, message: msg.ResumeChecked) -> None:
         """Training a pretrain further moves its best.pt, which its fine-tunes started from: ask, naming them."""
         users = message.users
-        names = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+        names = markup(", ".join(users[:3])) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
 
         def answer(yes: bool | None) -> None:
             if yes:
                 self.post_message(msg.ResumeRun(message.path, message.epochs, force=True))
 
         self.push_screen(ConfirmScreen(
-            f"Train {message.path.name} further?",
+            f"Train {markup(message.path.name)} further?",
             f"Fine-tunes started from its best checkpoint: {names}. Training it further can replace that"
             " checkpoint, so they would no longer match the run they name as their source.",
             yes="Train it further", no="Keep it as it is"), answer)
@@ -280,7 +281,7 @@ class DamtuiApp(App[None]):
             self.log.error(message.detail)
         self._changed("ended")
         if self._shown_screen() is not None and not isinstance(self._shown_screen(), MonitorScreen):
-            self.notify(f"run failed: {message.message}", severity="error", timeout=10)
+            self.notify(f"run failed: {markup(message.message)}", severity="error", timeout=10)
 
     def on_engine_done(self, message: msg.EngineDone) -> None:
         s = self._current(message.session)
@@ -297,7 +298,7 @@ class DamtuiApp(App[None]):
         if shown is None or isinstance(shown, MonitorScreen):
             return
         severity = {"finished": "information", "cancelled": "warning"}.get(s.state, "error")
-        self.notify(f"run {s.run_id or s.config.dataset} {s.state}", severity=severity, timeout=6)
+        self.notify(markup(f"run {s.run_id or s.config.dataset} {s.state}"), severity=severity, timeout=6)
 
     def cancel_training(self) -> None:
         """Stop the run like Ctrl+C (after its batch; cancelled, resumable), in a worker."""
@@ -352,7 +353,7 @@ class DamtuiApp(App[None]):
         self.refresh_bindings()
         if isinstance(self._shown_screen(), LaunchScreen):
             self.action_monitor()
-        self.notify(f"{message.run_dir.name} is still training (started from damtui earlier): shown live",
+        self.notify(f"{markup(message.run_dir.name)} is still training (started from damtui earlier): shown live",
                     timeout=6)
 
     # ------------------------------------------------------------------ quitting

@@ -50,11 +50,13 @@ def short_float(value: Any) -> str:
 def duration(seconds: float | None) -> str:
     from damtui.analysis.compare import format_duration  # numpy: not at the app's start
 
+    if seconds is not None and not math.isfinite(seconds):  # from a hand-edited file: never an OverflowError
+        return "-"
     return format_duration(seconds)
 
 
 def eta(seconds: float | None) -> str:
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)) or seconds < 0:
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return "-"
     from damtui.analysis.compare import format_duration
 

@@ -153,6 +153,8 @@ def test_an_old_finetune_reads_its_pretrains_folder_and_says_not_recorded_withou
 def test_a_pretrain_extended_since_does_not_pass_off_another_epoch(two_stages):
     p, f = two_stages
     s = runs.load_scores(p)
+    status = runs.read_json(p / runs.STATUS)
+    runs.atomic_write_json(p / runs.STATUS, {**status, "epochs": 9})  # extended to 9, as --resume --epochs 9 records
     runs.write_scores(p, runs.Scores(9, s.val_scores, s.val_labels, s.test_scores, s.test_labels, s.val_threshold))
     assert dam_gain.of_record(runs.load_run(f)).comparison is None
     runs.write_scores(f, s, runs.SOURCE_SCORES)  # the copy a fine-tune takes when it starts

@@ -194,8 +194,10 @@ def test_a_run_without_scores_still_reads(tmp_path):
     (run / runs.SUMMARY).write_text(json.dumps(data))
     rec = runs.load_run(run)
     assert runs.load_scores(run) is None and run_results.result(rec).intervals == {}
-    (run / runs.SCORES).write_bytes(b"torn")
-    assert runs.load_scores(run) is None
+    (run / runs.SCORES).write_bytes(b"torn")  # damaged, not "not recorded": said in one line
+    with pytest.raises(runs.ScoresDamage, match="scores.npz: not a readable .npz"):
+        runs.load_scores(run)
+    assert runs.load_run(run).info.status == runs.DAMAGED
 
 
 @pytest.mark.slow

@@ -167,6 +167,39 @@ def test_ctrl_c_marks_the_run_cancelled(runs_dir):
     assert info.status == runs.CANCELLED
 
 
+# The console script's start, with a Ctrl+C at one moment: when the import system looks for
+# damtui.cli, after the package damtui has run and before any line of damtui.cli has (a handler
+# installed by damtui.cli itself came too late for it).
+CTRL_C_WHILE_STARTING = """
+import os, signal, sys
+sys.argv[0] = {argv0!r}
+
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "damtui.cli":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+from damtui.cli import main
+sys.exit(main(["--version"]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv0, program", [("/usr/local/bin/damtui", True), ("-m", True), ("-c", False)],
+                         ids=["console-script", "python-m", "library-import"])
+def test_ctrl_c_while_starting_is_one_quiet_line(argv0, program):
+    """A program (the `damtui` script, `python -m damtui.cli`) ends quietly with 130; a library
+    import (a test, a notebook) keeps Python's own KeyboardInterrupt."""
+    proc = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_STARTING.format(argv0=argv0)],
+                          capture_output=True, text=True, timeout=60)
+    if program:
+        assert (proc.returncode, proc.stdout, proc.stderr) == (130, "", "damtui: interrupted\n")
+    else:
+        assert proc.returncode == -signal.SIGINT and proc.stderr.rstrip().endswith("KeyboardInterrupt"), proc.stderr
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (REAL_DATA / "breastmnist.npz").exists(),
                     reason="real MedMNIST files not here")

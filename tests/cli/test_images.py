@@ -70,6 +70,7 @@ def test_multilabel_show_and_mistakes_per_chosen_label(damtui, pretrain_copy, ru
                           "--per-class", "2")
     assert rc == 0, err
     assert "samples of 2 effusion (2 of" in out and "samples of 0 " not in out
+    epoch = runs.load_run(pretrain_copy).info.result.epoch  # before its config no longer fits its scores
     cfg_path = pretrain_copy / runs.CONFIG
     cfg = json.loads(cfg_path.read_text())
     cfg["config"]["dataset"] = "chestmnist"
@@ -77,7 +78,7 @@ def test_multilabel_show_and_mistakes_per_chosen_label(damtui, pretrain_copy, ru
     labels = np.zeros((48, 14), np.int64)
     scores = np.zeros((48, 14), np.float32)
     scores[4, 2], labels[6, 2] = 0.9, 1  # label 2: one false positive, one false negative
-    np.savez(pretrain_copy / runs.SCORES, epoch=np.int64(runs.load_run(pretrain_copy).info.result.epoch),
+    np.savez(pretrain_copy / runs.SCORES, epoch=np.int64(epoch),
              val_scores=scores, val_labels=labels, test_scores=scores, test_labels=labels,
              val_threshold=np.full(14, 0.5, np.float32))
     rc, out, err = damtui("runs", "mistakes", pretrain_copy.name, "--runs-dir", str(runs_dir), "--data-root",

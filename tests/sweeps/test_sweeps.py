@@ -25,6 +25,7 @@ from damtui import cli, sweeps
 from damtui.data import datasets
 from damtui.store import runs
 from damtui.sweeps import backends as sweep_backends
+from support import one_line
 from sweep_fakes import SWEEP, sweep_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,6 +173,29 @@ def test_stage_grid_shares_pretrains(tmp_path: Path) -> None:
     jobs = plan_of(sweep_file(tmp_path, "g", text))
     assert sum(j.stage == "pretrain" for j in jobs) == 2 and sum(j.stage == "finetune" for j in jobs) == 8
     assert len({j.config_key for j in jobs if j.stage == "finetune"}) == 4
+
+
+def test_a_plan_over_max_runs_is_refused_before_it_is_expanded(tmp_path: Path, damtui,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 10^6 grid planned for minutes at gigabytes with no output (issue 28): it is counted from
+    the file's lists and refused in one line before one job is built, unless --force."""
+    plan_module = sys.modules["damtui.sweeps.plan"]  # `sweeps.plan` is also the function's name
+
+    def built(*args, **kw):
+        raise AssertionError("a job was built: the plan was expanded before it was counted")
+
+    values = ", ".join(str(n) for n in range(1, 1001))
+    text = SWEEP.format(name="huge") + f"grid = {{ batch_size = [{values}], epochs = [{values}] }}\n"
+    with monkeypatch.context() as m:
+        m.setattr(plan_module, "_job", built)
+        rc, out, err = damtui("sweep", str(sweep_file(tmp_path, "huge", text)), "--dry-run")
+    one_line(rc, err, "the sweep makes 2,000,002 runs, more than 10,000; give the grid fewer values, or add --force")
+    assert out == ""
+    monkeypatch.setattr(plan_module, "MAX_RUNS", 3)  # --force plans past the cap: a 4-run sweep over a cap of 3
+    path = sweep_file(tmp_path, "four")
+    one_line(*damtui("sweep", str(path), "--dry-run")[::2], "the sweep makes 4 runs, more than 3")
+    rc, out, err = damtui("sweep", str(path), "--dry-run", "--force")
+    assert rc == 0 and out.strip().splitlines()[-1] == "4 runs (2 pretrain, 2 finetune)", err
 
 
 @pytest.mark.parametrize("text, expect", [

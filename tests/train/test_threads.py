@@ -79,3 +79,40 @@ def test_a_cpu_sweep_splits_the_cores_between_runs_side_by_side(monkeypatch, tmp
     monkeypatch.setenv(threads.ENV, "1")  # the user's own setting is passed on untouched
     sweep_backends.run_local([job], ctx, sweep_backends.Options(max_parallel=2), lambda line: None, gpu_ids=[])
     assert seen[1].threads is None
+
+
+def test_a_resume_trains_with_the_runs_own_thread_count(runs_dir, pretrain_copy, monkeypatch) -> None:
+    """Started with 2 threads, resumed when the machine is busier: the resume keeps 2 (the count
+    sums in its own order, so another one would change the numbers from the first resumed
+    epoch), unless told another, and then it says so (issue 28, item 12)."""
+    import json
+
+    import torch
+
+    from damtui.store import runs
+    from damtui.train import engine
+    from damtui.train.resume import resume_config
+    from support import crash
+
+    assert runs.load_run(pretrain_copy).runtime["threads"] == 1  # a new run stores its count
+    data = json.loads((pretrain_copy / runs.CONFIG).read_text())
+    data["runtime"]["threads"] = 2
+    (pretrain_copy / runs.CONFIG).write_text(json.dumps(data))
+    monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.setattr(threads, "default_threads", lambda: 1)  # the idle cores now
+    config = resume_config(pretrain_copy)
+    try:
+        for flag, count, note in ((None, 2, ""), (1, 1, "threads: 1, where this run trained with 2")):
+            crash(pretrain_copy)
+            prepared = engine.prepare(config, lambda e: None, runs_dir=runs_dir, device="cpu",
+                                      resume=pretrain_copy, threads=flag)
+            prepared.open_writer().close()  # lets the lock go
+            assert torch.get_num_threads() == count and note in prepared.note and bool(note) == bool(prepared.note)
+    finally:
+        torch.set_num_threads(1)
+
+
+def test_the_stored_count_of_runs_saved_before_it_was_stored() -> None:
+    assert threads.stored_threads({"device": "cpu (x86_64, 2 threads)"}) == 2
+    assert threads.stored_threads({"threads": 3, "device": "cpu (x86_64, 2 threads)"}) == 3
+    assert threads.stored_threads({"device": "cuda:0 (NVIDIA H200)"}) is None

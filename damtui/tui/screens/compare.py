@@ -22,6 +22,7 @@ from damtui.analysis import compare
 from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.records import METRICS, format_difference
+from damtui.text import markup, shown
 from damtui.tui.format import short_run_id
 from damtui.tui.screens.dialogs import ExportScreen
 from damtui.tui.widgets.chart_plan import View, has_references, overlay_chart, reference_metric, references
@@ -158,7 +159,7 @@ class CompareScreen(Screen):
         key = str(event.column_key.value)
         if key in ids:
             self.baseline = ids.index(key)
-            self.notify(f"baseline: {short_run_id(key)}", timeout=2)
+            self.notify(f"baseline: {markup(short_run_id(key))}", timeout=2)
 
     @property
     def metric(self) -> str:
@@ -229,7 +230,7 @@ class CompareScreen(Screen):
         width = max(7, min(22, room // max(1, len(self.records)) - 3))
         table.add_column("", key="key")
         for rec in self.records:
-            table.add_column(short_run_id(rec.info.run_id), key=rec.info.run_id)
+            table.add_column(Text(shown(short_run_id(rec.info.run_id))), key=rec.info.run_id)
         for g in groups:
             table.add_column(f"mean±std n={g['n']}", key=f"group-{g['runs'][0]}")
         diff = [k for k in keys if k not in IDENTITY_ROWS and k not in compare.SUMMARY_COLUMNS]
@@ -238,7 +239,7 @@ class CompareScreen(Screen):
         for key in order:
             cells: list[object] = [Text(compare.column_label(key), style="bold")]
             for i, row in enumerate(rows):
-                text = compare.cell(row, key)
+                text = shown(compare.cell(row, key))  # values from the runs' files, shown as text
                 if len(text) > width and " [" in text:  # the value whole rather than a cut interval
                     text = text.split(" [")[0]
                     self.intervals_shown = False
@@ -275,7 +276,7 @@ class CompareScreen(Screen):
                          + "; ".join(self.paired))
         if extra:
             parts.append(extra)
-        self.query_one("#compare-info", Static).update(" · ".join(parts))
+        self.query_one("#compare-info", Static).update(markup(" · ".join(parts)))  # names and paths in it
 
     # ------------------------------------------------------------------ actions
     def action_back(self) -> None:
@@ -307,9 +308,9 @@ class CompareScreen(Screen):
             runs.write_text_file(out[0], compare.to_csv(self.records))
             runs.write_text_file(out[1], compare.to_markdown(self.records))
         except (DamtuiError, OSError) as err:
-            self.notify(f"export failed: {err}", severity="error", timeout=8)
+            self.notify(f"export failed: {markup(err)}", severity="error", timeout=8)
             self._show_info(f"✗ export failed: {err}")
             return []
-        self.notify(f"wrote {out[0]} and {out[1].name}", timeout=6)
+        self.notify(markup(f"wrote {out[0]} and {out[1].name}"), timeout=6)
         self._show_info(f"exported {out[0].name}, {out[1].name}")
         return out

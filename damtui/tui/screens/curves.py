@@ -14,7 +14,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.markup import escape
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -25,6 +24,7 @@ from damtui.analysis import calibration, curves
 from damtui.store import results as run_results, runs
 from damtui.errors import DamtuiError
 from damtui.records import Selected
+from damtui.text import markup
 from damtui.tui.format import short_run_id
 from damtui.tui.widgets.key_footer import KeyFooter
 
@@ -64,21 +64,23 @@ def result_line(result: Selected | None, best: Selected | None = None) -> str:
 def read_curves(path: Path) -> CurvesRead:
     """The curves of a run's result epoch: its scores, or for a fine-tune answered by its
     pretrain's epoch the pretrain's scores; the stage's own best when the result's are missing."""
-    try:
+    try:  # a damaged scores.npz is said in one line, never a screen that waits for ever
         record = runs.load_run(path)
+        info = record.info
+        if info.status == runs.DAMAGED:
+            raise DamtuiError(info.message)
+        scores, whose = run_results.result_scores(record), "result"
+        if scores is None:
+            scores, whose = runs.load_scores(path), "this stage's best"
+        sides = tuple(calibration.of_stages(run_results.stage_scores(record), info.result))
     except DamtuiError as err:
-        return CurvesRead(None, f"✗ {err}")
-    info = record.info
-    sides = tuple(calibration.of_stages(run_results.stage_scores(record), info.result))
-    scores, whose = run_results.result_scores(record), "result"
+        return CurvesRead(None, f"✗ {markup(err)}")
     if scores is None:
-        scores, whose = runs.load_scores(path), "this stage's best"
-    if scores is None:
-        return CurvesRead(None, f"{short_run_id(info.run_id)}: {NOT_RECORDED}", sides)
+        return CurvesRead(None, f"{markup(short_run_id(info.run_id))}: {NOT_RECORDED}", sides)
     stage = info.result.stage if whose == "result" and info.result else info.stage
     return CurvesRead(curves.of(scores, info.dataset),
-                      f"{short_run_id(info.run_id)} {info.dataset}: test scores at {stage} epoch {scores.epoch}"
-                      f" ({whose})", sides)
+                      markup(f"{short_run_id(info.run_id)} {info.dataset}: test scores at {stage} epoch"
+                             f" {scores.epoch} ({whose})"), sides)
 
 
 SIDE_COLORS = ("cyan", "orange")  # pretrain, fine-tune: the same in the plot and in its legend
@@ -89,7 +91,7 @@ def calibration_text(sides: tuple[calibration.Side, ...], narrow: bool = False) 
     scores above 0.5 (what ACC at 0.5 calls positive), beside the share of label 1. `narrow`:
     ECE only (a multi-label set's thresholds are per label; the legend heads its per-label list)."""
     if narrow:
-        rows = ["calibration (pooled)"] + [f"[{c}]━[/] {escape(s.short):<8} " + (
+        rows = ["calibration (pooled)"] + [f"[{c}]━[/] {markup(s.short):<8} " + (
             f"ECE {s.reliability.ece:.3f}" if s.reliability else "not recorded") for s, c in zip(sides, SIDE_COLORS)]
         return "\n".join(rows)
     rows = ["calibration  ECE   thr  >0.5"]
@@ -97,7 +99,7 @@ def calibration_text(sides: tuple[calibration.Side, ...], narrow: bool = False) 
         r = side.reliability
         cells = (f"{r.ece:5.3f} " + (f"{side.threshold:5.3f}" if side.threshold is not None else "  -  ")
                  + f" {r.above_half:4.0%}") if r else "not recorded"
-        rows.append(f"[{color}]━[/] {escape(side.short):<8} {cells}")
+        rows.append(f"[{color}]━[/] {markup(side.short):<8} {cells}")
     shown = [s.reliability for s in sides if s.reliability]
     if shown:
         rows.append(f"label 1: {shown[0].positive_share:.0%}" + ("  *answer" if len(sides) > 1 else ""))

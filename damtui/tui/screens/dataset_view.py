@@ -20,6 +20,7 @@ from textual.widgets import Header, Static
 from damtui.data import datasets
 from damtui.analysis import gallery
 from damtui.errors import DamtuiError
+from damtui.text import markup
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.pictures import PicturesScreen
 
@@ -109,7 +110,7 @@ class DatasetScreen(PicturesScreen):
         self.error = message.error
         self.refresh_bindings()
         if message.error:
-            facts.update(f"[b red]{message.error}[/]")
+            facts.update(f"[b red]{markup(message.error)}[/]")
             return
         self._data = data = message.data
         assert data is not None

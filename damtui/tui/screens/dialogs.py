@@ -14,6 +14,8 @@ from textual.widgets import Button, Input, Label, SelectionList, Static
 from damtui.tui.format import count
 from damtui.tui.widgets.key_footer import KeyFooter
 
+from damtui.text import markup
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Dismisses with True (y / the yes button) or False (n / escape / the no button)."""
@@ -66,11 +68,11 @@ class QuitScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         if self._outlives:
-            body = (f"{self._run_id} trains in its own process. Left running, it trains on after damtui"
+            body = (f"{markup(self._run_id)} trains in its own process. Left running, it trains on after damtui"
                     " closes (an SSH disconnect too) and `damtui` shows it again. Stopped, it finishes its"
                     " batch, is marked cancelled, and R resumes it.")
         else:
-            body = f"{self._run_id} trains inside this app (a test engine): it stops when the app closes."
+            body = f"{markup(self._run_id)} trains inside this app (a test engine): it stops when the app closes."
         with Vertical(classes="dialog"):
             yield Label("Quit damtui while a run trains?", classes="dialog-title")
             yield Static(body, classes="dialog-body")
@@ -136,7 +138,7 @@ class PromptScreen(ModalScreen[Any]):
             value = self.accept(self.query_one(Input).value.strip())
         except ValueError as err:
             box = self.query_one("#prompt-error", Static)
-            box.update(f"✗ {err}")
+            box.update(f"✗ {markup(err)}")
             box.add_class("-shown")
             return
         self.dismiss(value)
@@ -168,7 +170,7 @@ class EpochsScreen(PromptScreen):
 
     def __init__(self, run_id: str, done: int) -> None:
         super().__init__(
-            f"Extend {run_id}",
+            f"Extend {markup(run_id)}",
             f"It has finished {count(done, 'epoch')}. Train it on to this many epochs in all,"
             " from its last checkpoint (enter to start, escape to cancel):",
             str(done * 2),

@@ -18,6 +18,7 @@ from textual.widgets import Button, DataTable, Header, Label, Select, Static
 from damtui import config as cfgmod
 from damtui.store import runs
 from damtui.errors import DamtuiError
+from damtui.text import markup
 from damtui.tui import messages as msg
 from damtui.tui.heavy import HEAVY_IMPORTS
 from damtui.tui.format import fit_path, num, short_run_id
@@ -221,7 +222,7 @@ class LaunchScreen(Screen):
         self.app.data_folder = self.data_folder = (message.root, message.exists)
 
     def watch_data_folder(self, folder: tuple[Path, bool] | None) -> None:
-        text = "" if folder is None else f"data root: {folder[0]}"
+        text = "" if folder is None else f"data root: {markup(folder[0])}"
         if folder is not None and not folder[1]:
             text += " (no such folder)"
         self.query_one("#data-root", Static).update(text)
@@ -229,7 +230,7 @@ class LaunchScreen(Screen):
     def on_dataset_flags(self, message: msg.DatasetFlags) -> None:
         self.app.dataset_flags = list(message.flags)
         if message.error:
-            self.query_one("#dataset-detail", Static).update(f"✗ {message.error}")
+            self.query_one("#dataset-detail", Static).update(f"✗ {markup(message.error)}")
         self._set_flags(message.flags)
 
     def on_dataset_status_ready(self, message: msg.DatasetStatusReady) -> None:
@@ -314,11 +315,11 @@ class LaunchScreen(Screen):
         if st.positive_share is not None:
             lines.append(f"label 1: {st.positive_share * 100:.1f}% of train")
         if st.state == "missing":  # the pane is 46 wide: no path broken mid-name, the key to fetch
-            lines += [f"not in {fit_path(st.path.parent, 36)}", "F fetches it (MD5-checked)"]
+            lines += [markup(f"not in {fit_path(st.path.parent, 36)}"), "F fetches it (MD5-checked)"]
         elif st.state == "synthetic" and st.positive_share is None:
             lines.append("generated on first use")
         elif st.state == "corrupt":
-            lines.append(f"✗ {st.error}")
+            lines.append(f"✗ {markup(st.error)}")
         elif st.md5 == "mismatch":
             lines.append("! MD5 differs from medmnist's")
         box.update("\n".join(lines))
@@ -348,7 +349,7 @@ class LaunchScreen(Screen):
         # set programmatically: its Changed message would arrive later and reset the form
         with select.prevent(Select.Changed):
             select.set_options(
-                [(preset_label(p, self.dataset, self.stage), p.name) for p in choices]
+                [(markup(preset_label(p, self.dataset, self.stage)), p.name) for p in choices]  # user files
             )
             if pick is not None:
                 select.value = pick
@@ -388,12 +389,12 @@ class LaunchScreen(Screen):
         info = self.query_one("#preset-info", Static)
         if base is None:
             if self.preset_error:
-                info.update(f"✗ {self.preset_error}")
+                info.update(f"✗ {markup(self.preset_error)}")
             else:
                 info.update(f"no {self.stage} preset for {self.dataset}; `damtui presets list`")
         else:
             text = base.description or base.source
-            info.update(text)
+            info.update(markup(text))  # a user preset's description is shown as written
         self.query_one(ConfigForm).set_base(base, keep_edits=keep_edits)
 
     def _sync_from_runs(self) -> None:
@@ -405,7 +406,7 @@ class LaunchScreen(Screen):
         with select.prevent(Select.Changed):
             # the blank first option is a prompt, never "none" while there are runs to choose
             select.prompt = "choose a pretrain run" if found else "no finished pretrain run"
-            select.set_options([(source_label(r), str(r.path)) for r in found])
+            select.set_options([(markup(source_label(r)), str(r.path)) for r in found])
             paths = [str(r.path) for r in found]
             if current in paths:
                 select.value = current
@@ -423,7 +424,7 @@ class LaunchScreen(Screen):
 
     def _show_error(self, text: str) -> None:
         box = self.query_one("#launch-error", Static)
-        box.update(f"✗ {text}" if text else "")
+        box.update(f"✗ {markup(text)}" if text else "")
         box.set_class(bool(text), "-shown")
 
     # ------------------------------------------------------------------ start
@@ -455,11 +456,11 @@ class LaunchScreen(Screen):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.notify(f"fetching {flag} into {folder}…", timeout=4)
+                self.notify(markup(f"fetching {flag} into {folder}…"), timeout=4)
                 self._fetch(flag)
 
         self.app.push_screen(ConfirmScreen(
-            f"Fetch {flag}?", f"Downloads {st.path.name} from Zenodo (medmnist's source) into\n{folder}\n"
+            f"Fetch {flag}?", f"Downloads {st.path.name} from Zenodo (medmnist's source) into\n{markup(folder)}\n"
             "and checks its MD5. A file already there is never replaced.", yes="Fetch", no="Cancel",
             danger=False), answer)
 
@@ -481,7 +482,7 @@ class LaunchScreen(Screen):
 
     def on_fetched(self, message: Fetched) -> None:
         if message.error:
-            self.notify(f"cannot fetch {message.flag}: {message.error}", severity="error", timeout=10)
+            self.notify(f"cannot fetch {message.flag}: {markup(message.error)}", severity="error", timeout=10)
             return
         self.app.dataset_status[message.flag] = message.status
         self._set_status(message.status)

@@ -16,6 +16,7 @@ from textual.worker import get_current_worker
 
 from damtui.store import log as run_log
 from damtui.errors import DamtuiError
+from damtui.text import markup, shown
 from damtui.tui.widgets.key_footer import KeyFooter
 
 
@@ -46,7 +47,7 @@ class LogScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
-        yield Static(f"{self.path.name} · log.txt", id="log-info")
+        yield Static(f"{markup(self.path.name)} · log.txt", id="log-info")
         yield Log(id="run-log", highlight=False)
         yield KeyFooter()
 
@@ -78,16 +79,17 @@ class LogScreen(Screen):
             self.shown_lines = 0
         self.read_to = message.offset
         if message.lines:
-            log.write_lines(message.lines)
+            log.write_lines([shown(line) for line in message.lines])  # ESC in a line is shown, never sent
             self.shown_lines += len(message.lines)
         info = self.query_one("#log-info", Static)
+        name = markup(self.path.name)
         if message.error:
-            info.update(f"{self.path.name} · ✗ {message.error}")
+            info.update(f"{name} · ✗ {markup(message.error)}")
         elif message.missing:
-            info.update(f"{self.path.name} · no log.txt yet: runs trained before damtui wrote logs have"
+            info.update(f"{name} · no log.txt yet: runs trained before damtui wrote logs have"
                         " none; a new run writes one from its start")
         else:
-            info.update(f"{self.path.name} · log.txt · {self.shown_lines} lines")
+            info.update(f"{name} · log.txt · {self.shown_lines} lines")
 
     def action_end(self) -> None:
         self.query_one("#run-log", Log).scroll_end(animate=False)

@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from textual.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,6 +20,7 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 from damtui.store import trash, notes as run_notes, runs
 from damtui.errors import DamtuiError
 from damtui.tui.format import count
+from damtui.text import markup
 from damtui.tui.screens.dialogs import ConfirmScreen, PromptScreen
 from damtui.tui.widgets.key_footer import KeyFooter
 
@@ -57,7 +57,7 @@ class RenameScreen(PromptScreen):
     """Ask for a run's display name; dismisses with it ('' clears it), or None on escape."""
 
     def __init__(self, info: runs.RunInfo) -> None:
-        super().__init__(f"Rename {info.run_id}", "The name shown in lists and exports; the folder keeps its"
+        super().__init__(f"Rename {markup(info.run_id)}", "The name shown in lists and exports; the folder keeps its"
                          " name, so fine-tunes still find their source. Empty clears it.",
                          info.notes.name, "Rename")
 
@@ -81,7 +81,7 @@ class NotesScreen(ModalScreen[Any]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="notes-dialog"):
-            yield Label(f"Tags and notes of {self.info.run_id}", classes="dialog-title")
+            yield Label(f"Tags and notes of {markup(self.info.run_id)}", classes="dialog-title")
             yield Label("tags (words; enter moves to the notes)", classes="notes-label")
             yield Input(" ".join(self.info.notes.tags), placeholder="e.g. baseline good", id="notes-tags")
             yield Label("notes", classes="notes-label")
@@ -109,12 +109,10 @@ class NotesScreen(ModalScreen[Any]):
     def action_save(self) -> None:
         try:
             tags = run_notes.parse_tags(self.query_one("#notes-tags", Input).value)
-            text = self.query_one("#notes-text", TextArea).text
-            if len(text.strip()) > run_notes.MAX_NOTES:
-                raise DamtuiError(f"notes are at most {run_notes.MAX_NOTES} characters")
+            text = run_notes.check_notes(self.query_one("#notes-text", TextArea).text)
         except DamtuiError as err:
             box = self.query_one("#prompt-error", Static)
-            box.update(f"✗ {err}")
+            box.update(f"✗ {markup(err)}")
             box.add_class("-shown")
             return
         self.dismiss((tags, text))
@@ -150,7 +148,7 @@ class ManageActions:
         assert isinstance(self, Screen)
         info = message.info
         if message.error:
-            self.notify(f"cannot delete: {message.error}", severity="error", timeout=8)
+            self.notify(f"cannot delete: {markup(message.error)}", severity="error", timeout=8)
             return
         body = (f"{info.notes.name + ' · ' if info.notes.name else ''}{info.dataset} {info.stage}, "
                 f"{info.status}, {count(info.epochs_done, 'epoch')}.\nIt moves to {trash.trash_dir(info.path.parent)};"
@@ -165,7 +163,7 @@ class ManageActions:
             if yes:
                 screen._delete(info.path)
 
-        self.app.push_screen(ConfirmScreen(f"Delete run {info.run_id}?", escape(body), yes="Delete",
+        self.app.push_screen(ConfirmScreen(f"Delete run {markup(info.run_id)}?", markup(body, lines=True), yes="Delete",
                                            no="Keep"), answer)
 
     @work(thread=True, exclusive=True, group="manage", exit_on_error=False)
@@ -217,7 +215,7 @@ class ManageActions:
     def on_run_changed(self, message: RunChanged) -> None:
         assert isinstance(self, Screen)
         if message.error:
-            self.notify(message.error, severity="error", timeout=8)
+            self.notify(markup(message.error), severity="error", timeout=8)
         else:
-            self.notify(message.text, timeout=4)
+            self.notify(markup(message.text), timeout=4)
         self.runs_changed()

@@ -22,6 +22,7 @@ from damtui.data import datasets
 from damtui.analysis import gallery, mistakes
 from damtui.store import runs
 from damtui.errors import DamtuiError
+from damtui.text import markup, shown
 from damtui.tui.widgets.key_footer import KeyFooter
 from damtui.tui.widgets.pictures import PicturesScreen
 
@@ -49,11 +50,11 @@ class MistakesScreen(PicturesScreen):
         self.path = Path(path)
         self._answer: mistakes.AnswerScores | None = None
         self._spec: datasets.DatasetSpec | None = None
-        self.sub_title = f"mistakes of {self.path.name}"
+        self.sub_title = f"mistakes of {shown(self.path.name)}"
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≡")
-        yield Static(f"{self.path.name}: scoring the answer checkpoint…", id="mistakes-facts", classes="facts")
+        yield Static(f"{markup(self.path.name)}: scoring the answer checkpoint…", id="mistakes-facts", classes="facts")
         yield VerticalScroll(id="mistakes-grid", classes="picture-grid")
         yield KeyFooter()
 
@@ -73,7 +74,7 @@ class MistakesScreen(PicturesScreen):
             spec = datasets.spec(info.dataset)
             answer = self._answer or mistakes.answer_scores(self.path, root)
             found = mistakes.run_mistakes(answer, label)
-            images = datasets.load(spec.flag, root).images["test"]
+            images = mistakes.test_images(answer, spec.flag, root)
         except DamtuiError as err:
             self.post_message(MistakesFound(None, None, [], label=label, error=str(err)))
             return
@@ -93,7 +94,7 @@ class MistakesScreen(PicturesScreen):
             return  # an older request finishing late (thread workers cannot be stopped)
         facts = self.query_one("#mistakes-facts", Static)
         if message.error or message.answer is None or message.found is None:
-            facts.update(f"[b red]{message.error}[/]")
+            facts.update(f"[b red]{markup(message.error)}[/]")
             return
         self._answer, a, f = message.answer, message.answer, message.found
         self._spec = message.spec
@@ -101,9 +102,9 @@ class MistakesScreen(PicturesScreen):
         spec = self._spec
         what = (f"label {f.label} {dict(gallery.classes(spec))[f.label]}" if spec and spec.multilabel
                 else f"class 1 {spec.label_names.get('1', '') if spec else ''}")
-        where = "" if a.run_dir == self.path else f" of {a.run_dir.name}"
+        where = "" if a.run_dir == self.path else f" of {markup(a.run_dir.name)}"
         facts.update(f"answer: {a.stage} epoch {a.epoch}{where} · {what} · threshold {f.threshold:.4f}"
-                     f" (chosen on val) · {f.wrong} of {f.n_test} test images wrong\n[dim]{a.note}[/]")
+                     f" (chosen on val) · {f.wrong} of {f.n_test} test images wrong\n[dim]{markup(a.note)}[/]")
         self.show_groups(self.query_one("#mistakes-grid", VerticalScroll), message.groups)
 
     def watch_label(self) -> None:

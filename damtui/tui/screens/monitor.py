@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Static
 
 from damtui.records import METRICS, EpochRow
+from damtui.text import markup
 from damtui.tui import messages as msg
 from damtui.tui import session as ss
 from damtui.tui.format import duration, short_preset, status_text
@@ -32,7 +33,7 @@ def status_lines(s: ss.Session, now: float, pretrain: Sequence[EpochRow] = ()) -
     c = s.config
     preset = short_preset(c.preset, c.dataset, c.stage)
     device = s.device or s.device_request
-    first = f"{status_text(s.state)}  {c.dataset} {c.stage}  preset {preset}  {device}"
+    first = markup(f"{status_text(s.state)}  {c.dataset} {c.stage}  preset {preset}  {device}")
     before = sum(r.epoch_s or 0.0 for r in s.rows if r.epoch <= s.start_epoch)  # trained before a resume
     parts = [f"epoch {s.current_epoch}/{s.epochs}", f"elapsed {duration(before + s.elapsed(now))}"]
     best, stage = s.best_row, ""
@@ -161,7 +162,7 @@ class MonitorScreen(ChartActions, Screen):
         text, kind = "", ""
         if s is not None:
             if s.state == ss.FAILED:
-                text, kind = f"✗ run failed: {s.message}", "-error"
+                text, kind = f"✗ run failed: {markup(s.message)}", "-error"
             elif s.state == ss.CANCELLING:
                 text, kind = "stopping after the current batch…", "-warning"
             elif s.state == ss.CANCELLED:
@@ -176,7 +177,7 @@ class MonitorScreen(ChartActions, Screen):
                 text = "✓ finished: " + described.replace(": ", "\n  ", 1)  # two lines within 80 columns
                 kind = "-success"
             if s.ended and s.run_dir:
-                text += f"\nrun folder: {s.run_dir}"
+                text += f"\nrun folder: {markup(s.run_dir)}"
             from damtui.train.health import saturation_warning  # numpy: once a run shows, not at start
 
             warning = saturation_warning(s.rows, s.config.stage)

@@ -11,13 +11,13 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
 from damtui.analysis import leaderboard
 from damtui.records import INTERVAL_FMT, METRICS, SELECT_BY
+from damtui.text import markup, shown
 from damtui.tui import messages as msg
 from damtui.tui.format import short_run_id
 from damtui.tui.widgets.key_footer import KeyFooter
@@ -61,7 +61,7 @@ def board_rows(board: list[leaderboard.Entry]) -> list[Row]:
                 out.append((f"{e.dataset}:{run.run_id}", [
                     "", f"  seed {run.seed} {r.stage}@{r.epoch}",
                     *(_num(r.value(m), m) for m in leaderboard.SHOWN),
-                    leaderboard.interval_text(r, "test_auc"), _num(r.val_auc, "val_auc"), ids],
+                    leaderboard.interval_text(r, "test_auc"), _num(r.val_auc, "val_auc"), Text(shown(ids))],
                     f"seed {run.seed}: {run.run_id}" + (f" from {src.run_id}" if src else "")
                     + f" · answer at {r.stage} epoch {r.epoch}"))
         if e.benchmark is not None:
@@ -143,10 +143,10 @@ class ResultsScreen(Screen):
         key = None
         if table.row_count:
             key = str(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
-        lines = [" · ".join(self.notes)] + ([self.details[key]] if key in self.details else [])
+        lines = [markup(" · ".join(self.notes))] + ([markup(self.details[key])] if key in self.details else [])
         dataset = key.split(":")[0] if key else None
         if self.gains and dataset in self.gains:
-            lines.append(escape(self.gains[dataset]))
+            lines.append(markup(self.gains[dataset]))
         self.query_one("#results-info", Static).update("\n".join(lines))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -14,6 +14,7 @@ from textual.screen import Screen
 
 from damtui.errors import DamtuiError
 from damtui.store import runs
+from damtui.text import markup
 from damtui.tui import messages as msg
 from damtui.tui.screens.dialogs import ConfirmScreen, EpochsScreen
 
@@ -84,7 +85,7 @@ class ResumeActions:
                 screen._stop_elsewhere(info.path)
 
         self.app.push_screen(ConfirmScreen(
-            f"Stop {info.run_id}?",
+            f"Stop {markup(info.run_id)}?",
             f"It is trained by process {info.pid}. Like Ctrl+C there, it stops after its current batch, is"
             " marked cancelled and keeps its last checkpoint, so R resumes it.",
             yes="Stop it", no="Keep training"), answer)
@@ -98,7 +99,7 @@ class ResumeActions:
         try:
             pid = stop_writer(path)
         except DamtuiError as err:
-            self.app.call_from_thread(self.app.notify, f"not stopped: {err}", severity="error", timeout=10)
+            self.app.call_from_thread(self.app.notify, f"not stopped: {markup(err)}", severity="error", timeout=10)
             return
-        self.app.call_from_thread(self.app.notify, f"asked process {pid} to stop {path.name} after its batch",
+        self.app.call_from_thread(self.app.notify, f"asked process {pid} to stop {markup(path.name)} after its batch",
                                   timeout=6)

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from damtui.store import runs
 from damtui.analysis.groups import SeedGroup
+from damtui.text import markup, shown
 from damtui.tui.format import duration, short_preset, short_run_id, timestamp
 
 GROUP_PREFIX = "group:"
@@ -31,15 +32,15 @@ def group_cells(group: SeedGroup, members: Sequence[runs.RunInfo], expanded: boo
     return [
         Text("▾" if expanded else "▸", style="bold"),
         Text(f"{len(seeds)} seeds" + (f" +{repeats}" if repeats else ""), style="bold"),
-        group.dataset,
-        group.stage,
+        Text(shown(group.dataset)),
+        Text(shown(group.stage)),
         f"{done} done",
         "",
         Text(",".join(str(s) for s in seeds), justify="right"),
         *(Text(group.stat(k).format(3), justify="right", style="bold") for k in result_keys),
         Text(duration(sum(m.duration_s for m in members)), justify="right"),
         timestamp(min(m.started for m in members)),
-        group.detail or short_preset(group.preset, group.dataset, group.stage),
+        Text(shown(group.detail or short_preset(group.preset, group.dataset, group.stage))),
         "",
     ]
 
@@ -69,7 +70,7 @@ def entries(shown: Sequence[runs.RunInfo], groups: Sequence[SeedGroup], expanded
 
 def group_line(group: SeedGroup, pretrains: SeedGroup | None) -> str:
     """The info line under the table for a highlighted group row."""
-    parts = [f"seed group {group.detail or group.preset}: {', '.join(short_run_id(r) for r in group.run_ids)}"]
+    parts = [markup(f"seed group {group.detail or group.preset}: {', '.join(short_run_id(r) for r in group.run_ids)}")]
     if group.repeats:
         parts.append(f"{len(group.repeats)} repeat(s) of a seed not averaged")
     if group.stage == "finetune":

@@ -13,7 +13,6 @@ from pathlib import Path
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.markup import escape
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -24,6 +23,7 @@ from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.store.progress import Progress
 from damtui.records import METRICS, EpochRow, best_index
+from damtui.text import markup
 from damtui.tui import messages as msg
 from damtui.tui.format import duration, short_preset, short_run_id, status_text, timestamp
 from damtui.tui.screens.manage import MANAGE_BINDINGS, ManageActions, name_and_tags
@@ -198,7 +198,7 @@ class RunViewScreen(ChartActions, ResumeActions, ManageActions, Screen):
 
     def watch_error(self, error: str) -> None:
         if error:
-            self._message(f"✗ {error}", "-error")
+            self._message(f"✗ {markup(error)}", "-error")
         else:
             self._show()
 
@@ -211,14 +211,14 @@ class RunViewScreen(ChartActions, ResumeActions, ManageActions, Screen):
         i = best_index(self.rows)
         best = self.rows[i] if i is not None else None
         live = "  ● following live" if self.following else ""
-        lines = [
+        lines = [markup(line) for line in (  # names, preset and device come from the run's files
             f"{info.run_id}",
             f"{status_text(info.status)}{live}  {info.dataset} {info.stage}"
             f"  preset {short_preset(info.preset, info.dataset, info.stage)}  seed {info.seed}"
             + (f"  from {short_run_id(Path(info.from_run).name)}" if info.from_run else ""),
             f"epochs {len(self.rows)}/{info.epochs_planned}  started {timestamp(info.started)}"
             f"  time {duration(info.duration_s)}  {rec.runtime.get('device', '')}",
-        ]
+        )]
         val = METRICS["val_auc"]
         if best is not None:
             whose = "fine-tune best" if info.stage == "finetune" else "best"  # not the answer (below)
@@ -234,9 +234,9 @@ class RunViewScreen(ChartActions, ResumeActions, ManageActions, Screen):
         if self.result_text:
             lines.append(self.result_text)
         if self.gain_text:
-            lines.append(escape(self.gain_text))
+            lines.append(markup(self.gain_text))
         if info.notes:
-            lines.append(escape(" · ".join(x for x in (name_and_tags(info, ""), info.notes.first_line) if x.strip())))
+            lines.append(markup(" · ".join(x for x in (name_and_tags(info, ""), info.notes.first_line) if x.strip())))
         self.query_one("#run-facts", Static).update("\n".join(lines))
         if (
             info.message
@@ -244,12 +244,12 @@ class RunViewScreen(ChartActions, ResumeActions, ManageActions, Screen):
             and info.status in (runs.FAILED, runs.CANCELLED)
         ):
             self._message(
-                f"{status_text(info.status)}: {info.message}",
+                f"{status_text(info.status)}: {markup(info.message)}",
                 "-error" if info.status == runs.FAILED else "-warning",
             )
         elif info.status == runs.DAMAGED:
             self._message(
-                f"{status_text(info.status)}: {info.message}; it is not resumed or rewritten",
+                f"{status_text(info.status)}: {markup(info.message)}; it is not resumed or rewritten",
                 "-error",
             )
         elif info.status == runs.CRASHED:

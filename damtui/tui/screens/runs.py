@@ -11,13 +11,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.reactive import reactive
 from textual.binding import Binding
-from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
 from damtui.analysis import groups as seed_groups
 from damtui.store import runs
 from damtui.records import METRICS
+from damtui.text import markup, shown
 from damtui.tui import messages as msg
 from damtui.tui.format import duration, short_preset, short_run_id, status_text, timestamp
 from damtui.tui.screens.manage import MANAGE_BINDINGS, ManageActions, name_and_tags
@@ -99,9 +99,9 @@ def row_cells(info: runs.RunInfo, selected: bool) -> list[Any]:
     """One cell per COLUMNS entry."""
     return [
         Text("✓" if selected else " ", style="bold"),
-        Text(clip(info.notes.name or short_run_id(info.run_id), NAME_WIDTH)),
-        info.dataset,
-        info.stage,
+        Text(clip(shown(info.notes.name or short_run_id(info.run_id)), NAME_WIDTH)),
+        Text(shown(info.dataset)),  # text, not markup: a hand-edited config may hold anything
+        Text(shown(info.stage)),
         Text(status_text(info.status), style=STATUS_STYLE.get(info.status, "")),
         "-" if info.status == runs.DAMAGED else f"{info.epochs_done}/{info.epochs_planned}",
         Text(str(info.seed), justify="right"),
@@ -109,8 +109,8 @@ def row_cells(info: runs.RunInfo, selected: bool) -> list[Any]:
           for k in RESULT_KEYS),
         Text(duration(info.duration_s) if info.started else "-", justify="right"),
         timestamp(info.started),
-        short_preset(info.preset, info.dataset, info.stage),  # dataset and stage are beside it
-        Text(" ".join(f"#{t}" for t in info.notes.tags)),
+        Text(shown(short_preset(info.preset, info.dataset, info.stage))),  # dataset and stage are beside it
+        Text(shown(" ".join(f"#{t}" for t in info.notes.tags))),
     ]
 
 
@@ -265,7 +265,7 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
     def _show_info(self) -> None:
         order = "↓" if self.descending else "↑"
         parts = [
-            f"{len(self.shown)} of {len(self.all_runs)} runs in {self.app.runs_dir}",
+            f"{len(self.shown)} of {len(self.all_runs)} runs in {markup(self.app.runs_dir)}",
             f"sorted by {self.sort_column} {order}",
         ]
         if self.selected:
@@ -274,9 +274,9 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
             folded = sum(1 for k in self._row_keys() if k.startswith(run_groups.GROUP_PREFIX))
             parts.append(f"{folded} seed group{'' if folded == 1 else 's'} folded (g)")
         if self.error:
-            parts.append(f"✗ {self.error}")
+            parts.append(f"✗ {markup(self.error)}")
         if self.ignored:
-            names = ", ".join(self.ignored[:3]) + (" …" if len(self.ignored) > 3 else "")
+            names = markup(", ".join(self.ignored[:3])) + (" …" if len(self.ignored) > 3 else "")
             noun = "entry" if len(self.ignored) == 1 else "entries"
             parts.append(f"ignored {len(self.ignored)} non-run {noun}: {names}")
         if self.loaded and not self.all_runs and not self.error:
@@ -285,15 +285,15 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         current = self._info(self.current_run_id() or "")
         if current is not None:
             extra = [
-                current.run_id,
+                markup(current.run_id),
                 f"started {timestamp(current.started)}",
-                f"preset {current.preset or '-'}",
+                f"preset {markup(current.preset or '-')}",
             ]
             if current.from_run:
-                extra.append(f"from {Path(current.from_run).name}")
+                extra.append(f"from {markup(Path(current.from_run).name)}")
             if current.message:
-                extra.append(current.message)
-            extra += [escape(name_and_tags(current, "").strip()), escape(current.notes.first_line)]
+                extra.append(markup(current.message))
+            extra += [markup(name_and_tags(current, "").strip()), markup(current.notes.first_line)]
             lines.append(" · ".join(e for e in extra if e))
         elif (group := self._group(self.current_run_id() or "")) is not None:
             lines.append(run_groups.group_line(group, seed_groups.pretrain_group(self.groups, group)))

@@ -15,11 +15,11 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
+from damtui.text import markup, shown
 from damtui.records import METRICS
 from damtui.tui.screens.sweep_table import STATE_STYLE, Row, SweepTable, fill_table, runs_text
 from damtui.tui.widgets.chart_plan import Line, Plan, x_axis
@@ -54,7 +54,7 @@ def trial_rows(trials: list[Any], best: set[int]) -> list[Row]:
             *(Text(t.metrics[k].format(3) if k == "val_auc" else t.metrics[k].format(3).split(" ")[0],
                    justify="right") for k in METRIC_COLUMNS),
             Text(f"{n}/{len(t.runs)}", justify="right"),
-            t.label,
+            Text(shown(t.label)),  # values from the sweep's files: text, not markup
         ]))
     return rows
 
@@ -94,7 +94,7 @@ def winner_text(trials: list[Any], metric: str) -> str:
         lines.append(f"[b]winner{ds}: trial {w.number}[/b] · {METRICS[metric].label} {w.metrics[metric].format(3)}"
                      f" · then test AUC {w.metrics['test_auc'].format(3)}, ACC {w.metrics['test_acc'].format(3)}"
                      f" · {len(w.runs)} seed(s)")
-        lines.append("  " + escape(w.label))
+        lines.append("  " + markup(w.label))
     return "\n".join(lines)
 
 
@@ -168,7 +168,7 @@ class SweepPage(Screen):
     def _summary(self, message: SweepRead) -> Text:
         g, s = message.group, message.search
         if message.error:
-            return Text(f"! {message.error}", style="bold red")
+            return Text(shown(f"! {message.error}"), style="bold red")
         if g is None:
             return Text(f"no sweep {self.sweep!r} in {self.app.runs_dir}")
         state = g.get("state") or "-"
@@ -200,7 +200,7 @@ class SweepPage(Screen):
             return
         text = f"trial {t.number}" + (f": {t.message}" if t.message else "")
         text += f" · {t.dataset} · runs {', '.join(t.runs) or '-'}"
-        self.query_one("#sweep-info", Static).update(escape(text))
+        self.query_one("#sweep-info", Static).update(markup(text))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if self.loaded:

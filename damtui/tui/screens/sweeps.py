@@ -15,12 +15,12 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
 from damtui.records import METRICS
+from damtui.text import markup, shown
 from damtui.tui.screens.sweep_table import STATE_STYLE, Row, SweepTable, fill_table, runs_text
 from damtui.tui.widgets.key_footer import KeyFooter
 
@@ -46,13 +46,13 @@ def sweep_rows(groups: list[dict[str, Any]], trials: dict[str, list[Any]]) -> li
         best = winners(mine)
         top = max(best, key=lambda t: t.value) if best else None
         rows.append((g["sweep"], [
-            Text(g["sweep"], style="bold"),
+            Text(shown(g["sweep"]), style="bold"),  # names from the plans' files: text, not markup
             Text(state, style=STATE_STYLE.get(state, "")),
             Text(f"{done}/{budget}", justify="right"),
             Text(METRICS["val_auc"].format(top.metrics["val_auc"].mean) if top else "-", justify="right"),
             Text(METRICS["test_auc"].format(top.metrics["test_auc"].mean) if top else "-", justify="right"),
             runs_text(g),
-            (f"{top.dataset} " if len(best) > 1 else "") + (top.label if top else "-"),
+            Text(shown((f"{top.dataset} " if len(best) > 1 else "") + (top.label if top else "-"))),
         ]))
     return rows
 
@@ -115,7 +115,7 @@ class SweepsScreen(Screen):
     def _show_info(self, error: str = "") -> None:
         info = self.query_one("#sweeps-info", Static)
         if error:
-            info.update(f"! {escape(error)}")
+            info.update(f"! {markup(error)}")
             return
         if not self.groups:
             info.update("no sweeps in this runs dir: start one with `damtui sweep FILE` (docs/SWEEPS.md)")
@@ -124,7 +124,7 @@ class SweepsScreen(Screen):
                  " AUC at the same epochs · enter opens a sweep"]
         g = self.current()
         if g is not None and g.get("message"):
-            lines.append(escape(f"{g['sweep']} {g['state']}: {g['message']}"))
+            lines.append(markup(f"{g['sweep']} {g['state']}: {g['message']}"))
         info.update("\n".join(lines))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,6 +16,7 @@ from textual.widgets import DataTable, Header, Static
 
 from damtui.errors import DamtuiError
 from damtui.store import runs, trash
+from damtui.text import markup, shown
 from damtui.tui.format import timestamp
 from damtui.tui.widgets.key_footer import KeyFooter
 
@@ -79,12 +81,13 @@ class TrashScreen(Screen):
         row = table.cursor_row
         table.clear()
         for t, info in message.found:
-            table.add_row(t.name, info.dataset if info else "?", info.stage if info else "?",
-                          info.status if info else "unreadable", timestamp(t.deleted), key=str(t.path))
+            table.add_row(*(Text(shown(x)) for x in (t.name, info.dataset if info else "?", info.stage if info else "?",
+                                                      info.status if info else "unreadable")),
+                          timestamp(t.deleted), key=str(t.path))  # names from the folders: text, not markup
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1), animate=False)
         where = trash.trash_dir(self.app.runs_dir)
-        text = (f"✗ {message.error}" if message.error else
+        text = markup(f"✗ {message.error}" if message.error else
                 f"{len(message.found)} deleted runs in {where} · U moves the highlighted one back"
                 if message.found else f"the trash is empty ({where})")
         self.query_one("#trash-info", Static).update(text)
@@ -111,9 +114,9 @@ class TrashScreen(Screen):
 
     def on_restored(self, message: Restored) -> None:
         if message.error or message.path is None:
-            self.notify(f"cannot restore: {message.error}", severity="error", timeout=8)
+            self.notify(f"cannot restore: {markup(message.error)}", severity="error", timeout=8)
         else:
-            self.notify(f"restored {message.path.name}", timeout=4)
+            self.notify(f"restored {markup(message.path.name)}", timeout=4)
         self._list()
 
     def action_back(self) -> None:

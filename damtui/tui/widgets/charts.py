@@ -21,6 +21,7 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
+from damtui.text import shown
 from damtui.records import EpochRow
 from damtui.analysis.references import Reference
 from damtui.tui.widgets.chart_plan import CHARTS, PAGE, Plan, Pretrain, View, run_chart
@@ -46,7 +47,7 @@ def legend_text(plan: Plan, mono: bool = False, width: int | None = None) -> Tex
         out = Text(title, style="bold")
         for label, (_, colour, marker) in zip(labels, plan.legend):
             out.append(gap)
-            out.append(f"{marker if mono else '━'}{key}{label}", style="" if mono else _style(colour))
+            out.append(f"{marker if mono else '━'}{key}{shown(label)}", style="" if mono else _style(colour))
         if note:
             out.append(f"{gap}· {note}", style="italic" if not plan.lines else "")
         return out

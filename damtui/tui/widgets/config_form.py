@@ -16,6 +16,7 @@ from textual.widgets import Input, Label, Static
 
 from damtui import config as cfgmod
 from damtui.errors import DamtuiError
+from damtui.text import markup
 from damtui.tui.format import error_for_key, value_text
 
 FIXED = ("preset", "dataset", "stage", "description", "source")  # chosen by pickers / read-only
@@ -155,7 +156,7 @@ class ConfigForm(VerticalScroll):
         for key in EDITABLE:
             err = self.field_errors.get(key, "")
             box = self.query_one(f"#error-{key}", Static)
-            box.update(f"✗ {err}" if err else "")
+            box.update(f"✗ {markup(err)}" if err else "")  # the message quotes what was typed
             box.set_class(bool(err), "-shown")
             self.query_one(f"#row-{key}").set_class(key in self.edits, "-edited")
             self.query_one(f"#field-{key}", Input).set_class(bool(err), "-invalid")

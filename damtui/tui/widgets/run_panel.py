@@ -38,6 +38,19 @@ class PretrainRead(Message):
         self.rows = rows
 
 
+TABLE_ROWS = 500  # the epoch table shows the newest epochs (a 10,000-row table took 40 s to draw)
+CHART_POINTS = 1000  # each chart draws at most this many epochs, evenly thinned
+
+
+def thinned(rows: Sequence[EpochRow], n: int, keep: int | None = None) -> list[EpochRow]:
+    """At most about `n` of `rows`, evenly spaced, always with the first, the last and epoch `keep`."""
+    if len(rows) <= n:
+        return list(rows)
+    picked = {int(i * len(rows) / n) for i in range(n)} | {len(rows) - 1}
+    picked |= {i for i, r in enumerate(rows) if r.epoch == keep}
+    return [rows[i] for i in sorted(picked)]
+
+
 class RunPanel(Vertical):
     DEFAULT_CSS = """
     RunPanel { height: 1fr; }
@@ -54,12 +67,15 @@ class RunPanel(Vertical):
     def show(self, rows: Sequence[EpochRow], best_epoch: int | None, planned: int, dataset: str = "",
              pretrain: Pretrain | None = None) -> None:
         """`dataset` names the MedMNIST flag whose benchmark lines the AUC/ACC charts draw; a
-        fine-tune's `pretrain` is drawn before its own epochs."""
+        fine-tune's `pretrain` is drawn before its own epochs. A long run costs what the screen
+        shows: thinned charts, the table's newest rows (and the best)."""
         self.dataset = dataset
         charts = self.query_one(MetricCharts)
         charts.pretrain = pretrain
-        charts.show(rows, best_epoch, planned, dataset)
-        self.query_one(EpochTable).show(rows, best_epoch)
+        charts.show(thinned(rows, CHART_POINTS, best_epoch), best_epoch, planned, dataset)
+        tail = list(rows[-TABLE_ROWS:])
+        best = [r for r in rows[:-TABLE_ROWS] if r.epoch == best_epoch] if len(rows) > TABLE_ROWS else []
+        self.query_one(EpochTable).show(best + tail, best_epoch)
 
     def cycle_chart(self, step: int = 1) -> str:
         return self.query_one(MetricCharts).cycle(step)
