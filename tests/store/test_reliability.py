@@ -59,13 +59,12 @@ def test_killed_runs_are_intact_and_resume_exactly(tmp_path):
     fi = _bench("fault_injection")
     plan = [
         {"mode": "ckpt", "prefix": ".last.pt.", "nth": 2},  # mid-write of epoch 2's last.pt
-        {"mode": "timed", "frac": 0.6},
         {"mode": "ckpt", "prefix": ".best.pt.", "nth": 1},  # before the first last.pt exists
-    ]
+    ]  # kills at random moments: benchmarks/fault_injection.py (a third run here cost ~40 s of the suite)
     res = fi.run_benchmark(epochs=3, width=4, seed=1, work=tmp_path, plan=plan, double_every=0,
                            concurrent=True, log=lambda *_: None)
     assert res["ok"], res["problems"]
-    assert res["runs_killed"] + res["finished_before_kill"] == 3 and res["runs_killed"] >= 2
+    assert res["runs_killed"] + res["finished_before_kill"] == 2 and res["runs_killed"] >= 1
     assert res["killed_with_checkpoint_tmp_on_disk"] >= 1  # the kill landed inside a checkpoint write
     assert res["folders_intact"] == res["runs_killed"]
     assert res["resumed"] >= 1 and res["resumes_equal"] == res["resumes_last_pt_equal"] == res["resumed"]
