@@ -167,3 +167,27 @@ async def test_keys_in_the_browser_do_not_recount_the_voxels(make_app, monkeypat
             await shown(pilot, DatasetScreen, text)
         assert "pixels (val)" in flat_text(app)
         assert len(calls) == 1
+
+
+async def test_mistakes_read_the_images_from_the_runs_own_data_root(make_app, runs_dir, tmp_path):
+    """Issue 26: a run trained with `--data-root` elsewhere; the app looked for its test images in its
+    own data root and answered 'chestmnist.npz not found; fetch it'."""
+    import json
+
+    from support import write_chest_like
+
+    root = write_chest_like(tmp_path / "elsewhere")
+    path = make_run(runs_dir, "20240601-120000-chestmnist-pretrain-cccccc", epochs_done=2, dataset="chestmnist")
+    saved = json.loads((path / runs.CONFIG).read_text())
+    saved["runtime"]["data_root"] = str(root)
+    runs.atomic_write_json(path / runs.CONFIG, saved)
+    labels, scores = np.zeros((48, 14), np.int64), np.zeros((48, 14), np.float32)
+    scores[4, 0], labels[6, 0] = 0.9, 1  # label 0: one false positive, one false negative
+    np.savez(path / runs.SCORES, epoch=np.int64(runs.load_run(path).info.result.epoch), val_scores=scores,
+             val_labels=labels, test_scores=scores, test_labels=labels, val_threshold=np.full(14, 0.5, np.float32))
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.push_screen(MistakesScreen(path))
+        await shown(pilot, MistakesScreen, "test images wrong")
+        assert "2 of 48 test images wrong" in flat_text(app) and "not found" not in flat_text(app)

@@ -68,7 +68,9 @@ class MistakesScreen(PicturesScreen):
 
     @work(thread=True, exclusive=True, group="mistakes")
     def find(self) -> None:
-        root, label = getattr(self.app, "data_root", None), self.label
+        label = self.label
+        # the images it was trained on, where they still are; else the app's data root
+        root = runs.data_root_of(self.path, None) or getattr(self.app, "data_root", None)
         try:
             info = runs.load_run(self.path).info
             spec = datasets.spec(info.dataset)
