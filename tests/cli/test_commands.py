@@ -48,7 +48,8 @@ def test_a_bad_input_in_a_real_process_is_one_line():
 
 @pytest.mark.slow
 def test_demo_pretrain_then_finetune_from_latest(runs_dir):
-    proc = damtui_process("train", "synthetic2d", "--stage", "pretrain", "--preset", "demo", "--device", "cpu")
+    proc = damtui_process("train", "synthetic2d", "--stage", "pretrain", "--preset", "demo", "--device", "cpu",
+                          "--set", "epochs=2")  # the README command, two of its five epochs
     assert proc.returncode == 0, proc.stderr
     assert "finished: best val AUC" in proc.stdout
     proc = damtui_process("train", "synthetic2d", "--stage", "finetune", "--from", "latest", "--device", "cpu",
