@@ -296,3 +296,24 @@ async def test_notes_are_edited_from_the_run_page(make_app, runs_dir):
         await wait_for(pilot, lambda: "#keep · the one to beat" in screen_text(app))
         assert app.screen is view and run_notes.load_notes(runs_dir / A).tags == ("keep",)
         del screen
+
+
+@pytest.mark.slow
+async def test_the_trash_shows_a_hostile_folder_name_as_text(make_app, runs_dir):
+    """Issue 28 on a screen issue 26 added: a trashed folder named like markup is listed as typed
+    (a DataTable cell read it as markup: the link vanished and would act when clicked)."""
+    from damtui.store import trash
+    from damtui.tui.screens.trash import TrashScreen
+
+    name = "[@click=app.quit]x[bold]y"  # a folder name holds no '/', so no closing tag
+    make_run(runs_dir, name, epochs_done=1)
+    trash.delete_run(runs_dir / name)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.action_trash()
+        screen = app.screen
+        assert isinstance(screen, TrashScreen)
+        await wait_for(pilot, lambda: screen.loaded)
+        await wait_for(pilot, lambda: name in screen_text(app))
+        assert app.is_running
