@@ -81,6 +81,11 @@ def short_run_id(run_id: str) -> str:
     return short_id(run_id)
 
 
+def clip(text: str, width: int) -> str:
+    """`text` within `width` cells, its end cut to '…' when longer."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def fit_path(path: Any, width: int) -> str:
     """A path within `width` cells without breaking a word: the home folder as ~, then middle
     folders as … ('/data/…/medmnist'), so a narrow pane never wraps a path mid-name."""

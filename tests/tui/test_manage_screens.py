@@ -5,6 +5,7 @@ on the monitor (a fake probe), and run_app's signal handling without private Tex
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -255,21 +256,31 @@ def test_run_app_quits_on_sigterm_without_private_names(monkeypatch, tmp_path):
     assert exited == [True]
 
 
+def _trashed(runs_dir: Path, name: str, epochs_done: int) -> None:
+    from damtui.store import trash
+
+    make_run(runs_dir, name, epochs_done=epochs_done)
+    trash.delete_run(runs_dir / name)
+
+
+async def _open_trash(pilot) -> None:
+    """The palette's Trash, listed."""
+    from damtui.tui.screens.trash import TrashScreen
+
+    await settle(pilot)
+    pilot.app.action_trash()
+    screen = pilot.app.screen
+    assert isinstance(screen, TrashScreen)
+    await wait_for(pilot, lambda: screen.loaded)
+
+
 @pytest.mark.slow
 async def test_the_trash_restores_a_deleted_run(make_app, runs_dir):
     """Issue 26: restoring from the trash, from the palette's Trash with U."""
-    from damtui.store import trash
-    from damtui.tui.screens.trash import TrashScreen
-
-    make_run(runs_dir, A, epochs_done=2)
-    trash.delete_run(runs_dir / A)
+    _trashed(runs_dir, A, epochs_done=2)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        app.action_trash()
-        screen = app.screen
-        assert isinstance(screen, TrashScreen)
-        await wait_for(pilot, lambda: screen.loaded)
+        await _open_trash(pilot)
         assert A in screen_text(app) and "U Restore" in screen_text(app).splitlines()[-1]
         await pilot.press("U")
         await wait_for(pilot, lambda: (runs_dir / A).is_dir())
@@ -302,18 +313,10 @@ async def test_notes_are_edited_from_the_run_page(make_app, runs_dir):
 async def test_the_trash_shows_a_hostile_folder_name_as_text(make_app, runs_dir):
     """Issue 28 on a screen issue 26 added: a trashed folder named like markup is listed as typed
     (a DataTable cell read it as markup: the link vanished and would act when clicked)."""
-    from damtui.store import trash
-    from damtui.tui.screens.trash import TrashScreen
-
     name = "[@click=app.quit]x[bold]y"  # a folder name holds no '/', so no closing tag
-    make_run(runs_dir, name, epochs_done=1)
-    trash.delete_run(runs_dir / name)
+    _trashed(runs_dir, name, epochs_done=1)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        app.action_trash()
-        screen = app.screen
-        assert isinstance(screen, TrashScreen)
-        await wait_for(pilot, lambda: screen.loaded)
+        await _open_trash(pilot)
         await wait_for(pilot, lambda: name in screen_text(app))
         assert app.is_running

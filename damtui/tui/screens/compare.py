@@ -23,7 +23,7 @@ from damtui.store import runs
 from damtui.errors import DamtuiError
 from damtui.records import METRICS, format_difference
 from damtui.text import markup, shown
-from damtui.tui.format import short_run_id
+from damtui.tui.format import clip, short_run_id
 from damtui.tui.screens.dialogs import ExportScreen
 from damtui.tui.widgets.chart_plan import View, has_references, overlay_chart, reference_metric, references
 from damtui.tui.widgets.charts import PlanPlot
@@ -36,12 +36,7 @@ GROUP_WIDTH = 13  # a seed group's mean ± std with 3 decimals
 
 
 def legend_name(record: runs.RunRecord, width: int = 28) -> str:
-    name = compare.run_label(record)
-    return name if len(name) <= width else name[: width - 1] + "…"
-
-
-def clip(text: str, width: int = 22) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return clip(compare.run_label(record), width)
 
 
 class CompareTable(DataTable):

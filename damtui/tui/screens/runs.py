@@ -19,7 +19,7 @@ from damtui.store import runs
 from damtui.records import METRICS
 from damtui.text import markup, shown
 from damtui.tui import messages as msg
-from damtui.tui.format import duration, short_preset, short_run_id, status_text, timestamp
+from damtui.tui.format import clip, duration, short_preset, short_run_id, status_text, timestamp
 from damtui.tui.screens.manage import MANAGE_BINDINGS, ManageActions, name_and_tags
 from damtui.tui.screens import run_groups
 from damtui.tui.screens.resuming import RESUME_BINDINGS, ResumeActions
@@ -89,10 +89,6 @@ def matches(info: runs.RunInfo, query: str) -> bool:
 def sort_runs(found: list[runs.RunInfo], column: str, descending: bool) -> list[runs.RunInfo]:
     key = next(c[2] for c in COLUMNS if c[0] == column)
     return sorted(found, key=lambda r: (key(r), r.run_id), reverse=descending)
-
-
-def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def row_cells(info: runs.RunInfo, selected: bool) -> list[Any]:
