@@ -38,7 +38,7 @@ class PretrainRead(Message):
         self.rows = rows
 
 
-TABLE_ROWS = 500  # the epoch table shows the newest epochs (a 10,000-row table took 40 s to draw)
+TABLE_ROWS = 500  # the epoch table shows the newest epochs (a long run's page cost: benchmarks/big_runs.py)
 CHART_POINTS = 1000  # each chart draws at most this many epochs, evenly thinned
 
 
