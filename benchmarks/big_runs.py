@@ -6,13 +6,19 @@ Builds a runs folder of ten ordinary finished runs (synthetic2d, 6 epochs each),
   huge      a 100 MB metrics.jsonl of valid rows (333,234 of these short ones; the issue's file
             had 185,804) in a run planned for 6 epochs: written by no damtui, a damaged folder
   longest   the longest run damtui can plan: 10,000 epochs (config.MAX_EPOCHS), all of them rows
+  growing   a run planned for 10,000 epochs with 9,000 rows, "running": while the app is measured
+            a separate writer process (its pid in status.json) appends a row and rewrites
+            status.json every second, as a training process does
+The finished runs end with the summary.json a damtui writer leaves (RunWriter.write_summary).
 Then, each in a fresh process of the checkout under test (`--tree`, default this one):
   `damtui runs list`, `damtui runs show huge`, `damtui runs show longest`: wall seconds and peak
   memory (ru_maxrss of the child);
-  the app (Pilot, 120x40): seconds until the runs list shows every run, until the page of
-  `longest` has drawn its epoch table, and the app's own CPU seconds over 10 idle seconds on the
-  runs list (from 3 s after it showed every run).
-Each measurement is capped (`--cap`, 120 s): a capped figure reads ">= cap".
+  the app (Pilot, 120x40): seconds until the runs list shows every run, the app's own CPU seconds
+  over 10 seconds on the runs list with nobody at the keys (from 3 s after it showed every run;
+  the writer of `growing` running), until the page of `longest` has drawn its epoch table, and
+  the CPU seconds of 10 seconds on the page of `growing`, the writer still appending.
+Each measurement is capped (`--cap`, 120 s): a capped figure reads ">= cap". The scratch folder
+is removed afterwards unless `--work` names it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,8 +44,12 @@ def build(root: Path) -> None:
 
     from damtui.store import runs
 
+    def seal(path: Path) -> None:  # the summary a writer leaves when the run ends
+        writer = runs.RunWriter(path)
+        writer.write_summary(runs.summary_of(runs.load_run(path)))
+
     for i in range(10):
-        make_run(root, f"20240601-12{i:02d}00-synthetic2d-pretrain-a{i:05d}", epochs_done=6)
+        seal(make_run(root, f"20240601-12{i:02d}00-synthetic2d-pretrain-a{i:05d}", epochs_done=6))
     huge = make_run(root, "huge", epochs_done=6)
     line = (json.dumps(metrics_row(1).to_json()) + "\n").encode()
     rows, size, n = [], 0, 0
@@ -53,7 +64,11 @@ def build(root: Path) -> None:
     from fakes import set_status
 
     set_status(longest, runs.FINISHED, 10_000, 10_000, 1_717_243_200.0, 1_717_243_200.0 + 600_000)
-    print(f"built {root}: 10 runs, huge ({(huge / runs.METRICS).stat().st_size / 1e6:.0f} MB, {n} rows),"
+    seal(longest)
+    growing = make_run(root, "growing", epochs_done=0, epochs=10_000, state=runs.RUNNING, pid=2**22 + 1)
+    (growing / runs.METRICS).write_bytes(b"".join(
+        (json.dumps(metrics_row(e, 0.01 * (e % 7)).to_json()) + "\n").encode() for e in range(1, 9_001)))
+    print(f"built {root}: 10 runs, growing (9,000 rows), huge ({(huge / runs.METRICS).stat().st_size / 1e6:.0f} MB, {n} rows),"
           f" longest ({(longest / runs.METRICS).stat().st_size / 1e6:.1f} MB, 10,000 rows)", flush=True)
 
 
@@ -70,14 +85,33 @@ def timed(argv: list[str], env: dict[str, str], cap: float, cwd: str) -> dict[st
     return {"seconds": round(seconds, 2), "rc": rc, "peak_mb": round(peak / 1024) if peak > before else None}
 
 
+WRITER = textwrap.dedent("""
+    # appends one row a second to `growing` and keeps its status 'running' with this pid
+    import json, os, socket, sys, time
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[2])
+    from fakes import metrics_row, set_status
+    from damtui.store import runs
+    path = Path(sys.argv[1])
+    writer = runs.RunWriter(path)
+    epoch, t0 = 9_000, time.time()
+    while epoch < 10_000:
+        epoch += 1
+        writer.append_metrics(metrics_row(epoch, 0.01 * (epoch % 7)))
+        set_status(path, runs.RUNNING, epoch, 10_000, t0, time.time(), os.getpid())
+        time.sleep(1.0)
+""")
+
 APP = textwrap.dedent("""
     import asyncio, json, sys, time
     from pathlib import Path
     from damtui.tui.app import DamtuiApp
     from damtui.tui.screens.run_view import RunViewScreen
 
-    root, cap = Path(sys.argv[1]), float(sys.argv[2])
+    import subprocess
+    root, cap, fakes = Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
     out = {}
+    writer = subprocess.Popen([sys.executable, "-c", sys.argv[4], str(root / "growing"), fakes])
 
     async def until(pilot, pred):
         end = time.perf_counter() + cap
@@ -93,7 +127,7 @@ APP = textwrap.dedent("""
             t0 = time.perf_counter()
             await pilot.press("r")
             screen = app.screen
-            ok = await until(pilot, lambda: getattr(screen, "loaded", False) and len(screen.all_runs) >= 12)
+            ok = await until(pilot, lambda: getattr(screen, "loaded", False) and len(screen.all_runs) >= 13)
             out["list_s"] = round(time.perf_counter() - t0, 2) if ok else f">= {cap}"
             await pilot.pause(3)  # the first listing's last redraws
             cpu0 = time.process_time()
@@ -111,8 +145,16 @@ APP = textwrap.dedent("""
             ok = await until(pilot, lambda: isinstance(app.screen, RunViewScreen) and app.screen.record is not None)
             out["run_view_huge_s"] = round(time.perf_counter() - t0, 2) if ok else f">= {cap}"
             out["huge_status"] = app.screen.record.info.status if ok else "?"
+            app.pop_screen()
+            app.push_screen(RunViewScreen(root / "growing"))
+            await pilot.pause(3)
+            cpu0 = time.process_time()
+            await pilot.pause(10)
+            out["growing_page_cpu_s_per_10s"] = round(time.process_time() - cpu0, 2)
             t0 = time.perf_counter()
         out["quit_s"] = round(time.perf_counter() - t0, 2)
+        writer.kill()
+        out["growing_rows_written"] = sum(1 for _ in open(root / "growing" / "metrics.jsonl", "rb"))
         print(json.dumps(out))
 
     asyncio.run(main())
@@ -139,7 +181,8 @@ def main() -> int:
         res[name] = timed(cli + argv, env, args.cap, args.tree)
         print(f"{name:18s} {res[name]}", flush=True)
     try:
-        proc = subprocess.run([sys.executable, "-c", APP, str(root), str(args.cap)], env=env, capture_output=True,
+        proc = subprocess.run([sys.executable, "-c", APP, str(root), str(args.cap), str(HERE / "tests" / "tui"), WRITER],
+                              env=env, capture_output=True,
                               text=True, timeout=args.cap * 4 + 60, cwd=args.tree)
         res["app"] = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else proc.stderr[-500:]
     except subprocess.TimeoutExpired:
@@ -147,6 +190,8 @@ def main() -> int:
     print(f"app                {res['app']}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -12,6 +12,7 @@ import os
 import socket
 import stat
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -536,6 +537,28 @@ def metrics_bound(epochs: int | None = None) -> int:
     return max(1, min(epochs or MAX_EPOCHS, MAX_EPOCHS)) * ROW_BYTES
 
 
+def _too_big(file: Path, size: int, epochs: int | None) -> UnsafeFile:
+    limit = metrics_bound(epochs)
+    return UnsafeFile(file, f"{size_text(size)}, more than {epochs or MAX_EPOCHS} epochs' rows can be"
+                            f" ({size_text(limit)})", "move it away: damtui did not write it")
+
+
+def _rows_of(data: bytes) -> tuple[list[EpochRow], int]:
+    """The whole epoch rows at the start of `data` and the bytes they take: parsing stops at an
+    unterminated line (a writer's torn append) or at a line that is not an epoch row."""
+    rows: list[EpochRow] = []
+    consumed = 0
+    for line in data.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
+        try:
+            rows.append(EpochRow.from_json(json.loads(line)))
+        except ValueError:
+            break
+        consumed += len(line)
+    return rows, consumed
+
+
 def read_metrics(path: Path, offset: int = 0, epochs: int | None = None) -> tuple[list[EpochRow], int]:
     """Rows appended since byte `offset`, and the offset after the last whole line.
 
@@ -549,68 +572,79 @@ def read_metrics(path: Path, offset: int = 0, epochs: int | None = None) -> tupl
     except FileNotFoundError:
         return [], offset
     try:
-        size, limit = os.fstat(fd).st_size, metrics_bound(epochs)
-        if size - offset > limit:
-            raise UnsafeFile(file, f"{size_text(size)}, more than {epochs or MAX_EPOCHS} epochs' rows can be"
-                                   f" ({size_text(limit)})", "move it away: damtui did not write it")
+        size = os.fstat(fd).st_size
+        if size - offset > metrics_bound(epochs):
+            raise _too_big(file, size, epochs)
         os.lseek(fd, offset, os.SEEK_SET)
-        data = _read(fd, limit)
+        data = _read(fd, metrics_bound(epochs))
     finally:
         os.close(fd)
-    rows: list[EpochRow] = []
-    consumed = 0
-    for line in data.splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            break
-        try:
-            rows.append(EpochRow.from_json(json.loads(line)))
-        except ValueError:
-            break
-        consumed += len(line)
+    rows, consumed = _rows_of(data)
     return rows, offset + consumed
 
 
-def scan_metrics(path: Path, epochs: int, labels: int | None = None) -> tuple[list[EpochRow], int, str]:
-    """(rows, offset after them, damage) of metrics.jsonl read once: damage is '' when the file is
-    what damtui writes for a run planned for `epochs` epochs (whole JSON objects with epochs 1, 2,
-    ... one a line, at most `epochs` of them, thresholds of at most `labels` values; only the last
-    line may be torn by a crash), else the first problem with its line number."""
+@dataclass(frozen=True)
+class MetricsScan:
+    """metrics.jsonl as scan_metrics found it: its rows, the offset after them, the first problem
+    ('' for none) and the file's inode, so a later scan of a growing file reads only what was
+    appended."""
+
+    rows: tuple[EpochRow, ...] = ()
+    offset: int = 0
+    damage: str = ""
+    inode: int | None = None
+
+
+def scan_metrics(path: Path, epochs: int, labels: int | None = None, since: MetricsScan | None = None) -> MetricsScan:
+    """metrics.jsonl checked: damage is '' when the file is what damtui writes for a run planned
+    for `epochs` epochs (whole JSON objects with epochs 1, 2, ... one a line, at most `epochs` of
+    them, thresholds of at most `labels` values; only the last line may be torn by a crash), else
+    the first problem with its line number.
+
+    With `since` (an earlier scan without damage of the same file, which has not shrunk), only
+    the bytes after its offset are read and checked: a run being written is followed at the cost
+    of its new rows, not of its whole history."""
     file = Path(path) / METRICS
     try:
-        rows, offset = read_metrics(path, 0, epochs)
         fd = open_file(file)
     except FileNotFoundError:
-        return [], 0, ""
+        return MetricsScan()
     except OSError as err:
-        return [], 0, str(err) if isinstance(err, UnsafeFile) else f"{file}: unreadable ({err.strerror})"
+        return MetricsScan(damage=str(err) if isinstance(err, UnsafeFile) else f"{file}: unreadable ({err.strerror})")
     try:
-        size = os.fstat(fd).st_size
-        rest = b""
-        if size > offset:
-            os.lseek(fd, offset, os.SEEK_SET)
-            rest = _read(fd, metrics_bound(epochs))
+        st = os.fstat(fd)
+        grown = since is not None and not since.damage and since.inode == st.st_ino and st.st_size >= since.offset
+        known, start = (since.rows, since.offset) if grown and since is not None else ((), 0)
+        if st.st_size - start > metrics_bound(epochs):
+            return MetricsScan(damage=str(_too_big(file, st.st_size, epochs)))
+        os.lseek(fd, start, os.SEEK_SET)
+        data = _read(fd, metrics_bound(epochs))
     finally:
         os.close(fd)
-    if rest:  # where read_metrics stopped: only a torn last line may be there
+    new, consumed = _rows_of(data)
+    rows, offset = known + tuple(new), start + consumed
+    scan = MetricsScan(rows, offset, "", st.st_ino)
+    rest = data[consumed:]
+    if rest:  # where the rows stopped: only a torn last line may be there
         line, n = rest.splitlines(keepends=True)[0], len(rows) + 1
         if line.endswith(b"\n") or len(line) < len(rest):
             try:
                 obj = json.loads(line)
             except ValueError:
-                return rows, offset, f"{file} line {n}: not a JSON object"
+                return replace(scan, damage=f"{file} line {n}: not a JSON object")
             try:
                 EpochRow.from_json(obj)
             except ValueError as err:
-                return rows, offset, f"{file} line {n}: {err}"
-            return rows, offset, f"{file} line {n}: not a whole line"
-    for i, row in enumerate(rows, 1):
+                return replace(scan, damage=f"{file} line {n}: {err}")
+            return replace(scan, damage=f"{file} line {n}: not a whole line")
+    for i, row in enumerate(new, len(known) + 1):
         if row.epoch != i:
-            return rows, offset, f"{file} line {i}: epoch {row.epoch} where epoch {i} belongs"
+            return replace(scan, damage=f"{file} line {i}: epoch {row.epoch} where epoch {i} belongs")
         if labels is not None and len(row.threshold) > max(1, labels):
-            return rows, offset, f"{file} line {i}: {len(row.threshold)} thresholds for {labels} labels"
+            return replace(scan, damage=f"{file} line {i}: {len(row.threshold)} thresholds for {labels} labels")
     if len(rows) > epochs:
-        return rows, offset, f"{file} has {len(rows)} epoch rows, more than the {epochs} the run planned"
-    return rows, offset, ""
+        return replace(scan, damage=f"{file} has {len(rows)} epoch rows, more than the {epochs} the run planned")
+    return scan
 
 
 def read_progress(path: Path) -> Progress | None:
@@ -643,6 +677,32 @@ def folder_stamp(path: Path) -> tuple:
         except OSError:
             stamp.append(None)
     return tuple(stamp)
+
+
+SEALED = (METRICS, SCORES, SOURCE_SCORES)  # what an ended run's summary.json was computed from
+SEAL_KEY = "sealed"  # summary.json's record of them: {name: [size, mtime_ns] or null when absent}
+
+
+def seal_of(path: Path) -> dict[str, list[int] | None]:
+    """The size and modification time of each file summary.json is computed from, taken when the
+    writer writes it (after its last row and scores). While they still match, the summary says what
+    a full read of those files would: a list of the runs reads status and summary alone (the way
+    make and git trust a file's stat until it changes)."""
+    out: dict[str, list[int] | None] = {}
+    for name in SEALED:
+        try:
+            st = os.lstat(Path(path) / name)
+        except FileNotFoundError:
+            out[name] = None
+            continue
+        out[name] = [st.st_size, st.st_mtime_ns] if stat.S_ISREG(st.st_mode) else [-1, -1]
+    return out
+
+
+def matches_seal(path: Path, seal: Any) -> bool:
+    """True when each sealed file is still a regular file of the recorded size and mtime (or still
+    absent); a copy that kept no mtimes, an edit or a resume's append all read False."""
+    return isinstance(seal, dict) and set(seal) == set(SEALED) and seal_of(path) == seal
 
 
 def read_summary(run_dir: Path) -> RunSummary | None:

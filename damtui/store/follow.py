@@ -62,6 +62,7 @@ class RunFollower:
         self.rows: list[EpochRow] = []
         self.status: dict[str, Any] = {}
         self._stamps: dict[str, Any] = {}
+        self._read_to: tuple[int, int | None] = (0, None)  # (offset after the rows read, metrics' inode)
 
     def _changed(self, name: str) -> bool:
         stamp = _stamp(self.path / name)
@@ -108,7 +109,7 @@ class RunFollower:
         except (OSError, ValueError, TypeError, KeyError):
             return None
         self._changed(METRICS)
-        self.rows, _ = read_metrics(self.path)
+        self.rows = self._appended(reset=True)[0]
         self.prior = list(self.rows)
         self.started = True
         s = self.status
@@ -119,8 +120,24 @@ class RunFollower:
         return events.RunStarted(self.path.name, str(self.path), dict(config), {}, str(runtime.get("device", "")),
                                  start_epoch, int(s.get("epochs", config.get("epochs", 0))))
 
+    def _appended(self, reset: bool = False) -> tuple[list[EpochRow], bool]:
+        """The rows appended since the last read, and whether they are the whole file: a run
+        followed for days costs its new rows at each poll. A replaced or shorter file (a resume
+        rewrites it) is read from its start."""
+        offset, inode = self._read_to
+        stamp = _stamp(self.path / METRICS)
+        if reset or stamp is None or stamp[2] != inode or stamp[0] < offset:
+            offset = 0
+        try:
+            rows, end = read_metrics(self.path, offset)
+        except OSError:
+            return [], False
+        self._read_to = (end, None if stamp is None else stamp[2])
+        return rows, offset == 0
+
     def _new_rows(self) -> list[Update]:
-        rows, _ = read_metrics(self.path)
+        appended, whole = self._appended()
+        rows = appended if whole else [*self.rows, *appended]
         known = len(self.rows)
         out: list[Update] = []
         for n, row in enumerate(rows[known:], start=known):

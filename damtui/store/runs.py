@@ -24,7 +24,7 @@ import secrets
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,7 +42,7 @@ from damtui.store.files import (  # noqa: F401  (the run store's API includes th
     run_folder, scan_metrics, sweep_dir, write_sweep_plan,
     clear_sweep_stops, request_sweep_stop, sweep_stop_requested, lock_sweep,
     CONFIG_FIELDS, STATUS_FIELDS, fields_damage, PROGRESS, read_progress,
-    SCORES, SOURCE_SCORES, read_summary,
+    SCORES, SOURCE_SCORES, read_summary, SEAL_KEY, seal_of, matches_seal, MetricsScan,
 )
 from damtui.store.launch import LAUNCH_DIR
 from damtui.store.scores import Expected, Scores, ScoresDamage, load_scores, write_scores  # noqa: F401
@@ -285,7 +285,9 @@ class RunWriter:
             self.lock.release()
 
     def write_summary(self, summary: RunSummary) -> None:
-        atomic_write_json(self.path / SUMMARY, json_safe(summary.to_json()))
+        """summary.json with the seal of the files it was computed from (files.seal_of): call
+        after flush(), so the last row and scores are on disk."""
+        atomic_write_json(self.path / SUMMARY, json_safe({**summary.to_json(), SEAL_KEY: seal_of(self.path)}))
 
     def write_error(self, text: str) -> None:
         """Keep the traceback of an unexpected failure beside the run; best effort."""
@@ -382,8 +384,11 @@ class RunRecord:
     info: RunInfo
     config: dict[str, Any]
     runtime: dict[str, Any]
-    metrics: list[EpochRow] = field(default_factory=list)
+    # not in repr: Textual's @work describes a worker by the repr of its arguments, and a record
+    # of 9,000 rows took 0.13 s to describe on each read of a followed run (benchmarks/big_runs.py)
+    metrics: list[EpochRow] = field(default_factory=list, repr=False)
     metrics_offset: int = 0
+    scan: MetricsScan = field(default_factory=MetricsScan, repr=False, compare=False)  # for load_run(since=)
 
 
 class _Damage(ValueError):
@@ -430,19 +435,33 @@ def _labels(config: dict[str, Any]) -> int | None:
         return None  # a dataset this version does not know: its rows are not checked against it
 
 
-def _read(path: Path, cfg: dict[str, Any]) -> tuple[RunInfo, list[EpochRow], int]:
-    """The run's list row, its metrics rows and the offset after them, every file checked
-    (a damaged folder's row says why, with no rows)."""
+def _read(path: Path, cfg: dict[str, Any], since: MetricsScan | None = None) -> tuple[RunInfo, MetricsScan]:
+    """The run's list row and its metrics as scanned, every file checked (a damaged folder's row
+    says why, with no rows). `since`: an earlier scan of a run being written (scan_metrics)."""
     try:
-        return _read_info(path, cfg)
+        return _read_info(path, cfg, since)
     except _Damage as err:
         damage = f"{path}: {err}" if str(path) not in str(err) else str(err)
     except (TypeError, ValueError, AttributeError, KeyError) as err:
         damage = f"{path}: a file has unexpected contents ({type(err).__name__}: {err})"
-    return _damaged(path, cfg, damage), [], 0
+    return _damaged(path, cfg, damage), MetricsScan()
 
 
-def _read_info(path: Path, cfg: dict[str, Any]) -> tuple[RunInfo, list[EpochRow], int]:
+@dataclass(frozen=True)
+class _Header:
+    """config.json and status.json of a run, checked."""
+
+    config: dict[str, Any]
+    runtime: dict[str, Any]
+    status: dict[str, Any]
+    planned: int
+
+    @property
+    def stage(self) -> str:
+        return str(self.config.get("stage", "?"))
+
+
+def _header(path: Path, cfg: dict[str, Any]) -> _Header:
     config, runtime = cfg["config"], cfg.get("runtime", {})
     if not isinstance(config, dict) or not isinstance(runtime, dict):
         raise _Damage(f"{CONFIG} must hold objects 'config' and 'runtime'")
@@ -453,20 +472,29 @@ def _read_info(path: Path, cfg: dict[str, Any]) -> tuple[RunInfo, list[EpochRow]
     wrong = fields_damage(STATUS, status, STATUS_FIELDS) or fields_damage(CONFIG, config, CONFIG_FIELDS)
     if wrong:
         raise _Damage(wrong)
-    planned = _planned(config, status)
-    labels = _labels(config)
-    rows, offset, damage = scan_metrics(path, planned, labels)
-    if damage:
-        raise _Damage(damage)
+    return _Header(config, runtime, status, _planned(config, status))
+
+
+def _notes(path: Path) -> RunNotes:
     try:
-        notes = read_notes(path)
+        return read_notes(path)
+    except NotesDamage as err:
+        raise _Damage(str(err)) from None
+
+
+def _read_info(path: Path, cfg: dict[str, Any], since: MetricsScan | None = None) -> tuple[RunInfo, MetricsScan]:
+    h = _header(path, cfg)
+    scan = scan_metrics(path, h.planned, _labels(h.config), since)
+    if scan.damage:
+        raise _Damage(scan.damage)
+    notes = _notes(path)
+    try:
         for name in (SCORES, SOURCE_SCORES):
             load_scores(path, name, Expected.of_run(path, name))
-    except (NotesDamage, ScoresDamage) as err:
+    except ScoresDamage as err:
         raise _Damage(str(err)) from None
-    i = best_index(rows)
-    stage = str(config.get("stage", "?"))
-    best = Selected.of(rows[i], stage) if i is not None else None
+    i = best_index(scan.rows)
+    best = Selected.of(scan.rows[i], h.stage) if i is not None else None
     raw = _optional_json(path / SUMMARY)  # an ended run's: the intervals and a fine-tune's two-stage answer
     try:
         summary = None if raw is None else RunSummary.from_json(raw)
@@ -474,15 +502,41 @@ def _read_info(path: Path, cfg: dict[str, Any]) -> tuple[RunInfo, list[EpochRow]
         summary = None  # being replaced or damaged: the rows still say the stage's best
     if summary is not None and summary.best is not None and best is not None and summary.best.epoch == best.epoch:
         best = summary.best
-    answer = summary.answer if summary is not None and stage == "finetune" else None
-    info = RunInfo(
+    answer = summary.answer if summary is not None and h.stage == "finetune" else None
+    return _info(path, h, len(scan.rows), best, answer, notes), scan
+
+
+def _sealed_info(path: Path, cfg: dict[str, Any]) -> RunInfo | None:
+    """The list row of an ended run from config, status, notes and summary.json alone, when
+    summary.json's seal says metrics.jsonl and the scores are still what the summary was computed
+    from (files.matches_seal); None when they may not be (the caller reads and checks them all)."""
+    try:
+        h = _header(path, cfg)
+        if h.status.get("state") not in (FINISHED, CANCELLED, FAILED):
+            return None
+        raw = _optional_json(path / SUMMARY)
+        if not isinstance(raw, dict) or not matches_seal(path, raw.get(SEAL_KEY)):
+            return None
+        summary = RunSummary.from_json(raw)
+        if not 0 <= summary.epochs_done <= h.planned:
+            return None
+        answer = summary.answer if h.stage == "finetune" else None
+        return _info(path, h, summary.epochs_done, summary.best, answer, _notes(path))
+    except (_Damage, TypeError, ValueError, AttributeError, KeyError):
+        return None  # the full read says what is wrong
+
+
+def _info(path: Path, h: _Header, done: int, best: Selected | None, answer: Selected | None,
+          notes: RunNotes) -> RunInfo:
+    config, runtime, status = h.config, h.runtime, h.status
+    return RunInfo(
         run_id=path.name,
         path=path,
         dataset=str(config.get("dataset", "?")),
-        stage=str(config.get("stage", "?")),
+        stage=h.stage,
         preset=str(config.get("preset", "")),
         status=effective_status(status),
-        epochs_done=len(rows),
+        epochs_done=done,
         epochs_planned=int(status.get("epochs", config.get("epochs", 0))),
         started=float(status.get("started", 0.0)),
         updated=float(status.get("updated", 0.0)),
@@ -498,7 +552,6 @@ def _read_info(path: Path, cfg: dict[str, Any]) -> tuple[RunInfo, list[EpochRow]
         notes=notes,
         config=config,
     )
-    return info, rows, offset
 
 
 def _config_of(path: Path) -> dict[str, Any]:
@@ -515,25 +568,56 @@ def _config_of(path: Path) -> dict[str, Any]:
     return cfg
 
 
-def load_run(path: Path) -> RunRecord:
+def load_run(path: Path, since: RunRecord | None = None) -> RunRecord:
+    """The run, every file checked. `since`: this run as read before; while its metrics file only
+    grew, just the rows appended since are read (a page following a long run)."""
     path = Path(path)
     cfg = _config_of(path)
-    info, rows, offset = _read(path, cfg)
+    info, scan = _read(path, cfg, since.scan if since is not None and since.info.path == path else None)
     if info.status == DAMAGED:  # what a damaged folder holds is not trusted further
         config, runtime = cfg["config"], cfg.get("runtime")
         return RunRecord(info, config if isinstance(config, dict) else {},
-                         runtime if isinstance(runtime, dict) else {}, [], offset)
-    return RunRecord(info, cfg["config"], cfg.get("runtime", {}), rows, offset)
+                         runtime if isinstance(runtime, dict) else {}, [], scan.offset)
+    return RunRecord(info, cfg["config"], cfg.get("runtime", {}), list(scan.rows), scan.offset, scan)
 
 
-_LISTED: dict[Path, tuple[tuple, RunInfo]] = {}  # list_runs' rows of runs no process writes, by folder
+@dataclass
+class _Listed:
+    """What list_runs knows of one run folder between two listings."""
+
+    stamp: tuple  # folder_stamp when it was read
+    info: RunInfo
+    status: dict[str, Any]  # its status.json: a running run's liveness is checked again each listing
+    scan: MetricsScan  # its metrics as scanned, so a run being written is read from where it was
+
+
+_LISTED: dict[Path, _Listed] = {}
+
+
+def list_row(path: Path) -> RunInfo:
+    """One run's row for a list of runs: an ended run whose summary.json still matches its files
+    (files.matches_seal) costs config, status, notes and summary, never its metrics or scores;
+    any other run is read and checked in full (load_run). DamtuiError when it is not a run."""
+    return _list_row(Path(path), None)[0]
+
+
+def _list_row(path: Path, since: MetricsScan | None) -> tuple[RunInfo, dict[str, Any], MetricsScan]:
+    cfg = _config_of(path)
+    info = _sealed_info(path, cfg)
+    if info is not None:
+        return info, {}, MetricsScan()
+    info, scan = _read(path, cfg, since)
+    status = _optional_json(path / STATUS) if info.status == RUNNING else {}
+    return info, status if isinstance(status, dict) else {}, scan
 
 
 def list_runs(root: Path) -> tuple[list[RunInfo], list[str]]:
     """All runs under `root`, newest first, and the names of entries that are not runs.
 
-    A run no process writes is read again only when its files changed (runs.folder_stamp: a stat
-    of each), so an app listing the runs every two seconds reads nothing while nothing changes."""
+    A run is read again only when its files changed (runs.folder_stamp: a stat of each), so an
+    app listing the runs every two seconds reads nothing while nothing changes; a running run's
+    process is checked for life at each listing, and its metrics are read from where the last
+    listing stopped."""
     root = Path(root)
     runs: list[RunInfo] = []
     ignored: list[str] = []
@@ -544,23 +628,36 @@ def list_runs(root: Path) -> tuple[list[RunInfo], list[str]]:
         if entry.name.startswith(".") or _being_created(entry):
             continue
         stamp = folder_stamp(entry)
-        cached = _LISTED.get(entry)
+        known = _LISTED.get(entry)
         seen.add(entry)
-        if cached is not None and cached[0] == stamp:
-            runs.append(cached[1])
+        if known is not None and known.stamp == stamp:
+            runs.append(_alive(known))
             continue
         try:
-            info = load_run(entry).info
+            info, status, scan = _list_row(entry, known.scan if known is not None else None)
         except DamtuiError:
+            _LISTED.pop(entry, None)
             ignored.append(entry.name)
             continue
         runs.append(info)
-        if info.status != RUNNING:
-            _LISTED[entry] = (stamp, info)
+        _LISTED[entry] = _Listed(stamp, info, status, scan)
     for gone in [p for p in _LISTED if p.parent == root and p not in seen]:
         _LISTED.pop(gone, None)
     runs.sort(key=lambda r: (r.started, r.run_id), reverse=True)
     return runs, ignored
+
+
+def _alive(known: _Listed) -> RunInfo:
+    """A listed running run as it is now: crashed once its process is gone (no file changes then)."""
+    if known.info.status != RUNNING:
+        return known.info
+    try:
+        state = effective_status(known.status)
+    except (TypeError, ValueError):
+        state = CRASHED
+    if state != RUNNING:
+        known.info = replace(known.info, status=state)
+    return known.info
 
 
 def _being_created(path: Path) -> bool:

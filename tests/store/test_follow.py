@@ -3,6 +3,7 @@ own process trains, and the start of such a run (damtui.store.launch)."""
 
 from __future__ import annotations
 
+import json
 import time
 
 from damtui import events
@@ -42,6 +43,35 @@ def test_a_followed_run_reads_as_the_events_of_its_writer(runs_dir):
     assert (metrics.epoch, metrics.is_best) == (3, True)  # the last row comes before the ending
     assert isinstance(finished, events.RunFinished) and finished.summary == runs.read_summary(writer.path)
     assert follower.ended and follower.poll() == []
+
+
+def test_a_followed_run_costs_its_new_rows_not_its_history(runs_dir, monkeypatch):
+    """A run followed for 10,000 epochs is read one row per poll (the whole file each time
+    grew with the run: issue 28, item 4); a file rewritten shorter is read again from its start."""
+    from damtui.store import files
+
+    writer = runs.RunWriter.create(runs_dir, CONFIG, {}, name="run")
+    for epoch in (1, 2):
+        writer.append_metrics(_row(epoch, 0.5 + epoch / 10))
+    follower = RunFollower(runs_dir / "run", since=None)
+    parsed: list[int] = []
+    real = files._rows_of
+    monkeypatch.setattr(files, "_rows_of", lambda data: parsed.append(len(data)) or real(data))
+    follower.poll()
+    metrics = runs_dir / "run" / runs.METRICS
+    assert [r.epoch for r in follower.rows] == [1, 2] and parsed == [metrics.stat().st_size]
+    size = metrics.stat().st_size
+    writer.append_metrics(_row(3, 0.9))
+    parsed.clear()
+    (new,) = follower.poll()
+    assert parsed == [metrics.stat().st_size - size] and (new.epoch, new.best_epoch, new.is_best) == (3, 3, True)
+    first = metrics.read_bytes().splitlines(keepends=True)[0]
+    runs.atomic_write_bytes(metrics, first + (json.dumps(_row(2, 0.95).to_json()) + "\n").encode())
+    writer.append_metrics(_row(3, 0.9))
+    writer.append_metrics(_row(4, 0.99))
+    parsed.clear()
+    (four,) = follower.poll()  # the rewrite is read whole: epoch 4 follows the new 2 and 3
+    assert parsed == [metrics.stat().st_size] and (four.epoch, four.best_epoch) == (4, 4)
 
 
 def test_a_resume_is_followed_from_its_reopening_not_by_the_old_ending(runs_dir):

@@ -198,8 +198,8 @@ def test_an_unchanged_runs_folder_is_not_read_again(pretrain_copy, runs_dir, mon
     """The app lists the runs every two seconds: while nothing changes it must read nothing."""
     first, _ = runs.list_runs(runs_dir)
     calls = []
-    real = runs.load_run
-    monkeypatch.setattr(runs, "load_run", lambda p: calls.append(p) or real(p))
+    real = runs._list_row
+    monkeypatch.setattr(runs, "_list_row", lambda p, since: calls.append(p) or real(p, since))
     assert runs.list_runs(runs_dir)[0] == first and calls == []
     run_notes.rename_run(pretrain_copy, "changed")  # a change is read at once
     (info,), _ = runs.list_runs(runs_dir)

@@ -56,3 +56,33 @@ async def test_set_text_skips_unchanged_text():
         # a change that keeps every line's length (the monitor's elapsed time, each second) takes
         # the room the text had: no layout pass; a longer line may wrap, so it gets one
         assert layouts == [True, False, True, False] and box.content == "batch 3/9"
+
+
+async def test_a_long_runs_table_slides_without_being_filled_again(monkeypatch):
+    """A run of thousands of epochs shows its newest 500: each new epoch removes the oldest row and
+    appends one (filling 500 rows again for every epoch cost ~0.3 s of the app's thread each:
+    benchmarks/big_runs.py); rows only go in again when one must come before those shown."""
+    from damtui.tui.widgets.epoch_table import EpochTable
+
+    class _Table(App):
+        def compose(self) -> ComposeResult:
+            yield EpochTable()
+
+    app = _Table()
+    async with app.run_test(size=(100, 20)) as pilot:
+        table = app.query_one(EpochTable)
+        refills: list[int] = []
+        real = table.clear
+        monkeypatch.setattr(table, "clear", lambda *a, **k: refills.append(1) or real(*a, **k))
+        rows = _rows(40)
+        keys = lambda: [k.value for k in table.rows]  # noqa: E731 - the shown order
+        table.show([rows[4], *rows[10:30]], 5)  # the best pinned above the window
+        table.show([rows[4], *rows[11:31]], 5)
+        await pilot.pause()
+        assert keys() == ["5", *map(str, range(12, 32))] and refills == []
+        table.show(rows[12:32], 32)  # a new best inside the window: the pinned row goes
+        assert keys() == list(map(str, range(13, 33))) and refills == []
+        assert str(table.get_row("32")[0]).strip() == "32*"
+        table.show([rows[0], *rows[12:32]], 1)  # an earlier row that must go first: filled again, in order
+        assert keys() == ["1", *map(str, range(13, 33))] and refills == [1]
+        assert str(table.get_row("1")[0]).strip() == "1*" and str(table.get_row("32")[0]).strip() == "32"

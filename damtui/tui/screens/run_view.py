@@ -131,7 +131,7 @@ class RunViewScreen(ChartActions, ResumeActions, ManageActions, Screen):
         if stamp == known:
             return
         try:
-            record, error = runs.load_run(self.path), ""
+            record, error = runs.load_run(self.path, since=self.record), ""
         except DamtuiError as err:
             record, error = None, str(err)
         if not get_current_worker().is_cancelled:

@@ -44,11 +44,20 @@ class EpochTable(DataTable):
             self.add_column(m.short, key=m.key, width=width)
 
     def show(self, rows: Sequence[EpochRow], best_epoch: int | None) -> None:
+        """Rows in epoch order. A long run's page slides a window of its newest epochs: rows that
+        left it are removed and new ones appended, so an epoch costs one row's measuring, not the
+        whole table's; only rows that must go before ones shown make the table be filled again."""
         follow = self.scroll_y >= self.max_scroll_y - 1  # at the bottom: keep the newest in view
         wanted = {r.epoch: r for r in rows}
-        if any(e not in wanted for e in self._shown):
+        gone = [e for e in self._shown if e not in wanted]
+        last = max((e for e in self._shown if e in wanted), default=0)
+        if any(e not in self._shown and e < last for e in wanted):  # would land out of order: refill
             self.clear()
             self._shown.clear()
+        else:
+            for epoch in gone:
+                self.remove_row(str(epoch))
+                del self._shown[epoch]
         for epoch in sorted(wanted):
             row, best = wanted[epoch], epoch == best_epoch
             old = self._shown.get(epoch)
