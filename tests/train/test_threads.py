@@ -116,3 +116,40 @@ def test_the_stored_count_of_runs_saved_before_it_was_stored() -> None:
     assert threads.stored_threads({"device": "cpu (x86_64, 2 threads)"}) == 2
     assert threads.stored_threads({"threads": 3, "device": "cpu (x86_64, 2 threads)"}) == 3
     assert threads.stored_threads({"device": "cuda:0 (NVIDIA H200)"}) is None
+
+
+@pytest.mark.slow
+def test_a_resume_on_a_busier_machine_ends_equal_to_the_run_left_alone(runs_dir, data_root, monkeypatch) -> None:
+    """The fast subset of `benchmarks/fault_injection.py --load-change`: trained with 2 threads and
+    stopped after epoch 1, resumed when the idle cores say 1 and nothing names a count, the run
+    ends with the metrics of the same run left alone (a resume that took 1 thread differed)."""
+    import threading
+
+    import torch
+
+    from damtui import events
+    from damtui.store import runs
+    from damtui.train import engine
+    from damtui.train.resume import resume_config
+    from support import run_stage
+
+    timing = {"epoch_s", "train_s", "eval_s", "images_per_s"}
+    monkeypatch.delenv(threads.ENV, raising=False)
+    config = demo_config(epochs=3, width=4)
+    try:
+        alone, _ = run_stage(config, runs_dir / "alone", data_root=data_root, threads=2)
+        stop = threading.Event()
+        engine.train(config, lambda e: stop.set() if isinstance(e, events.EpochMetrics) else None, stop,
+                     runs_dir=runs_dir / "cut", device="cpu", data_root=data_root, threads=2)
+        (cut,) = (runs_dir / "cut").iterdir()
+        assert runs.load_run(cut).info.epochs_done == 1
+        monkeypatch.setattr(threads, "default_threads", lambda *a: 1)  # a busier machine now
+        resumed, _ = run_stage(resume_config(cut), runs_dir / "cut", resume=cut, data_root=data_root)
+        assert resumed.status == runs.FINISHED and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+
+    def rows(path):
+        return [{k: v for k, v in r.to_json().items() if k not in timing} for r in runs.load_run(path).metrics]
+
+    assert rows(cut) == rows(runs_dir / "alone" / alone.run_id)
