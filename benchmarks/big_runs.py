@@ -12,7 +12,8 @@ Builds a runs folder of ten ordinary finished runs (synthetic2d, 6 epochs each),
 The finished runs end with the summary.json a damtui writer leaves (RunWriter.write_summary).
 Then, each in a fresh process of the checkout under test (`--tree`, default this one):
   `damtui runs list`, `damtui runs show huge`, `damtui runs show longest`: wall seconds and peak
-  memory (ru_maxrss of the child);
+  memory (ru_maxrss of the child); `runs.list_runs` alone after the imports: seconds and the
+  bytes of metrics.jsonl and .npz files it read;
   the app (Pilot, 120x40): seconds until the runs list shows every run, the app's own CPU seconds
   over 10 seconds on the runs list with nobody at the keys (from 3 s after it showed every run;
   the writer of `growing` running), until the page of `longest` has drawn its epoch table, and
@@ -161,6 +162,32 @@ APP = textwrap.dedent("""
 """)
 
 
+LIST_IN_PROCESS = textwrap.dedent("""
+    # list_runs alone, after the imports: seconds, and the bytes of metrics.jsonl and scores read
+    import json, os, sys, time
+    from damtui.store import runs
+    read, real = {"metrics.jsonl": 0, "scores": 0}, os.read
+    names = {}
+    real_open = os.open
+    def spy_open(path, *a, **k):
+        fd = real_open(path, *a, **k)
+        names[fd] = os.path.basename(str(path))
+        return fd
+    def spy_read(fd, n):
+        data = real(fd, n)
+        name = names.get(fd, "")
+        key = "metrics.jsonl" if name == "metrics.jsonl" else "scores" if name.endswith(".npz") else None
+        if key:
+            read[key] += len(data)
+        return data
+    os.open, os.read = spy_open, spy_read
+    t0 = time.perf_counter()
+    rows, _ = runs.list_runs(sys.argv[1])
+    print(json.dumps({"seconds": round(time.perf_counter() - t0, 3), "runs": len(rows),
+                      "metrics_bytes_read": read["metrics.jsonl"], "scores_bytes_read": read["scores"]}))
+""")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tree", default=str(HERE), help="the checkout to measure (its damtui is imported)")
@@ -188,6 +215,10 @@ def main() -> int:
     except subprocess.TimeoutExpired:
         res["app"] = f"capped at {args.cap * 4 + 60} s"
     print(f"app                {res['app']}", flush=True)
+    proc = subprocess.run([sys.executable, "-c", LIST_IN_PROCESS, str(root)], env=env, capture_output=True, text=True,
+                          timeout=args.cap, cwd=args.tree)
+    res["list_runs in process"] = json.loads(proc.stdout) if proc.returncode == 0 else proc.stderr[-500:]
+    print(f"list_runs in process {res['list_runs in process']}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
     if not args.work:

@@ -6,7 +6,8 @@ One folder per run:
   status.json    state, pid, host, heartbeat, epoch; replaced atomically
   metrics.jsonl  one JSON line per finished epoch, appended whole and fsync'd
   best.pt / last.pt   checkpoints, replaced atomically
-  summary.json   honest summary, written when the run ends
+  summary.json   honest summary, written when the run ends, sealed with the size and mtime of the
+                 files it was computed from (a list trusts it while they match: files.seal_of)
   scores.npz     val/test scores of best.pt's epoch, written right after it (store.scores)
   progress.json  where the writer is inside its epoch (damtui.store.progress), replaced every second
 Every write leaves either the old or the new file after a SIGKILL at any instant; readers skip a
