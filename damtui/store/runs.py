@@ -367,6 +367,8 @@ class RunInfo:
     trained_s: float | None = None  # time spent training (runs.trained_seconds)
     notes: RunNotes = field(default_factory=RunNotes)  # the user's name, notes and tags (notes.json)
     config: dict[str, Any] = field(default_factory=dict, repr=False)  # the saved config (seed groups)
+    # status.json as read: a listed running run is checked for life again from it (list_runs)
+    status_json: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def duration_s(self) -> float:
@@ -552,6 +554,7 @@ def _info(path: Path, h: _Header, done: int, best: Selected | None, answer: Sele
         sweep_config=runtime.get("sweep_config"),
         notes=notes,
         config=config,
+        status_json=status,
     )
 
 
@@ -588,7 +591,6 @@ class _Listed:
 
     stamp: tuple  # folder_stamp when it was read
     info: RunInfo
-    status: dict[str, Any]  # its status.json: a running run's liveness is checked again each listing
     scan: MetricsScan  # its metrics as scanned, so a run being written is read from where it was
 
 
@@ -602,14 +604,10 @@ def list_row(path: Path) -> RunInfo:
     return _list_row(Path(path), None)[0]
 
 
-def _list_row(path: Path, since: MetricsScan | None) -> tuple[RunInfo, dict[str, Any], MetricsScan]:
+def _list_row(path: Path, since: MetricsScan | None) -> tuple[RunInfo, MetricsScan]:
     cfg = _config_of(path)
     info = _sealed_info(path, cfg)
-    if info is not None:
-        return info, {}, MetricsScan()
-    info, scan = _read(path, cfg, since)
-    status = _optional_json(path / STATUS) if info.status == RUNNING else {}
-    return info, status if isinstance(status, dict) else {}, scan
+    return (info, MetricsScan()) if info is not None else _read(path, cfg, since)
 
 
 def list_runs(root: Path) -> tuple[list[RunInfo], list[str]]:
@@ -635,13 +633,13 @@ def list_runs(root: Path) -> tuple[list[RunInfo], list[str]]:
             runs.append(_alive(known))
             continue
         try:
-            info, status, scan = _list_row(entry, known.scan if known is not None else None)
+            info, scan = _list_row(entry, known.scan if known is not None else None)
         except DamtuiError:
             _LISTED.pop(entry, None)
             ignored.append(entry.name)
             continue
         runs.append(info)
-        _LISTED[entry] = _Listed(stamp, info, status, scan)
+        _LISTED[entry] = _Listed(stamp, info, scan)
     for gone in [p for p in _LISTED if p.parent == root and p not in seen]:
         _LISTED.pop(gone, None)
     runs.sort(key=lambda r: (r.started, r.run_id), reverse=True)
@@ -653,7 +651,7 @@ def _alive(known: _Listed) -> RunInfo:
     if known.info.status != RUNNING:
         return known.info
     try:
-        state = effective_status(known.status)
+        state = effective_status(known.info.status_json)
     except (TypeError, ValueError):
         state = CRASHED
     if state != RUNNING:
