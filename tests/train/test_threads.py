@@ -135,7 +135,7 @@ def test_a_resume_on_a_busier_machine_ends_equal_to_the_run_left_alone(runs_dir,
 
     timing = {"epoch_s", "train_s", "eval_s", "images_per_s"}
     monkeypatch.delenv(threads.ENV, raising=False)
-    config = demo_config(epochs=3, width=4)
+    config = demo_config(epochs=2, width=4)
     try:
         alone, _ = run_stage(config, runs_dir / "alone", data_root=data_root, threads=2)
         stop = threading.Event()
