@@ -62,8 +62,10 @@ async def test_group_rows_fold_expand_and_select_their_members(make_app, runs_di
         keys = _keys(screen)
         assert [k[-6:] for k in keys[2:4]] == ["bbbbbf", "aaaaaf"] and len(keys) == 5  # newest first
         assert isinstance(app.screen, RunsScreen)  # enter on a group opens no run
+        await drawn(pilot, "1 seed group folded, 1 open (g)")  # an open group is not counted folded
         await pilot.press("enter")
         assert len(_keys(screen)) == 3
+        await drawn(pilot, "2 seed groups folded (g)")
         await pilot.press("space")
         assert sorted(s[-6:] for s in screen.selected) == ["aaaaaf", "bbbbbf"]
         await pilot.press("space")

@@ -267,8 +267,12 @@ class RunsScreen(ManageActions, ResumeActions, Screen):
         if self.selected:
             parts.append(f"{len(self.selected)} selected")
         if self.grouped:  # the groups the filter shows, not every group in the runs dir
-            folded = sum(1 for k in self._row_keys() if k.startswith(run_groups.GROUP_PREFIX))
-            parts.append(f"{folded} seed group{'' if folded == 1 else 's'} folded (g)")
+            keys = [k.removeprefix(run_groups.GROUP_PREFIX) for k in self._row_keys()
+                    if k.startswith(run_groups.GROUP_PREFIX)]
+            shown_open = sum(1 for k in keys if k in self.expanded)
+            folded = len(keys) - shown_open
+            parts.append(f"{folded} seed group{'' if folded == 1 else 's'} folded"
+                         + (f", {shown_open} open" if shown_open else "") + " (g)")
         if self.error:
             parts.append(f"✗ {markup(self.error)}")
         if self.ignored:
