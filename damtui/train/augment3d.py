@@ -184,6 +184,14 @@ def _constant(values: tuple[float, ...], device: torch.device) -> torch.Tensor:
 _CPU_CHUNK = 16
 
 
+def by_sample(device: torch.device) -> bool:
+    """Whether to pick out the samples each transform was drawn for (only those are resampled
+    and get noise): worth it on the CPU, where reading the picks costs nothing, but a host sync
+    per step on a GPU, which instead runs one pass over the whole batch. Tests set it False to
+    run the GPU's path on the CPU (tests/train/test_host_sync.py, test_augment.py)."""
+    return device.type == "cpu"
+
+
 def apply_3d(x: torch.Tensor, p: Params3D) -> torch.Tensor:
     """Flip, elastic and affine folded into ONE sampling grid and ONE trilinear `grid_sample`.
 
@@ -204,7 +212,7 @@ def apply_3d(x: torch.Tensor, p: Params3D) -> torch.Tensor:
         weights.append(bspline_weights(coord, size))
 
     out = torch.empty(x.shape, dtype=torch.float32, device=dev)
-    if dev.type == "cpu":
+    if by_sample(dev):
         # Samples drawn for neither affine nor elastic only flip: copy them, skip the resampling.
         moving = p.affine | p.elastic
         still = (~moving).nonzero()[:, 0]
@@ -245,7 +253,7 @@ def _flip(img: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
 def _add_noise(out: torch.Tensor, p: Params3D) -> None:
     """RandomNoise: N(0, std^2) per voxel on the samples drawn for it. Only those samples get
     random numbers (CPU Gaussian draws cost as much as the rest of the elementwise work)."""
-    if out.device.type == "cpu":
+    if by_sample(out.device):
         idx = p.noise.nonzero()[:, 0]
         if len(idx):
             std = p.noise_std[idx][:, None, None, None, None]

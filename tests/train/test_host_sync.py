@@ -164,3 +164,17 @@ def test_aucm_loss_without_the_sync_is_libaucs_loss_bit_for_bit():
     with BlockingCalls() as mode:
         aucm_loss_type()(imratio=0.3, device="cpu")(torch.rand(8, 1), torch.ones(8, 1))
     assert mode.calls == []
+
+
+@pytest.mark.slow
+def test_the_3d_step_blocks_no_more_with_more_steps(runs_dir, no_progress_clock, monkeypatch):
+    """The 3D path on the GPU's branch of its augmentation (augment3d.by_sample False: one pass
+    over the batch; the CPU's branch picks samples with a nonzero per transform, three host syncs
+    a step on a GPU): 4 steps block as often as 2. The stages' steps are the 2D test's."""
+    from damtui.train import augment3d
+
+    monkeypatch.setattr(augment3d, "by_sample", lambda device: False)
+    single, [recorder] = _single(demo_config(flag="synthetic3d", width=2, batch_size=8), runs_dir, None)
+    few, many = _blocking_calls_per_epoch(single, [recorder], [2, 4])
+    assert Counter(many) == Counter(few), Counter(many) - Counter(few)
+    recorder.end("finished")
