@@ -438,11 +438,16 @@ def _labels(config: dict[str, Any]) -> int | None:
         return None  # a dataset this version does not know: its rows are not checked against it
 
 
-def _read(path: Path, cfg: dict[str, Any], since: MetricsScan | None = None) -> tuple[RunInfo, MetricsScan]:
+def _read(path: Path, cfg: dict[str, Any], since: MetricsScan | None = None,
+          sealed: bool = False) -> tuple[RunInfo, MetricsScan]:
     """The run's list row and its metrics as scanned, every file checked (a damaged folder's row
-    says why, with no rows). `since`: an earlier scan of a run being written (scan_metrics)."""
+    says why, with no rows). `since`: an earlier scan of a run being written (scan_metrics).
+    `sealed`: an ended run whose summary.json still matches its files is not scanned (no rows)."""
     try:
-        return _read_info(path, cfg, since)
+        h = _header(path, cfg)
+        raw = _optional_json(path / SUMMARY)  # an ended run's: the intervals and a fine-tune's two-stage answer
+        info = _sealed_info(path, h, raw) if sealed else None
+        return (info, MetricsScan()) if info is not None else _read_info(path, h, raw, since)
     except _Damage as err:
         damage = f"{path}: {err}" if str(path) not in str(err) else str(err)
     except (TypeError, ValueError, AttributeError, KeyError) as err:
@@ -485,8 +490,7 @@ def _notes(path: Path) -> RunNotes:
         raise _Damage(str(err)) from None
 
 
-def _read_info(path: Path, cfg: dict[str, Any], since: MetricsScan | None = None) -> tuple[RunInfo, MetricsScan]:
-    h = _header(path, cfg)
+def _read_info(path: Path, h: _Header, raw: Any, since: MetricsScan | None) -> tuple[RunInfo, MetricsScan]:
     scan = scan_metrics(path, h.planned, _labels(h.config), since)
     if scan.damage:
         raise _Damage(scan.damage)
@@ -498,7 +502,6 @@ def _read_info(path: Path, cfg: dict[str, Any], since: MetricsScan | None = None
         raise _Damage(str(err)) from None
     i = best_index(scan.rows)
     best = Selected.of(scan.rows[i], h.stage) if i is not None else None
-    raw = _optional_json(path / SUMMARY)  # an ended run's: the intervals and a fine-tune's two-stage answer
     try:
         summary = None if raw is None else RunSummary.from_json(raw)
     except (ValueError, TypeError):
@@ -509,17 +512,16 @@ def _read_info(path: Path, cfg: dict[str, Any], since: MetricsScan | None = None
     return _info(path, h, len(scan.rows), best, answer, notes), scan
 
 
-def _sealed_info(path: Path, cfg: dict[str, Any]) -> RunInfo | None:
-    """The list row of an ended run from config, status, notes and summary.json alone, when
-    summary.json's seal says metrics.jsonl and the scores are still what the summary was computed
-    from (files.matches_seal); None when they may not be (the caller reads and checks them all)."""
+def _sealed_info(path: Path, h: _Header, raw: Any) -> RunInfo | None:
+    """The list row of an ended run from config, status, notes and summary.json (`raw`) alone,
+    when summary.json's seal says metrics.jsonl and the scores are still what the summary was
+    computed from (files.matches_seal); None when they may not be (the caller reads and checks
+    them all)."""
+    if h.status.get("state") not in (FINISHED, CANCELLED, FAILED):
+        return None
+    if not isinstance(raw, dict) or not matches_seal(path, raw.get(SEAL_KEY)):
+        return None
     try:
-        h = _header(path, cfg)
-        if h.status.get("state") not in (FINISHED, CANCELLED, FAILED):
-            return None
-        raw = _optional_json(path / SUMMARY)
-        if not isinstance(raw, dict) or not matches_seal(path, raw.get(SEAL_KEY)):
-            return None
         summary = RunSummary.from_json(raw)
         if not 0 <= summary.epochs_done <= h.planned:
             return None
@@ -591,7 +593,7 @@ class _Listed:
 
     stamp: tuple  # folder_stamp when it was read
     info: RunInfo
-    scan: MetricsScan  # its metrics as scanned, so a run being written is read from where it was
+    scan: MetricsScan  # a running run's metrics as scanned: the next read starts where this one stopped
 
 
 _LISTED: dict[Path, _Listed] = {}
@@ -605,9 +607,7 @@ def list_row(path: Path) -> RunInfo:
 
 
 def _list_row(path: Path, since: MetricsScan | None) -> tuple[RunInfo, MetricsScan]:
-    cfg = _config_of(path)
-    info = _sealed_info(path, cfg)
-    return (info, MetricsScan()) if info is not None else _read(path, cfg, since)
+    return _read(path, _config_of(path), since, sealed=True)
 
 
 def list_runs(root: Path) -> tuple[list[RunInfo], list[str]]:
@@ -639,7 +639,7 @@ def list_runs(root: Path) -> tuple[list[RunInfo], list[str]]:
             ignored.append(entry.name)
             continue
         runs.append(info)
-        _LISTED[entry] = _Listed(stamp, info, scan)
+        _LISTED[entry] = _Listed(stamp, info, scan if info.status == RUNNING else MetricsScan())
     for gone in [p for p in _LISTED if p.parent == root and p not in seen]:
         _LISTED.pop(gone, None)
     runs.sort(key=lambda r: (r.started, r.run_id), reverse=True)
